@@ -1,0 +1,218 @@
+"""InfluxDB line protocol: a fast encoder for readings and a parser for the lines we write.
+
+Escaping follows the InfluxDB line protocol reference ("Special characters"):
+measurement names escape comma and space; tag keys, tag values and field keys escape
+comma, equals sign and space; string field values escape double quote and backslash.
+Line breaks cannot be represented in names or tags, so they become spaces. InfluxDB 1.x
+never unescapes ``\\`` in names and tags, so a backslash at the end of a name or tag, or
+right before a comma, equals sign or space, cannot be written at all (the server answers
+"invalid tag format"); such a backslash becomes ``/``. Every other backslash is written and
+read back as it is (checked against a real server in tests/test_lineprotocol.py).
+
+Numeric values are always written as floats (``value=21.0``), never as integers, so a
+device that reports 21 and then 21.5 cannot cause a field-type conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from collector.errors import EncodeError, ParseError
+from collector.model import Reading
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+_MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
+_KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
+
+
+def _escape(text: str, table: dict[int, str]) -> str:
+    if "\\" in text:
+        text = _fix_backslashes(text)
+    return text.translate(table)
+
+
+def _fix_backslashes(text: str) -> str:
+    out: list[str] = []
+    n = len(text)
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            nxt = text[i + 1] if i + 1 < n else ""
+            out.append("/" if nxt in ("", ",", "=", " ", "\n", "\r") else "\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def escape_measurement(name: str) -> str:
+    if not name:
+        raise EncodeError("empty measurement name")
+    return _escape(name, _MEASUREMENT)
+
+
+def escape_key(text: str) -> str:
+    """Escape a tag key, tag value or field key."""
+    return _escape(text, _KEY)
+
+
+def escape_string_field(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+def format_float(value: float) -> str:
+    """A float as line protocol accepts it; ``repr`` is exact and round-trips."""
+    text = repr(float(value))
+    if text in ("nan", "inf", "-inf"):
+        raise EncodeError(f"value {text} cannot be written")
+    return text
+
+
+def time_ns(ts: datetime) -> int:
+    if ts.tzinfo is None:
+        raise EncodeError("naive timestamp")
+    return ((ts - _EPOCH) // _US) * 1000
+
+
+class Encoder:
+    """Encodes readings to lines; caches the escaped series prefix, which repeats a lot."""
+
+    __slots__ = ("_prefixes",)
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[object, ...], str] = {}
+
+    def prefix(self, r: Reading) -> str:
+        key = (r.measurement, r.source, r.site, r.device_id, r.device, r.tags)
+        cached = self._prefixes.get(key)
+        if cached is not None:
+            return cached
+        tags = [("device", r.device), ("device_id", r.device_id), ("site", r.site),
+                ("source", r.source), *r.tags]
+        seen: set[str] = set()
+        parts = [escape_measurement(r.measurement)]
+        for k, v in sorted(tags):
+            if not k:
+                raise EncodeError(f"{r.measurement}: empty tag key")
+            if k in seen:
+                raise EncodeError(f"{r.measurement}: tag {k!r} given twice")
+            seen.add(k)
+            if v:  # InfluxDB has no empty tag values: leave the tag out
+                parts.append(f"{escape_key(k)}={escape_key(v)}")
+        prefix = ",".join(parts)
+        if len(self._prefixes) > 100_000:
+            self._prefixes.clear()
+        self._prefixes[key] = prefix
+        return prefix
+
+    def encode(self, r: Reading) -> str:
+        fields = f"value={format_float(r.value)}"
+        if r.label is not None:
+            fields += f',label="{escape_string_field(r.label)}"'
+        return f"{self.prefix(r)} {fields} {time_ns(r.time)}"
+
+    def encode_many(self, readings: Iterable[Reading]) -> list[str]:
+        return [self.encode(r) for r in readings]
+
+
+_default = Encoder()
+
+
+def encode(reading: Reading) -> str:
+    return _default.encode(reading)
+
+
+def encode_many(readings: Iterable[Reading]) -> list[str]:
+    return _default.encode_many(readings)
+
+
+# --- parsing (for the embedded store, spool inspection and tests) ---------------------------
+
+FieldValue = float | int | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, FieldValue], ...]
+    time_ns: int
+
+    def field(self, key: str) -> FieldValue | None:
+        return dict(self.fields).get(key)
+
+    def series_key(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.tags)
+
+
+def _scan(text: str, pos: int, stops: str) -> tuple[str, int]:
+    """Read an escaped token up to one of ``stops``; return (unescaped, index of stop)."""
+    out: list[str] = []
+    n = len(text)
+    while pos < n:
+        ch = text[pos]
+        if ch == "\\" and pos + 1 < n and text[pos + 1] in ",= ":
+            out.append(text[pos + 1])
+            pos += 2
+            continue
+        if ch in stops:
+            break
+        out.append(ch)
+        pos += 1
+    return "".join(out), pos
+
+
+def parse_line(text: str) -> Line:
+    """Parse one line as written by :class:`Encoder` (and most other writers)."""
+    try:
+        measurement, pos = _scan(text, 0, ", ")
+        tags: list[tuple[str, str]] = []
+        while pos < len(text) and text[pos] == ",":
+            key, pos = _scan(text, pos + 1, "=")
+            value, pos = _scan(text, pos + 1, ", ")
+            tags.append((key, value))
+        if pos >= len(text) or text[pos] != " ":
+            raise ParseError("no field set", part=text[:80])
+        fields: list[tuple[str, FieldValue]] = []
+        pos += 1
+        while True:
+            key, pos = _scan(text, pos, "=")
+            pos += 1
+            value: FieldValue
+            if text[pos] == '"':
+                chars: list[str] = []
+                pos += 1
+                while text[pos] != '"':
+                    if text[pos] == "\\" and text[pos + 1] in '"\\':
+                        pos += 1
+                    chars.append(text[pos])
+                    pos += 1
+                pos += 1
+                value = "".join(chars)
+            else:
+                end = pos
+                while end < len(text) and text[end] not in ", ":
+                    end += 1
+                raw = text[pos:end]
+                pos = end
+                if raw.endswith("i"):
+                    value = int(raw[:-1])
+                elif raw in ("t", "T", "true", "True", "TRUE"):
+                    value = True
+                elif raw in ("f", "F", "false", "False", "FALSE"):
+                    value = False
+                else:
+                    value = float(raw)
+            fields.append((key, value))
+            if pos < len(text) and text[pos] == ",":
+                pos += 1
+                continue
+            break
+        rest = text[pos:].strip()
+        ts = int(rest) if rest else 0
+    except (IndexError, ValueError) as err:
+        raise ParseError(f"malformed line protocol: {err}", part=text[:80]) from err
+    return Line(measurement, tuple(tags), tuple(fields), ts)

@@ -1,0 +1,1 @@
+"""Sources: one subpackage per device family (client.py for I/O, parse.py pure)."""

@@ -1,0 +1,67 @@
+"""The one small interface every source implements."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from collector.model import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class SourceJob:
+    """A scheduled job of a source: ``run`` returns the readings of one cycle."""
+
+    name: str  # e.g. "poll", "stats"
+    interval_s: float
+    run: Callable[[], Awaitable[Sequence[Reading]]]
+
+
+class Source:
+    """Base class: a source is an async context manager that polls readings.
+
+    Subclasses implement ``poll``; those with device-side history implement ``history``;
+    those with more than one cadence override ``jobs``.
+    """
+
+    kind: str = ""  # fritzbox | thinknx | overkiz
+
+    def __init__(self, name: str, interval_s: float) -> None:
+        self.name = name
+        self.interval_s = interval_s
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release sessions and connections (e.g. log out)."""
+
+    async def poll(self) -> Sequence[Reading]:
+        raise NotImplementedError
+
+    async def history(self, since: datetime) -> Sequence[Reading]:
+        """Device-side history since ``since``; empty for sources without one."""
+        return ()
+
+    async def check(self) -> str:
+        """Reach the device, log in, verify permissions; return a short description."""
+        await self.poll()
+        return "reachable"
+
+    def jobs(self) -> Sequence[SourceJob]:
+        return (SourceJob("poll", self.interval_s, self.poll),)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"

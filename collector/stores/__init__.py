@@ -1,0 +1,1 @@
+"""Stores: InfluxDB (v2 API through influxdb-client, v1 /write) and the embedded SQLite store."""
