@@ -69,3 +69,15 @@ class StoreTooLarge(StoreError, PermanentError):
 
 class StoreAuthError(StoreError, AuthError):
     """The store refused our credentials (HTTP 401/403)."""
+
+
+class PartialFailure(CollectorError):
+    """A job collected some readings but part of it failed.
+
+    The job runner stores ``readings`` and counts/logs ``errors`` (one text per failed part).
+    """
+
+    def __init__(self, readings: object, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.readings = readings
+        self.errors = errors

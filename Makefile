@@ -1,0 +1,50 @@
+# The two README commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint pytest influxdb bench schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/collector demo
+
+# A real InfluxDB 1.x server binary for the integration tests (Debian package `influxdb`).
+influxdb:
+	@if command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ]; then \
+		echo "influxd: $$(command -v influxd || echo /usr/bin/influxd)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's influxdb package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; \
+		systemctl disable --now influxdb >/dev/null 2>&1 || true; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; \
+	else \
+		echo "influxd not found and cannot be installed here: integration tests will be skipped"; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check collector tests
+	$(BIN)/mypy --strict collector
+
+pytest: $(STAMP) influxdb
+	$(BIN)/pytest -q
+
+test: lint pytest
+
+bench: $(STAMP) influxdb
+	$(BIN)/python -m collector.bench
+
+schema: $(STAMP)
+	$(BIN)/python -m collector.schema > docs/schema.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

@@ -1,0 +1,235 @@
+"""The ``collector`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from collector.config import Config, load_config
+from collector.errors import CollectorError, ConfigError
+from collector.logs import setup_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err_console = Console(stderr=True)
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Config file (default: $COLLECTOR_CONFIG, else ./collector.toml).",
+)
+
+
+def user_errors(func: F) -> F:
+    """Turn our typed errors into one clear message and an exit status, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as err:
+            err_console.print(f"[bold red]config error[/]: {err}", highlight=False, markup=True)
+            sys.exit(2)
+        except CollectorError as err:
+            err_console.print(f"[bold red]error[/]: {err}", highlight=False)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(config_path: Path | None) -> Config:
+    config = load_config(config_path)
+    setup_logging(config.log.level, config.secrets())
+    return config
+
+
+@click.group()
+@click.version_option(package_name="collector")
+def main() -> None:
+    """Energy and climate history from FRITZ!Box, Thinknx and Overkiz into InfluxDB."""
+
+
+@main.command()
+@config_option
+@user_errors
+def run(config_path: Path | None) -> None:
+    """Collect on schedule until SIGTERM/SIGINT, then flush and exit."""
+    from collector.app import App
+    from collector.daemon import run as run_daemon
+
+    config = _load(config_path)
+    app = App(config)
+    asyncio.run(run_daemon(app))
+
+
+@main.command()
+@config_option
+@user_errors
+def once(config_path: Path | None) -> None:
+    """Poll every source once (with its statistics), flush, print a summary."""
+    from collector.app import App
+
+    config = _load(config_path)
+
+    async def go() -> tuple[list[Any], int]:
+        app = App(config)
+        try:
+            outcomes = await app.once()
+            return outcomes, app.spool.pending
+        finally:
+            await app.aclose()
+
+    outcomes, pending = asyncio.run(go())
+    table = Table(title="collector once")
+    for col in ("source", "job", "points", "seconds", "result"):
+        table.add_column(col)
+    for o in outcomes:
+        table.add_row(o.source, o.job, str(o.points), f"{o.duration_s:.2f}",
+                      "ok" if o.ok else "[red]" + "; ".join(o.errors)[:200] + "[/]")
+    if outcomes:
+        console.print(table)
+    else:
+        console.print("no sources configured")
+    failed = [o for o in outcomes if not o.ok]
+    if pending:
+        err_console.print(f"{pending} lines wait in the spool for the store "
+                          f"(see `collector spool status`)")
+    sys.exit(1 if failed or pending else 0)
+
+
+@main.command()
+@config_option
+@user_errors
+def check(config_path: Path | None) -> None:
+    """Validate the config, reach every source and the store, verify credentials."""
+    from collector.app import App
+
+    config = _load(config_path)
+
+    async def go() -> list[tuple[str, bool, str]]:
+        app = App(config)
+        try:
+            return await app.check()
+        finally:
+            await app.aclose()
+
+    rows = asyncio.run(go())
+    table = Table(title="collector check")
+    table.add_column("part")
+    table.add_column("ok")
+    table.add_column("detail")
+    table.add_row("config", "yes", "valid")
+    for part, ok, detail in rows:
+        table.add_row(part, "yes" if ok else "[red]NO[/]", detail)
+    console.print(table)
+    sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
+
+
+@main.group()
+def spool() -> None:
+    """Inspect the durable buffer and its dead letters."""
+
+
+def _spool(config_path: Path | None) -> Any:
+    from collector.spool import Spool
+
+    config = _load(config_path)
+    return Spool(config.spool.path, max_lines=config.spool.max_lines)
+
+
+@spool.command("status")
+@config_option
+@user_errors
+def spool_status(config_path: Path | None) -> None:
+    """Backlog, dead letters and totals."""
+    sp = _spool(config_path)
+    st = sp.status()
+    console.print(f"spool {st.path}: {st.pending} pending, {st.dead_letters} dead letters, "
+                  f"{st.delivered_total} delivered, {st.dropped_total} dropped in total")
+    for dl in sp.dead_letters(20):
+        console.print(f"  dead letter {dl.id} (HTTP {dl.status}): {dl.error[:160]}\n"
+                      f"    {dl.line[:160]}", highlight=False, markup=False)
+    sp.close()
+
+
+@spool.command("retry")
+@config_option
+@user_errors
+def spool_retry(config_path: Path | None) -> None:
+    """Queue every dead letter again (after fixing what the store complained about)."""
+    sp = _spool(config_path)
+    console.print(f"{sp.retry_dead_letters()} dead letters queued again")
+    sp.close()
+
+
+@spool.command("drop")
+@config_option
+@click.option("--pending", is_flag=True, help="Also drop the undelivered backlog.")
+@click.confirmation_option(prompt="Drop the dead letters for good?")
+@user_errors
+def spool_drop(config_path: Path | None, pending: bool) -> None:
+    """Delete the dead letters (and with --pending the backlog)."""
+    sp = _spool(config_path)
+    console.print(f"{sp.drop_dead_letters()} dead letters dropped")
+    if pending:
+        console.print(f"{sp.drop_pending()} pending lines dropped")
+    sp.close()
+
+
+@main.command()
+@click.option("--seconds", type=float, default=30.0, show_default=True)
+@click.option("--dir", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-out"), show_default=True)
+@user_errors
+def demo(seconds: float, out_dir: Path) -> None:
+    """Simulators + embedded store + summary + CSV files; no config needed."""
+    from collector.demo import run_demo
+
+    setup_logging("WARNING")
+    run_demo(seconds=seconds, out_dir=out_dir, console=console)
+
+
+@main.command()
+@click.argument("system", type=click.Choice(["fritzbox", "thinknx", "overkiz"]))
+@click.option("--port", type=int, default=0, help="0 = a free port")
+@user_errors
+def simulate(system: str, port: int) -> None:
+    """Run one device simulator on loopback until Ctrl-C."""
+    setup_logging("INFO")
+    if system == "fritzbox":
+        from collector.simulators.fritzbox import serve_forever
+
+        serve_forever(port)
+    else:
+        raise CollectorError(f"the {system} simulator is not available in this version yet")
+
+
+@main.command()
+@config_option
+@click.option("--measurement", required=True)
+@click.option("--from", "start", default=None, help="ISO time or 7d/24h ago")
+@click.option("--to", "end", default=None)
+@click.option("--device", default=None, help="device or device_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@user_errors
+def export(config_path: Path | None, measurement: str, start: str | None, end: str | None,
+           device: str | None, fmt: str, out: Path | None) -> None:
+    """Export one measurement from the configured store."""
+    from collector.export import export_measurement
+
+    config = _load(config_path)
+    n = export_measurement(config, measurement, start=start, end=end, device=device,
+                           fmt=fmt, out=out)
+    err_console.print(f"{n} rows exported")
+
+
+if __name__ == "__main__":
+    main()

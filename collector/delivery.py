@@ -1,0 +1,171 @@
+"""Delivery from the spool to the store: batches, backoff, Retry-After, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from collector.errors import (
+    StoreAuthError,
+    StoreError,
+    StoreRejected,
+    StoreTooLarge,
+    StoreUnavailable,
+)
+from collector.spool import Spool
+from collector.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    rejected: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    next_attempt: float = 0.0  # time.monotonic() before which we do not try
+    consecutive_failures: int = field(default=0)
+
+
+class Deliverer:
+    """Moves lines from the spool to the store, oldest first."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: Store,
+        *,
+        batch_lines: int = 5_000,
+        base_backoff_s: float = 1.0,
+        max_backoff_s: float = 300.0,
+        flush_interval_s: float = 2.0,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.batch_lines = batch_lines
+        self._batch = batch_lines
+        self.base_backoff_s = base_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.flush_interval_s = flush_interval_s
+        self.stats = DeliveryStats()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New lines arrived: deliver soon."""
+        self._wake.set()
+
+    def _backoff(self, retry_after: float | None) -> float:
+        self.stats.consecutive_failures += 1
+        if retry_after is not None and retry_after >= 0:
+            delay = retry_after
+        else:
+            exp = self.base_backoff_s * 2 ** min(self.stats.consecutive_failures - 1, 20)
+            delay = min(self.max_backoff_s, exp) * random.uniform(0.8, 1.2)
+        self.stats.next_attempt = time.monotonic() + delay
+        return delay
+
+    def _healthy(self) -> None:
+        if self.stats.consecutive_failures:
+            log.warning("store %s reachable again; delivering the backlog of %d lines",
+                        self.store.name, self.spool.pending)
+        self.stats.consecutive_failures = 0
+        self.stats.last_error = None
+        self.stats.next_attempt = 0.0
+
+    async def deliver_batch(self) -> int:
+        """Deliver one batch; return lines delivered or dead-lettered.
+
+        Raises ``StoreUnavailable``/``StoreAuthError`` when the store cannot take lines now;
+        the lines stay pending.
+        """
+        batch = self.spool.peek(self._batch)
+        if not batch:
+            return 0
+        try:
+            done = await self._write(batch)
+        except StoreTooLarge:
+            if len(batch) == 1:
+                self.spool.reject(batch, status=413, error="line larger than the store accepts")
+                return 1
+            self._batch = max(1, len(batch) // 2)
+            log.warning("store %s: request too large; batches now %d lines",
+                        self.store.name, self._batch)
+            return 0
+        return done
+
+    async def _write(self, batch: Sequence[tuple[int, str]]) -> int:
+        try:
+            await self.store.write([line for _, line in batch])
+        except StoreRejected as err:
+            if len(batch) == 1:
+                self.spool.reject(batch, status=err.status, error=str(err))
+                self.stats.rejected += 1
+                return 1
+            # Find the bad lines by halving; re-writing good lines is harmless (same
+            # series and timestamp overwrite).
+            mid = len(batch) // 2
+            return await self._write(batch[:mid]) + await self._write(batch[mid:])
+        self.spool.ack(batch[0][0], batch[-1][0])
+        self.stats.delivered += len(batch)
+        return len(batch)
+
+    async def drain(self, *, deadline_s: float | None = None) -> bool:
+        """Deliver until the spool is empty; False if the store failed or time ran out."""
+        end = None if deadline_s is None else time.monotonic() + deadline_s
+        while self.spool.pending:
+            if end is not None and time.monotonic() >= end:
+                return False
+            try:
+                await self.deliver_batch()
+            except (StoreUnavailable, StoreAuthError) as err:
+                self._record_failure(err)
+                return False
+            else:
+                self._healthy()
+        return True
+
+    def _record_failure(self, err: StoreError) -> float:
+        retry_after = err.retry_after if isinstance(err, StoreUnavailable) else None
+        if isinstance(err, StoreAuthError):
+            retry_after = self.max_backoff_s
+        message = f"{type(err).__name__}: {err}"
+        delay = self._backoff(retry_after)
+        self.stats.failures += 1
+        if message != self.stats.last_error:
+            log.warning("store %s: %s; %d lines wait in the spool, next try in %.1f s",
+                        self.store.name, message, self.spool.pending, delay)
+        self.stats.last_error = message
+        return delay
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set."""
+        while not stop.is_set():
+            wait = self.flush_interval_s
+            if self.spool.pending and time.monotonic() >= self.stats.next_attempt:
+                try:
+                    await self.deliver_batch()
+                except (StoreUnavailable, StoreAuthError) as err:
+                    wait = self._record_failure(err)
+                except Exception:
+                    log.exception("unexpected error while delivering to %s", self.store.name)
+                    wait = self._backoff(None)
+                else:
+                    self._healthy()
+                    if self.spool.pending:
+                        await asyncio.sleep(0)
+                        continue
+            elif self.spool.pending:
+                wait = max(0.0, self.stats.next_attempt - time.monotonic())
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait())]
+            if not self.stats.consecutive_failures:
+                waiters.append(asyncio.ensure_future(self._wake.wait()))
+            _, rest = await asyncio.wait(waiters, timeout=wait,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in rest:
+                task.cancel()

@@ -1,0 +1,55 @@
+"""Logging setup with secrets redacted at the handler, whatever module logged them.
+
+Secrets come from the config (passwords, tokens, keys) and from sources at run time
+(``register_secret`` for session ids); well-known secret shapes in URLs and headers
+(``sid=...``, ``token=...``, ``Authorization: ...``) are masked too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_MASK = "***"
+_secrets: set[str] = set()
+_PATTERNS = (
+    re.compile(r"(?i)\b(sid|token|password|passwd|pwd|key|response|u|p)=([^&\s\"'<>]+)"),
+    re.compile(r"(?i)(<SID>)([0-9a-f]{16})(</SID>)"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(\w+\s+)?([^\s\"',}]+)"),
+)
+
+
+def register_secret(secret: str | None) -> None:
+    """Mask ``secret`` in every later log line (ignores empty and trivially short values)."""
+    if secret and len(secret) >= 4 and secret != "0000000000000000":
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}={_MASK}", text)
+    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{_MASK}{m.group(3)}", text)
+    return _PATTERNS[2].sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{_MASK}", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+    for secret in secrets or ():
+        register_secret(secret)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; URLs may carry session ids.
+    for noisy in ("httpx", "httpcore", "apscheduler", "urllib3", "influxdb_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,205 @@
+"""Pure parser of ``getbasicdevicestats`` (AHA-HTTP-Interface 1.2.2), plus the hardened
+XML loading that both FRITZ! parsers share. No I/O here.
+
+A statistics document holds, per quantity, one or more ``<stats count grid datatime>``
+blocks of comma-separated values, newest first, ``grid`` seconds apart. ``datatime`` is
+the epoch time of the newest value (newer firmware; not in the 2019 document); without it
+the newest value is placed at the fetch time floored to the grid. Both rules give the
+same timestamps when the same document is parsed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Protocol, cast
+
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
+
+from collector.errors import ParseError
+from collector.model import Reading, Tags
+from collector.sources.fritzbox import normalise as nz
+
+SOURCE = "fritzbox"
+
+#: A device list of a few hundred devices is well under 1 MiB; anything this large is not
+#: an answer of a FRITZ!Box.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+class Element(Protocol):
+    """The part of the lxml element API the FRITZ! parsers use."""
+
+    @property
+    def tag(self) -> object: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def attrib(self) -> Mapping[str, str]: ...
+    def get(self, key: str) -> str | None: ...
+    def find(self, path: str) -> Element | None: ...
+    def findall(self, path: str) -> list[Element]: ...
+    def findtext(self, path: str) -> str | None: ...
+    def __iter__(self) -> Iterator[Element]: ...
+
+
+def load_document(xml: bytes, root_tag: str) -> Element:
+    """Parse ``xml`` and check its root element, refusing anything hostile.
+
+    Entities are never expanded and nothing is fetched: a document type declaration
+    (where entity definitions live) is refused outright, so entity-expansion bombs and
+    external entities end as a ``ParseError`` instead of being resolved.
+    """
+    if len(xml) > MAX_DOCUMENT_BYTES:
+        raise ParseError(f"document too large ({len(xml)} bytes)", part=root_tag)
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise ParseError("document type declarations are not accepted", part=root_tag)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(xml, parser)
+    except (etree.LxmlError, ValueError, TypeError) as err:
+        raise ParseError(f"not well-formed XML: {str(err)[:200]}", part=root_tag) from err
+    if root is None:
+        raise ParseError("empty document", part=root_tag)
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise ParseError("document type declarations are not accepted", part=root_tag)
+    if root.tag != root_tag:
+        raise ParseError(f"root element is <{str(root.tag)[:60]}>, expected <{root_tag}>",
+                         part=root_tag)
+    return cast(Element, root)
+
+
+def to_utc(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware time")
+    return t.astimezone(UTC)
+
+
+#: element of <devicestats> -> (measurement, conversion of the raw integer)
+_GAUGES: dict[str, tuple[str, Callable[[int], float]]] = {
+    "temperature": ("temperature_c", nz.celsius_from_tenths),  # 1.2.2: 0,1 °C
+    "humidity": ("humidity_pct", nz.percent),  # newer firmware: %
+    "voltage": ("voltage_v", nz.volts_from_millivolts),  # 1.2.2: 0,001 V
+    "power": ("power_w", nz.watts_from_centiwatts),  # 1.2.2: 0,01 W
+}
+_ENERGY = "energy"  # Wh per day or month (newer firmware)
+
+
+def parse_devicestats(
+    xml: bytes,
+    *,
+    site: str,
+    device_id: str,
+    device: str,
+    fetched_at: datetime,
+    tz: tzinfo,
+    tags: Tags = (),
+) -> tuple[Reading, ...]:
+    """Readings of one ``getbasicdevicestats`` answer, each at its own sample time.
+
+    ``tags`` are extra tags for every point (model, room, scope). ``tz`` is the box's time
+    zone, used for the calendar days and months of the energy series. Structural or type
+    problems raise ``ParseError`` naming the element; "-" values produce no point.
+    """
+    root = load_document(xml, "devicestats")
+    fetched = to_utc(fetched_at)
+    out: list[Reading] = []
+    for quantity in root:
+        name = quantity.tag
+        if name == _ENERGY:
+            for n, block in enumerate(quantity.findall("stats"), 1):
+                out.extend(_energy_block(block, f"devicestats/energy/stats[{n}]", fetched, tz,
+                                         site, device_id, device, tags))
+        elif isinstance(name, str) and name in _GAUGES:
+            measurement, convert = _GAUGES[name]
+            for n, block in enumerate(quantity.findall("stats"), 1):
+                part = f"devicestats/{name}/stats[{n}]"
+                grid, newest = _block_time(block, part, fetched)
+                for i, raw in _values(block, part):
+                    try:
+                        value = convert(raw)
+                        t = nz.sample_epoch(newest, grid, i)
+                    except ValueError as err:
+                        raise ParseError(str(err), part=f"{part}/value[{i}]") from err
+                    out.append(Reading(measurement, value, datetime.fromtimestamp(t, UTC),
+                                       SOURCE, site, device_id, device, tags))
+    return tuple(out)
+
+
+def _energy_block(
+    block: Element,
+    part: str,
+    fetched: datetime,
+    tz: tzinfo,
+    site: str,
+    device_id: str,
+    device: str,
+    extra: Tags,
+) -> Iterator[Reading]:
+    grid = _grid(block, part)
+    period = nz.energy_period(grid)
+    if period is None:
+        nz._warn_once("energy statistics grid (skipped)", str(grid))
+        return
+    datatime = _attr(block, "datatime", part)
+    # The newest bucket is the day/month containing datatime; without it, the one
+    # containing the fetch time (flooring to a 31-day grid would make no calendar sense).
+    newest = datatime if datatime is not None else int(fetched.timestamp())
+    tags = tuple(sorted((*extra, ("period", period.value))))
+    for i, raw in _values(block, part):
+        try:
+            start = nz.period_start(newest, period, i, tz)
+            value = nz.watt_hours(raw)
+        except ValueError as err:
+            raise ParseError(str(err), part=f"{part}/value[{i}]") from err
+        yield Reading("energy_period_wh", value, start, SOURCE, site, device_id, device, tags)
+
+
+def _block_time(block: Element, part: str, fetched: datetime) -> tuple[int, int]:
+    """(grid, epoch of the newest value) of a <stats> block."""
+    grid = _grid(block, part)
+    datatime = _attr(block, "datatime", part)
+    if datatime is None:
+        return grid, nz.floor_epoch(fetched, grid)
+    return grid, datatime
+
+
+def _attr(block: Element, name: str, part: str, *, maximum: int = nz.MAX_EPOCH) -> int | None:
+    """An optional non-negative integer attribute of a <stats> block."""
+    try:
+        value = nz.raw_int(block.get(name))
+    except ValueError as err:
+        raise ParseError(f"attribute {name}: {err}", part=f"{part}@{name}") from err
+    if value is not None and not 0 <= value <= maximum:
+        raise ParseError(f"attribute {name} out of range: {value}", part=f"{part}@{name}")
+    return value
+
+
+def _grid(block: Element, part: str) -> int:
+    grid = _attr(block, "grid", part)
+    if not grid:
+        raise ParseError("attribute grid is missing or zero", part=f"{part}@grid")
+    return grid
+
+
+def _values(block: Element, part: str) -> Iterator[tuple[int, int]]:
+    """(index, raw value) pairs, newest first; "-" (unknown) and empty items are skipped
+    but keep their place in the grid. ``count`` is checked for type only: the document's
+    own example ends the list with a comma, and the values present are what counts."""
+    _attr(block, "count", part)
+    text = block.text or ""
+    for i, item in enumerate(text.split(",")):
+        try:
+            raw = nz.raw_int(item)
+        except ValueError as err:
+            raise ParseError(str(err), part=f"{part}/value[{i}]") from err
+        if raw is not None:
+            yield i, raw

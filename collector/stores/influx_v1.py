@@ -1,0 +1,263 @@
+"""InfluxDB 1.x through its ``/write`` and ``/query`` HTTP endpoints (gzip, Basic auth).
+
+Credentials travel in an ``Authorization: Basic`` header, never as ``u=``/``p=`` query
+parameters, so they cannot end up in a URL that a proxy, a log line or an error message shows.
+The database is the user's: this store never creates it, it says clearly when it is missing.
+
+The HTTP status mapping (:func:`error_for_status`) and the ``Retry-After`` parser are shared
+with the v2 store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import ssl
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from collector.errors import (
+    StoreAuthError,
+    StoreError,
+    StoreRejected,
+    StoreTooLarge,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_MESSAGE = 500
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date (RFC 9110)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def server_message(body: str | bytes | None, *, keys: Sequence[str] = ("message", "error")) -> str:
+    """The server's own error text: ``message``/``error`` of a JSON body, else the raw text."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:_MAX_MESSAGE]
+    if isinstance(data, dict):
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return value[:_MAX_MESSAGE]
+    return text[:_MAX_MESSAGE]
+
+
+def error_for_status(
+    status: int, message: str, *, retry_after: float | None, where: str
+) -> StoreError:
+    """Map an unsuccessful HTTP answer of an InfluxDB write to our typed store error.
+
+    400/422 are the only answers that blame the lines; anything else we do not know keeps the
+    lines in the spool (StoreUnavailable) so a misconfigured bucket or database loses nothing.
+    """
+    detail = f": {message}" if message else ""
+    if status in (400, 422):
+        return StoreRejected(message or f"{where} rejected the lines (HTTP {status})",
+                             status=status)
+    if status == 413:
+        return StoreTooLarge(f"{where} refused the batch as too large (HTTP 413){detail}")
+    if status in (401, 403):
+        what = "refused the credentials" if status == 401 else "denied write permission"
+        return StoreAuthError(f"{where} {what} (HTTP {status}){detail}")
+    if status == 429:
+        return StoreUnavailable(f"{where} asked us to slow down (HTTP 429){detail}",
+                                retry_after=retry_after)
+    return StoreUnavailable(f"{where} answered HTTP {status}{detail}", retry_after=retry_after)
+
+
+def redact_url(url: str) -> str:
+    """The URL without any ``user:password@`` part, for messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def tls_verify(verify_tls: bool, ca_file: str | None) -> ssl.SSLContext | bool:
+    if not verify_tls:
+        return False
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    return True
+
+
+class InfluxV1Store:
+    """Writes line protocol to an InfluxDB 1.x database (``POST /write``, precision ns)."""
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        retention_policy: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        verify_tls: bool = True,
+        ca_file: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._shown_url = redact_url(self._url)
+        self.database = database
+        self.retention_policy = retention_policy
+        self.name = f"influxdb-v1:{self._shown_url}/{database}"
+        self._timeout = httpx.Timeout(timeout)
+        self._auth = (
+            httpx.BasicAuth(username, password or "") if username is not None else None
+        )
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient(
+            verify=tls_verify(verify_tls, ca_file), timeout=self._timeout
+        )
+        self._where = f"InfluxDB at {self._shown_url}"
+
+    def __repr__(self) -> str:
+        return (f"InfluxV1Store(url={self._shown_url!r}, database={self.database!r}, "
+                f"retention_policy={self.retention_policy!r})")
+
+    def _params(self) -> dict[str, str]:
+        params = {"db": self.database, "precision": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        return params
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            return await self._client.request(
+                method,
+                f"{self._url}{path}",
+                params=params,
+                content=content,
+                headers=headers,
+                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as err:
+            raise StoreUnavailable(f"{self._where}: {path} timed out") from err
+        except httpx.HTTPError as err:  # connection refused, reset, TLS failure, ...
+            raise StoreUnavailable(
+                f"{self._where}: {path} failed: {type(err).__name__}: {err}"
+            ) from err
+
+    def _error(self, resp: httpx.Response) -> StoreError:
+        message = server_message(resp.content, keys=("error", "message"))
+        if not message:
+            message = resp.headers.get("X-Influxdb-Error", "")
+        if resp.status_code == 404:
+            # /write answers 404 only for a missing database ("database not found: ...")
+            return StoreUnavailable(
+                f"{self._where}: database {self.database!r} does not exist "
+                f"(create it with CREATE DATABASE; server said: {message or 'not found'})",
+                retry_after=None,
+            )
+        return error_for_status(
+            resp.status_code,
+            message,
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            where=self._where,
+        )
+
+    async def write(self, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=5)
+        resp = await self._request(
+            "POST",
+            "/write",
+            params=self._params(),
+            content=body,
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
+        )
+        if not 200 <= resp.status_code < 300:
+            err = self._error(resp)
+            log.debug("write of %d lines failed: %s", len(lines), err)
+            raise err
+
+    async def check(self) -> str:
+        """Ping, then an empty write: proves the database exists and we may write to it."""
+        ping = await self._request("GET", "/ping", params={})
+        if ping.status_code >= 300:
+            raise self._error(ping)
+        version = ping.headers.get("X-Influxdb-Version", "unknown version")
+        probe = await self._request(
+            "POST", "/write", params=self._params(), content=b"",
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        if not 200 <= probe.status_code < 300:
+            raise self._error(probe)
+        if self.retention_policy:
+            await self._check_retention_policy()
+        rp = f", retention policy {self.retention_policy!r}" if self.retention_policy else ""
+        return f"InfluxDB {version} at {self._shown_url}: database {self.database!r}{rp} writable"
+
+    async def _check_retention_policy(self) -> None:
+        q = f'SHOW RETENTION POLICIES ON "{_quote_ident(self.database)}"'
+        resp = await self._request("POST", "/query", params={"q": q})
+        if not 200 <= resp.status_code < 300:
+            raise self._error(resp)
+        try:
+            result = resp.json()["results"][0]
+        except (ValueError, KeyError, IndexError, TypeError) as err:
+            raise StoreUnavailable(f"{self._where}: unreadable answer to {q}") from err
+        if "error" in result:
+            if "not authorized" in str(result["error"]):
+                log.info("cannot list retention policies of %s: %s", self.database,
+                         result["error"])
+                return
+            raise StoreUnavailable(f"{self._where}: {result['error']}")
+        names = [row[0] for series in result.get("series", []) for row in series["values"]]
+        if self.retention_policy not in names:
+            raise StoreUnavailable(
+                f"{self._where}: retention policy {self.retention_policy!r} does not exist "
+                f"on database {self.database!r} (it has: {', '.join(names) or 'none'})"
+            )
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+def _quote_ident(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from collector.delivery import Deliverer
+from collector.errors import StoreRejected, StoreTooLarge, StoreUnavailable
+from collector.spool import Spool
+
+
+class MemoryStore:
+    """A store that keeps lines in a list and fails on request."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.calls: list[int] = []
+        self.fail_with: list[Exception] = []
+        self.bad: set[str] = set()
+        self.max_batch: int | None = None
+
+    async def write(self, lines: Sequence[str]) -> None:
+        self.calls.append(len(lines))
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        if self.max_batch is not None and len(lines) > self.max_batch:
+            raise StoreTooLarge("413")
+        good = [ln for ln in lines if ln not in self.bad]
+        self.lines.extend(good)  # like InfluxDB: a partial write keeps the good lines
+        if len(good) != len(lines):
+            raise StoreRejected('partial write: field type conflict dropped=1', status=400)
+
+    async def check(self) -> str:
+        return "ok"
+
+    async def aclose(self) -> None:
+        pass
+
+
+def lines(n: int, start: int = 0) -> list[str]:
+    return [f"power_w,device_id=d{i % 7},site=s,source=fritzbox value={i}.5 {i}" for i in
+            range(start, start + n)]
+
+
+def test_spool_file_is_private_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "spool.sqlite3"
+    sp = Spool(path)
+    sp.append(lines(10))
+    sp.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = Spool(path)
+    assert again.pending == 10
+    assert [ln for _, ln in again.peek(3)] == lines(3)
+
+
+def test_bound_drops_oldest_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sp = Spool(tmp_path / "s.db", max_lines=100)
+    sp.append(lines(80))
+    with caplog.at_level(logging.ERROR):
+        dropped = sp.append(lines(50, start=80))
+    assert dropped == 30
+    assert sp.pending == 100
+    assert [ln for _, ln in sp.peek(1)] == lines(1, start=30)
+    assert sp.status().dropped_total == 30
+    assert "DROPPED the 30 oldest lines" in caplog.text
+
+
+def test_delivery_in_batches_in_order(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(12))
+    store = MemoryStore()
+    d = Deliverer(sp, store, batch_lines=5)
+    assert asyncio.run(d.drain()) is True
+    assert store.calls == [5, 5, 2]
+    assert store.lines == lines(12)
+    assert sp.pending == 0
+    assert sp.status().delivered_total == 12
+
+
+def test_outage_keeps_lines_and_backs_off_with_retry_after(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(4))
+    store = MemoryStore()
+    store.fail_with = [StoreUnavailable("503", retry_after=42.0)]
+    d = Deliverer(sp, store)
+    assert asyncio.run(d.drain()) is False
+    assert sp.pending == 4
+    assert store.lines == []
+    assert d.stats.consecutive_failures == 1
+    # Retry-After wins over the exponential backoff
+    import time
+
+    assert 41.0 < d.stats.next_attempt - time.monotonic() <= 42.0
+    assert asyncio.run(d.drain()) is True
+    assert store.lines == lines(4)
+
+
+def test_exponential_backoff_grows_and_is_capped(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    d = Deliverer(sp, MemoryStore(), base_backoff_s=1.0, max_backoff_s=10.0)
+    delays = [d._backoff(None) for _ in range(8)]
+    assert 0.8 <= delays[0] <= 1.2
+    assert 1.6 <= delays[1] <= 2.4
+    assert 3.2 <= delays[2] <= 4.8
+    assert all(8.0 <= x <= 12.0 for x in delays[4:])
+
+
+def test_rejected_lines_become_dead_letters_with_message(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    batch = lines(9)
+    sp.append(batch)
+    store = MemoryStore()
+    store.bad = {batch[2], batch[7]}
+    d = Deliverer(sp, store)
+    assert asyncio.run(d.drain()) is True
+    assert sp.pending == 0
+    dead = sp.dead_letters()
+    assert [x.line for x in dead] == [batch[2], batch[7]]
+    assert all(x.status == 400 for x in dead)
+    assert all("field type conflict" in x.error for x in dead)
+    # every good line arrived (possibly re-written, which the store treats as overwrite)
+    assert set(store.lines) == set(batch) - store.bad
+    # the dead letters can be queued again once the cause is fixed
+    store.bad.clear()
+    assert sp.retry_dead_letters() == 2
+    assert asyncio.run(d.drain()) is True
+    assert sp.dead_letters() == []
+    assert set(store.lines) == set(batch)
+
+
+def test_too_large_halves_the_batch(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(10))
+    store = MemoryStore()
+    store.max_batch = 3
+    d = Deliverer(sp, store, batch_lines=10)
+    assert asyncio.run(d.drain()) is True
+    assert store.lines == lines(10)
+    assert d._batch <= 3
+
+
+def test_run_loop_delivers_new_lines_and_stops(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    store = MemoryStore()
+    d = Deliverer(sp, store, flush_interval_s=0.05)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        sp.append(lines(3))
+        d.wake()
+        for _ in range(200):
+            if not sp.pending:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert store.lines == lines(3)
