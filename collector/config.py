@@ -217,7 +217,9 @@ def _substitute(obj: Any, where: str, file: Path, env: dict[str, str]) -> Any:
 
         return _VAR.sub(repl, obj)
     if isinstance(obj, dict):
-        return {k: _substitute(v, f"{where}.{k}" if where else k, file, env) for k, v in obj.items()}
+        return {
+            k: _substitute(v, f"{where}.{k}" if where else k, file, env) for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [_substitute(v, f"{where}[{i}]", file, env) for i, v in enumerate(obj)]
     return obj

@@ -70,9 +70,9 @@ async def _spool_metrics(app: App) -> None:
     app.spool_readings(app.spool_metrics())
 
 
-async def run(app: App) -> None:
-    """Run until SIGTERM/SIGINT; then stop jobs, flush the spool, close everything."""
-    stop = asyncio.Event()
+async def run(app: App, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop``); then stop jobs, flush the spool, close."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -67,7 +67,7 @@ def _influx_v1_rows(config: Config, measurement: str, start: int | None, end: in
         d = device.replace("\\", "\\\\").replace("'", "\\'")
         where.append(f"(\"device\" = '{d}' OR \"device_id\" = '{d}')")
     m = measurement.replace('"', '\\"')
-    q = f'SELECT * FROM "{m}"' + (f" WHERE {' AND '.join(where)}" if where else "")
+    q = f'SELECT * FROM "{m}"' + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
     auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
     try:
         resp = httpx.post(

@@ -11,6 +11,11 @@ read back as it is (checked against a real server in tests/test_lineprotocol.py)
 
 Numeric values are always written as floats (``value=21.0``), never as integers, so a
 device that reports 21 and then 21.5 cannot cause a field-type conflict.
+
+What a server would refuse or silently drop is refused here with ``EncodeError``, before
+the line reaches the spool: a measurement starting with ``#`` (the server reads the line
+as a comment and answers 204), a tag key ``time`` (rejected as "invalid tag key") and a
+timestamp outside InfluxDB's range (1677-09-21 to 2262-04-11).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from collector.model import Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+# InfluxDB's valid time range in ns ("time outside range -9223372036854775806 - ...").
+_MIN_NS = -9_223_372_036_854_775_806
+_MAX_NS = 9_223_372_036_854_775_806
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
@@ -50,6 +58,8 @@ def _fix_backslashes(text: str) -> str:
 def escape_measurement(name: str) -> str:
     if not name:
         raise EncodeError("empty measurement name")
+    if name.startswith("#"):
+        raise EncodeError(f"measurement {name!r} starts with '#' (a comment line)")
     return _escape(name, _MEASUREMENT)
 
 
@@ -74,16 +84,23 @@ def format_float(value: float) -> str:
 def time_ns(ts: datetime) -> int:
     if ts.tzinfo is None:
         raise EncodeError("naive timestamp")
-    return ((ts - _EPOCH) // _US) * 1000
+    ns = ((ts - _EPOCH) // _US) * 1000
+    if not _MIN_NS <= ns <= _MAX_NS:
+        raise EncodeError(
+            f"timestamp {ts.isoformat()} is outside InfluxDB's range (1677-09-21 to 2262-04-11)"
+        )
+    return ns
 
 
 class Encoder:
     """Encodes readings to lines; caches the escaped series prefix, which repeats a lot."""
 
-    __slots__ = ("_prefixes",)
+    __slots__ = ("_last_ns", "_last_time", "_prefixes")
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[object, ...], str] = {}
+        self._last_time: datetime | None = None
+        self._last_ns = 0
 
     def prefix(self, r: Reading) -> str:
         key = (r.measurement, r.source, r.site, r.device_id, r.device, r.tags)
@@ -97,6 +114,8 @@ class Encoder:
         for k, v in sorted(tags):
             if not k:
                 raise EncodeError(f"{r.measurement}: empty tag key")
+            if k == "time":
+                raise EncodeError(f"{r.measurement}: 'time' cannot be a tag key")
             if k in seen:
                 raise EncodeError(f"{r.measurement}: tag {k!r} given twice")
             seen.add(k)
@@ -109,10 +128,15 @@ class Encoder:
         return prefix
 
     def encode(self, r: Reading) -> str:
-        fields = f"value={format_float(r.value)}"
-        if r.label is not None:
-            fields += f',label="{escape_string_field(r.label)}"'
-        return f"{self.prefix(r)} {fields} {time_ns(r.time)}"
+        # Readings of one poll share one datetime object: convert it once.
+        if r.time is not self._last_time:
+            self._last_ns = time_ns(r.time)
+            self._last_time = r.time
+        # Reading guarantees a finite float, whose repr is exact and always a float literal.
+        if r.label is None:
+            return f"{self.prefix(r)} value={r.value!r} {self._last_ns}"
+        label = escape_string_field(r.label)
+        return f'{self.prefix(r)} value={r.value!r},label="{label}" {self._last_ns}'
 
     def encode_many(self, readings: Iterable[Reading]) -> list[str]:
         return [self.encode(r) for r in readings]
@@ -172,8 +196,8 @@ def parse_line(text: str) -> Line:
         tags: list[tuple[str, str]] = []
         while pos < len(text) and text[pos] == ",":
             key, pos = _scan(text, pos + 1, "=")
-            value, pos = _scan(text, pos + 1, ", ")
-            tags.append((key, value))
+            tag_value, pos = _scan(text, pos + 1, ", ")
+            tags.append((key, tag_value))
         if pos >= len(text) or text[pos] != " ":
             raise ParseError("no field set", part=text[:80])
         fields: list[tuple[str, FieldValue]] = []

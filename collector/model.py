@@ -32,6 +32,8 @@ class Reading:
     label: str | None = None
 
     def __post_init__(self) -> None:
+        if type(self.value) is not float:  # ints and bools become floats: one field type
+            object.__setattr__(self, "value", float(self.value))
         if not math.isfinite(self.value):
             raise EncodeError(
                 f"{self.measurement} of {self.device_id!r}: value {self.value!r} is not finite"

@@ -104,10 +104,11 @@ class FakeInflux2:
         auth = req.headers.get("authorization", "")
         if auth != f"Token {self.token}":
             return self._error(401, "unauthorized access")
-        if req.query.get("org") != [self.org]:
-            return self._error(404, f'organization name "{req.query.get("org")}" not found')
-        if req.query.get("bucket") != [self.bucket]:
-            return self._error(404, f'bucket "{req.query.get("bucket")}" not found')
+        org, bucket = req.query["org"][0], req.query["bucket"][0]
+        if org != self.org:
+            return self._error(404, f'organization name "{org}" not found')
+        if bucket != self.bucket:
+            return self._error(404, f'bucket "{bucket}" not found')
         if not req.text:
             return self._error(400, "writing requires points")
         scripted = self._next_answer()
@@ -200,8 +201,11 @@ def _make_handler(fake: FakeInflux2) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_POST = _serve
-        do_GET = _serve
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
 
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -217,7 +221,7 @@ def running_fake_influx2(
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake))
     server.daemon_threads = True
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield fake

@@ -26,7 +26,7 @@ LINES = [
     "1700000000000000000",
     "temperature_c,device=Living\\,room,device_id=09995,room=Living\\ room,site=home,"
     "source=fritzbox value=21.5 1700000000000000000",
-    'state,device=HKR,device_id=09995,name=mode,site=home,source=fritzbox value=0.0,'
+    "state,device=HKR,device_id=09995,name=mode,site=home,source=fritzbox value=0.0,"
     'label="off \\"manual\\"" 1700000060000000000',
 ]
 
@@ -38,8 +38,13 @@ def fake() -> Iterator[FakeInflux2]:
 
 
 def make_store(fake: FakeInflux2, **kw: object) -> InfluxV2Store:
-    args: dict[str, object] = {"url": fake.url, "org": "home", "bucket": "energy",
-                               "token": TOKEN, "timeout": 5.0}
+    args: dict[str, object] = {
+        "url": fake.url,
+        "org": "home",
+        "bucket": "energy",
+        "token": TOKEN,
+        "timeout": 5.0,
+    }
     args.update(kw)
     return InfluxV2Store(**args)  # type: ignore[arg-type]
 
@@ -98,7 +103,7 @@ def test_trailing_slash_in_url(fake: FakeInflux2) -> None:
 
 
 def test_400_is_rejected_with_the_server_message(fake: FakeInflux2) -> None:
-    msg = ("partial write error (2 written): unable to parse 'bad line': missing fields")
+    msg = "partial write error (2 written): unable to parse 'bad line': missing fields"
     fake.answer_next(400, msg)
     err = write_error(make_store(fake), LINES)
     assert isinstance(err, StoreRejected)
@@ -116,8 +121,10 @@ def test_malformed_line_is_rejected_by_server(fake: FakeInflux2) -> None:
 
 
 def test_422_is_rejected_with_the_server_message(fake: FakeInflux2) -> None:
-    msg = ("failure writing points to database: partial write: points beyond retention "
-           "policy dropped=1")
+    msg = (
+        "failure writing points to database: partial write: points beyond retention "
+        "policy dropped=1"
+    )
     fake.answer_next(422, msg)
     err = write_error(make_store(fake), LINES)
     assert isinstance(err, StoreRejected)
@@ -203,7 +210,7 @@ def test_missing_bucket_keeps_the_lines(fake: FakeInflux2) -> None:
     err = write_error(make_store(fake, bucket="nope"), LINES)
     assert isinstance(err, StoreUnavailable)
     assert str(err) == (
-        f"InfluxDB at {fake.url}: bucket \"['nope']\" not found "
+        f'InfluxDB at {fake.url}: bucket "nope" not found '
         "(org 'home', bucket 'nope'; create it or fix the config)"
     )
 

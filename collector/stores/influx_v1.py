@@ -85,16 +85,18 @@ def error_for_status(
     """
     detail = f": {message}" if message else ""
     if status in (400, 422):
-        return StoreRejected(message or f"{where} rejected the lines (HTTP {status})",
-                             status=status)
+        return StoreRejected(
+            message or f"{where} rejected the lines (HTTP {status})", status=status
+        )
     if status == 413:
         return StoreTooLarge(f"{where} refused the batch as too large (HTTP 413){detail}")
     if status in (401, 403):
         what = "refused the credentials" if status == 401 else "denied write permission"
         return StoreAuthError(f"{where} {what} (HTTP {status}){detail}")
     if status == 429:
-        return StoreUnavailable(f"{where} asked us to slow down (HTTP 429){detail}",
-                                retry_after=retry_after)
+        return StoreUnavailable(
+            f"{where} asked us to slow down (HTTP 429){detail}", retry_after=retry_after
+        )
     return StoreUnavailable(f"{where} answered HTTP {status}{detail}", retry_after=retry_after)
 
 
@@ -125,6 +127,7 @@ class InfluxV1Store:
         retention_policy: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        *,
         timeout: float = 10.0,
         verify_tls: bool = True,
         ca_file: str | None = None,
@@ -136,18 +139,20 @@ class InfluxV1Store:
         self.retention_policy = retention_policy
         self.name = f"influxdb-v1:{self._shown_url}/{database}"
         self._timeout = httpx.Timeout(timeout)
-        self._auth = (
-            httpx.BasicAuth(username, password or "") if username is not None else None
-        )
+        self._auth = httpx.BasicAuth(username, password or "") if username is not None else None
         self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(
-            verify=tls_verify(verify_tls, ca_file), timeout=self._timeout
+        self._client = (
+            client
+            if client is not None
+            else httpx.AsyncClient(verify=tls_verify(verify_tls, ca_file), timeout=self._timeout)
         )
         self._where = f"InfluxDB at {self._shown_url}"
 
     def __repr__(self) -> str:
-        return (f"InfluxV1Store(url={self._shown_url!r}, database={self.database!r}, "
-                f"retention_policy={self.retention_policy!r})")
+        return (
+            f"InfluxV1Store(url={self._shown_url!r}, database={self.database!r}, "
+            f"retention_policy={self.retention_policy!r})"
+        )
 
     def _params(self) -> dict[str, str]:
         params = {"db": self.database, "precision": "ns"}
@@ -192,6 +197,11 @@ class InfluxV1Store:
                 f"(create it with CREATE DATABASE; server said: {message or 'not found'})",
                 retry_after=None,
             )
+        if "retention policy not found" in message:
+            return StoreUnavailable(
+                f"{self._where}: retention policy {self.retention_policy!r} does not exist on "
+                f"database {self.database!r} (server said: {message})"
+            )
         return error_for_status(
             resp.status_code,
             message,
@@ -216,48 +226,29 @@ class InfluxV1Store:
             raise err
 
     async def check(self) -> str:
-        """Ping, then an empty write: proves the database exists and we may write to it."""
+        """Ping, then an empty write.
+
+        InfluxDB 1.x checks the database, the retention policy and the write permission before
+        it reads the body, and stores nothing for an empty one.
+        """
         ping = await self._request("GET", "/ping", params={})
+        if ping.status_code == 404:
+            raise StoreUnavailable(f"{self._where}: /ping answered 404 (not an InfluxDB URL?)")
         if ping.status_code >= 300:
             raise self._error(ping)
         version = ping.headers.get("X-Influxdb-Version", "unknown version")
         probe = await self._request(
-            "POST", "/write", params=self._params(), content=b"",
+            "POST",
+            "/write",
+            params=self._params(),
+            content=b"",
             headers={"Content-Type": "text/plain; charset=utf-8"},
         )
         if not 200 <= probe.status_code < 300:
             raise self._error(probe)
-        if self.retention_policy:
-            await self._check_retention_policy()
         rp = f", retention policy {self.retention_policy!r}" if self.retention_policy else ""
         return f"InfluxDB {version} at {self._shown_url}: database {self.database!r}{rp} writable"
-
-    async def _check_retention_policy(self) -> None:
-        q = f'SHOW RETENTION POLICIES ON "{_quote_ident(self.database)}"'
-        resp = await self._request("POST", "/query", params={"q": q})
-        if not 200 <= resp.status_code < 300:
-            raise self._error(resp)
-        try:
-            result = resp.json()["results"][0]
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise StoreUnavailable(f"{self._where}: unreadable answer to {q}") from err
-        if "error" in result:
-            if "not authorized" in str(result["error"]):
-                log.info("cannot list retention policies of %s: %s", self.database,
-                         result["error"])
-                return
-            raise StoreUnavailable(f"{self._where}: {result['error']}")
-        names = [row[0] for series in result.get("series", []) for row in series["values"]]
-        if self.retention_policy not in names:
-            raise StoreUnavailable(
-                f"{self._where}: retention policy {self.retention_policy!r} does not exist "
-                f"on database {self.database!r} (it has: {', '.join(names) or 'none'})"
-            )
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
-
-
-def _quote_ident(name: str) -> str:
-    return name.replace("\\", "\\\\").replace('"', '\\"')

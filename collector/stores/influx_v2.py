@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import urllib3
-from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from collector.errors import StoreError, StoreUnavailable
@@ -43,6 +44,7 @@ class InfluxV2Store:
         org: str,
         bucket: str,
         token: str,
+        *,
         timeout: float = 10.0,
         verify_tls: bool = True,
         ca_file: str | None = None,
@@ -100,8 +102,12 @@ class InfluxV2Store:
             return StoreUnavailable(f"{self._where}: request failed: {err.reason}")
         message = server_message(err.body, keys=("message", "error"))
         if not message:
-            message = str(headers.get("X-Influxdb-Error") or headers.get("X-Platform-Error-Code")
-                          or err.reason or "")
+            message = str(
+                headers.get("X-Influxdb-Error")
+                or headers.get("X-Platform-Error-Code")
+                or err.reason
+                or ""
+            )
         if status == 404:
             return StoreUnavailable(
                 f"{self._where}: {message or 'not found'} "

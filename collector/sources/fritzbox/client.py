@@ -22,7 +22,7 @@ from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from collector.config import FritzboxConfig
 from collector.errors import (
@@ -72,6 +72,8 @@ class SessionInfo:
 
 def parse_session_info(body: bytes) -> SessionInfo:
     """Parse a ``<SessionInfo>`` document."""
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ParseError("login_sid.lua: document type declarations are not accepted")
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as err:
@@ -203,9 +205,12 @@ async def fetch_capped(
                 if size > max_bytes:
                     raise ParseError(f"{what}: answer exceeds {max_bytes} bytes")
                 chunks.append(chunk)
-            return HttpAnswer(resp.status_code, b"".join(chunks), resp.headers.get("content-type", ""))
+            content_type = resp.headers.get("content-type", "")
+            return HttpAnswer(resp.status_code, b"".join(chunks), content_type)
     except httpx.TimeoutException as err:
-        raise TransientError(f"{what}: no answer within the timeout ({type(err).__name__})") from err
+        raise TransientError(
+            f"{what}: no answer within the timeout ({type(err).__name__})"
+        ) from err
     except httpx.HTTPError as err:
         # str(err) of transport errors is the OS reason (e.g. "connection refused"), never the URL.
         raise TransientError(f"{what}: {type(err).__name__}: {err}") from err
@@ -447,8 +452,7 @@ class FritzboxClient:
         info = parse_session_info(self._login_body(second, what))
         if not info.valid:
             text = (
-                f"{what}: user {self._config.username!r} was refused "
-                "(wrong user name or password)"
+                f"{what}: user {self._config.username!r} was refused (wrong user name or password)"
             )
             if info.block_time_s > 0:
                 text += f"; the box blocks further logins for {info.block_time_s} s"

@@ -33,7 +33,7 @@ MAX_EPOCH = 253_402_300_799
 _warned: set[tuple[str, str]] = set()
 
 
-def _warn_once(what: str, value: str) -> None:
+def warn_once(what: str, value: str) -> None:
     """Log an unexpected vendor value once per process, not once per poll."""
     key = (what, value)
     if key not in _warned and len(_warned) < 1024:
@@ -190,7 +190,7 @@ def hkr_setting(raw: int) -> HkrSetting | None:
     if not 0 <= raw <= 255:
         raise ValueError(f"HKR code out of range: {raw}")
     if raw < HKR_MIN_CODE or raw > HKR_MAX_CODE:
-        _warn_once("HKR temperature code (clamped to 8..28 °C)", str(raw))
+        warn_once("HKR temperature code (clamped to 8..28 °C)", str(raw))
         raw = min(max(raw, HKR_MIN_CODE), HKR_MAX_CODE)
     return HkrSetting(ThermostatMode.SETPOINT, raw / 2)
 
@@ -212,7 +212,7 @@ class HkrError(enum.IntEnum):
         try:
             return cls(raw)
         except ValueError:
-            _warn_once("HKR error code", str(raw))
+            warn_once("HKR error code", str(raw))
             return cls.UNKNOWN
 
     @property
@@ -246,7 +246,7 @@ class SwitchMode(enum.IntEnum):
     def from_text(cls, text: str) -> SwitchMode:
         value = _SWITCH_MODES.get(text.strip().lower())
         if value is None:
-            _warn_once("switch mode", repr(text[:40]))
+            warn_once("switch mode", repr(text[:40]))
             return cls.UNKNOWN
         return value
 
@@ -276,14 +276,16 @@ class HanFunUnitType(enum.IntEnum):
         try:
             return cls(raw)
         except ValueError:
-            _warn_once("HAN-FUN unit type", str(raw))
+            warn_once("HAN-FUN unit type", str(raw))
             return cls.UNKNOWN
 
     @property
     def is_contact(self) -> bool:
         """Door and window contacts: their alert state means open/closed."""
-        return self in (HanFunUnitType.DOOR_OPEN_CLOSE_DETECTOR,
-                        HanFunUnitType.WINDOW_OPEN_CLOSE_DETECTOR)
+        return self in (
+            HanFunUnitType.DOOR_OPEN_CLOSE_DETECTOR,
+            HanFunUnitType.WINDOW_OPEN_CLOSE_DETECTOR,
+        )
 
 
 class HanFunInterface(enum.IntEnum):
@@ -299,7 +301,7 @@ class HanFunInterface(enum.IntEnum):
         try:
             return cls(raw)
         except ValueError:
-            _warn_once("HAN-FUN interface", str(raw))
+            warn_once("HAN-FUN interface", str(raw))
             return cls.UNKNOWN
 
 

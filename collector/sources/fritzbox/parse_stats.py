@@ -25,6 +25,12 @@ SOURCE = "fritzbox"
 #: A device list of a few hundred devices is well under 1 MiB; anything this large is not
 #: an answer of a FRITZ!Box.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+#: A quick refusal before parsing; the check after parsing catches any other encoding.
+_DTD_MARKERS = tuple(
+    word.encode(enc)
+    for word in ("<!DOCTYPE", "<!ENTITY")
+    for enc in ("utf-8", "utf-16-le", "utf-16-be")
+)
 
 
 class Element(Protocol):
@@ -52,7 +58,7 @@ def load_document(xml: bytes, root_tag: str) -> Element:
     """
     if len(xml) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"document too large ({len(xml)} bytes)", part=root_tag)
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+    if any(marker in xml for marker in _DTD_MARKERS):
         raise ParseError("document type declarations are not accepted", part=root_tag)
     parser = etree.XMLParser(
         resolve_entities=False,
@@ -72,8 +78,9 @@ def load_document(xml: bytes, root_tag: str) -> Element:
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise ParseError("document type declarations are not accepted", part=root_tag)
     if root.tag != root_tag:
-        raise ParseError(f"root element is <{str(root.tag)[:60]}>, expected <{root_tag}>",
-                         part=root_tag)
+        raise ParseError(
+            f"root element is <{str(root.tag)[:60]}>, expected <{root_tag}>", part=root_tag
+        )
     return cast(Element, root)
 
 
@@ -116,8 +123,18 @@ def parse_devicestats(
         name = quantity.tag
         if name == _ENERGY:
             for n, block in enumerate(quantity.findall("stats"), 1):
-                out.extend(_energy_block(block, f"devicestats/energy/stats[{n}]", fetched, tz,
-                                         site, device_id, device, tags))
+                out.extend(
+                    _energy_block(
+                        block,
+                        f"devicestats/energy/stats[{n}]",
+                        fetched=fetched,
+                        tz=tz,
+                        site=site,
+                        device_id=device_id,
+                        device=device,
+                        extra=tags,
+                    )
+                )
         elif isinstance(name, str) and name in _GAUGES:
             measurement, convert = _GAUGES[name]
             for n, block in enumerate(quantity.findall("stats"), 1):
@@ -129,14 +146,25 @@ def parse_devicestats(
                         t = nz.sample_epoch(newest, grid, i)
                     except ValueError as err:
                         raise ParseError(str(err), part=f"{part}/value[{i}]") from err
-                    out.append(Reading(measurement, value, datetime.fromtimestamp(t, UTC),
-                                       SOURCE, site, device_id, device, tags))
+                    out.append(
+                        Reading(
+                            measurement,
+                            value,
+                            datetime.fromtimestamp(t, UTC),
+                            SOURCE,
+                            site,
+                            device_id,
+                            device,
+                            tags,
+                        )
+                    )
     return tuple(out)
 
 
 def _energy_block(
     block: Element,
     part: str,
+    *,
     fetched: datetime,
     tz: tzinfo,
     site: str,
@@ -147,7 +175,7 @@ def _energy_block(
     grid = _grid(block, part)
     period = nz.energy_period(grid)
     if period is None:
-        nz._warn_once("energy statistics grid (skipped)", str(grid))
+        nz.warn_once("energy statistics grid (skipped)", str(grid))
         return
     datatime = _attr(block, "datatime", part)
     # The newest bucket is the day/month containing datatime; without it, the one

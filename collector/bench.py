@@ -1,0 +1,204 @@
+"""Benchmarks, measured side by side in one run: ``python -m collector.bench``.
+
+Ratios, not absolute times, are the figures to track; the last lines printed are
+machine-readable ``name: value`` pairs.
+
+* ``encode_vs_point``: our line-protocol encoder against influxdb-client's
+  ``Point(...).to_line_protocol()`` for the same readings (target >= 10).
+* ``end_to_end_vs_raw_ingest``: parse a FRITZ!Box device list, normalise, encode, spool and
+  deliver into a local influxd, against the same influxd ingesting pre-encoded
+  5,000-line batches over HTTP (target >= 0.5).
+* ``fritz_parse_100_ms``: parsing one 100-device ``getdevicelistinfos`` answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector.lineprotocol import Encoder
+from collector.model import Reading, make_tags
+
+
+def _best(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best wall time of ``repeat`` runs (the least disturbed by the machine)."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def sample_readings(n: int, devices: int = 100) -> list[Reading]:
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    measurements = ("power_w", "energy_wh", "temperature_c", "voltage_v", "state")
+    out = []
+    times = [t0 + timedelta(seconds=p) for p in range(n // devices + 1)]  # one per poll
+    for i in range(n):
+        dev = i % devices
+        m = measurements[i % len(measurements)]
+        out.append(Reading(
+            m, 1000.0 + i * 0.25, times[i // devices], "fritzbox", "home",
+            f"08761000{dev:04d}", f"Plug {dev} Living room", make_tags(model="FRITZ!DECT 200",
+            room="Living room", name="switch" if m == "state" else None),
+            label="on" if m == "state" else None,
+        ))
+    return out
+
+
+def bench_encoder(n: int = 50_000) -> dict[str, float]:
+    from influxdb_client.client.write import point as point_module
+    from influxdb_client.domain.write_precision import WritePrecision
+
+    point_cls: Any = point_module.Point  # the library's Point API is untyped
+
+    readings = sample_readings(n)
+
+    def ours() -> None:
+        Encoder().encode_many(readings)
+
+    def theirs() -> None:
+        for r in readings:
+            p = point_cls(r.measurement)
+            p.tag("source", r.source).tag("site", r.site).tag("device_id", r.device_id)
+            p.tag("device", r.device)
+            for k, v in r.tags:
+                p.tag(k, v)
+            p.field("value", r.value)
+            if r.label is not None:
+                p.field("label", r.label)
+            p.time(r.time, WritePrecision.NS).to_line_protocol()
+
+    t_ours = _best(ours)
+    t_point = _best(theirs, repeat=3)
+    return {
+        "encode_lines_per_s": n / t_ours,
+        "point_lines_per_s": n / t_point,
+        "encode_vs_point": t_point / t_ours,
+    }
+
+
+def _devicelist(devices: int) -> bytes:
+    from collector.simulators.fritzbox import FritzboxSimulator
+
+    sim = FritzboxSimulator(devices=devices)
+    sim.start()
+    try:
+        with httpx.Client(base_url=sim.url, timeout=30) as http:
+            from collector.sources.fritzbox.client import login_response
+
+            ch = http.get("/login_sid.lua", params={"version": "2"}).text
+            challenge = ch.split("<Challenge>")[1].split("</Challenge>")[0]
+            sid_xml = http.get("/login_sid.lua", params={
+                "version": "2", "username": sim.username,
+                "response": login_response(challenge, sim.password)}).text
+            sid = sid_xml.split("<SID>")[1].split("</SID>")[0]
+            return http.get("/webservices/homeautoswitch.lua",
+                            params={"switchcmd": "getdevicelistinfos", "sid": sid}).content
+    finally:
+        sim.stop()
+
+
+def bench_parse(xml: bytes, rounds: int = 20) -> tuple[float, int]:
+    from collector.sources.fritzbox.parse import parse_devicelist
+
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    count = len(parse_devicelist(xml, site="home", time=t).readings)
+    elapsed = _best(lambda: [parse_devicelist(xml, site="home", time=t) for _ in range(rounds)])
+    return elapsed / rounds, count
+
+
+def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float]:
+    from collector.delivery import Deliverer
+    from collector.influxd import running_influxd
+    from collector.sources.fritzbox.parse import parse_devicelist
+    from collector.spool import Spool
+    from collector.stores.influx_v1 import InfluxV1Store
+
+    per_poll = len(parse_devicelist(xml, site="home", time=datetime.now(UTC)).readings)
+    polls = max(1, target_lines // per_poll)
+    with tempfile.TemporaryDirectory() as tmp, running_influxd(Path(tmp) / "influx") as server:
+        server.create_db("raw")
+        server.create_db("e2e")
+        # Pre-encoded lines for the raw ingest: the same data, distinct timestamps.
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        enc = Encoder()
+        raw_lines: list[str] = []
+        for p in range(polls):
+            raw_lines += enc.encode_many(
+                parse_devicelist(xml, site="home", time=t0 + timedelta(seconds=p)).readings)
+        batches = ["\n".join(raw_lines[i:i + 5000]) for i in range(0, len(raw_lines), 5000)]
+
+        def raw() -> None:
+            with httpx.Client(timeout=60) as http:
+                for body in batches:
+                    r = http.post(f"{server.url}/write", params={"db": "raw", "precision": "ns"},
+                                  content=body.encode())
+                    r.raise_for_status()
+
+        t_raw = _best(raw, repeat=2)
+
+        async def pipeline(tag: int) -> None:
+            spool = Spool(Path(tmp) / f"spool{tag}.sqlite3", max_lines=10_000_000)
+            store = InfluxV1Store(server.url, "e2e")
+            deliverer = Deliverer(spool, store, batch_lines=5000)
+            encoder = Encoder()
+            start = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(days=tag)
+            for p in range(polls):
+                readings = parse_devicelist(xml, site="home",
+                                            time=start + timedelta(seconds=p)).readings
+                spool.append(encoder.encode_many(readings))
+                if spool.pending >= 5000:
+                    await deliverer.deliver_batch()
+            await deliverer.drain()
+            await store.aclose()
+            spool.close()
+
+        runs = iter(range(10))
+        t_e2e = _best(lambda: asyncio.run(pipeline(next(runs))), repeat=2)
+        n = len(raw_lines)
+        return {
+            "raw_ingest_lines_per_s": n / t_raw,
+            "end_to_end_lines_per_s": n / t_e2e,
+            "end_to_end_vs_raw_ingest": t_raw / t_e2e,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    args = parser.parse_args()
+    results: dict[str, float] = {}
+    results.update(bench_encoder(10_000 if args.quick else 50_000))
+    print(f"encoder: ours {results['encode_lines_per_s']:,.0f} lines/s, influxdb-client Point "
+          f"{results['point_lines_per_s']:,.0f} lines/s")
+    xml = _devicelist(100)
+    per_list, count = bench_parse(xml)
+    results["fritz_parse_100_ms"] = per_list * 1000
+    results["fritz_parse_readings_per_s"] = count / per_list
+    print(f"FRITZ! device list, 100 devices ({len(xml):,} bytes, {count} readings): "
+          f"{per_list * 1000:.2f} ms per parse")
+    e2e = bench_end_to_end(xml, 20_000 if args.quick else 100_000)
+    results.update(e2e)
+    print(f"into influxd: raw pre-encoded 5,000-line batches {e2e['raw_ingest_lines_per_s']:,.0f}"
+          f" lines/s; parse+normalise+spool+deliver {e2e['end_to_end_lines_per_s']:,.0f} lines/s")
+    print()
+    for key in ("encode_vs_point", "end_to_end_vs_raw_ingest", "fritz_parse_100_ms",
+                "fritz_parse_readings_per_s", "encode_lines_per_s", "end_to_end_lines_per_s",
+                "raw_ingest_lines_per_s"):
+        print(f"{key}: {results[key]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

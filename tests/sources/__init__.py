@@ -1,0 +1,1 @@
+"""Tests of the sources, one package per source."""

@@ -1,0 +1,372 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from collector.errors import ParseError
+from collector.sources.fritzbox.normalise import HanFunUnitType
+from collector.sources.fritzbox.parse import DeviceInfo, DeviceList, Stats, parse_devicelist
+from tests.sources.fritzbox import fixture, rows
+
+T = datetime(2024, 1, 7, 12, 0, tzinfo=UTC)
+
+
+def parse(case: str) -> DeviceList:
+    return parse_devicelist(fixture("devicelist", case), site="home", time=T)
+
+
+DECT200 = {"model": "FRITZ!DECT 200"}
+REP100 = {"model": "FRITZ!DECT Repeater 100"}
+GROUP = {"scope": "group"}
+
+
+def test_spec_example() -> None:
+    dl = parse("spec_example")
+    assert dl.problems == ()
+    assert rows(dl.readings) == [
+        ("087610000434", "Steckdose", "state", 1.0, "present", DECT200 | {"name": "present"}),
+        ("087610000434", "Steckdose", "state", 1.0, "on", DECT200 | {"name": "switch"}),
+        ("087610000434", "Steckdose", "state", 0.0, "unlocked", DECT200 | {"name": "lock"}),
+        ("087610000434", "Steckdose", "state", 0.0, "unlocked",
+         DECT200 | {"name": "device_lock"}),
+        ("087610000434", "Steckdose", "state", 1.0, "auto", DECT200 | {"name": "switch_mode"}),
+        ("087610000434", "Steckdose", "power_w", 0.0, None, DECT200),  # a zero is a reading
+        ("087610000434", "Steckdose", "energy_wh", 707.0, None, DECT200),
+        ("087610000434", "Steckdose", "voltage_v", 230.252, None, DECT200),
+        ("087610000434", "Steckdose", "temperature_c", 28.5, None, DECT200),
+        ("087611048079", "FRITZ!DECT Rep 100 #1", "state", 1.0, "present",
+         REP100 | {"name": "present"}),
+        ("087611048079", "FRITZ!DECT Rep 100 #1", "temperature_c", 28.8, None, REP100),
+        ("65:3A:18-900", "Gruppe", "state", 1.0, "present", GROUP | {"name": "present"}),
+        ("65:3A:18-900", "Gruppe", "state", 1.0, "on", GROUP | {"name": "switch"}),
+        ("65:3A:18-900", "Gruppe", "state", 1.0, "auto", GROUP | {"name": "switch_mode"}),
+    ]  # fmt: skip
+    assert {r.time for r in dl.readings} == {T}
+    assert {(r.source, r.site) for r in dl.readings} == {("fritzbox", "home")}
+    assert dl.devices == (
+        DeviceInfo(
+            device_id="087610000434", internal_id="17", name="Steckdose",
+            product="FRITZ!DECT 200", manufacturer="AVM", fwversion="03.33",
+            functionbitmask=896, present=True, is_group=False,
+            stats=Stats.TEMPERATURE | Stats.VOLTAGE | Stats.POWER | Stats.ENERGY,
+        ),
+        DeviceInfo(
+            device_id="087611048079", internal_id="16", name="FRITZ!DECT Rep 100 #1",
+            product="FRITZ!DECT Repeater 100", manufacturer="AVM", fwversion="03.33",
+            functionbitmask=1280, present=True, is_group=False, stats=Stats.TEMPERATURE,
+        ),
+        DeviceInfo(
+            device_id="65:3A:18-900", internal_id="900", name="Gruppe", product="",
+            manufacturer="AVM", fwversion="1.0", functionbitmask=512, present=True,
+            is_group=True, members=("087610000434",),
+        ),
+    )  # fmt: skip
+    assert dl.device("087610000434") is dl.devices[0]
+    assert dl.device("nope") is None
+    assert dl.devices[0].tags == (("model", "FRITZ!DECT 200"),)
+    assert dl.devices[2].tags == (("scope", "group"),)
+    assert [d.wants_stats for d in dl.devices] == [True, True, False]
+
+
+COMET = {"model": "Comet DECT"}
+
+
+def test_hkr_off_is_a_state_never_a_temperature() -> None:
+    dl = parse("hkr_off")
+    assert dl.problems == ()
+    assert rows(dl.readings) == [
+        ("119590171328", "Bad", "state", 1.0, "present", COMET | {"name": "present"}),
+        # <celsius> has the offset applied already: 19.5, not 19.0
+        ("119590171328", "Bad", "temperature_c", 19.5, None, COMET),
+        ("119590171328", "Bad", "state", 0.0, "closed", COMET | {"name": "window_open"}),
+        ("119590171328", "Bad", "state", 0.0, "unlocked", COMET | {"name": "lock"}),
+        ("119590171328", "Bad", "state", 1.0, "locked", COMET | {"name": "device_lock"}),
+        ("119590171328", "Bad", "state", 0.0, "ok", COMET | {"name": "battery_low"}),
+        ("119590171328", "Bad", "battery_pct", 80.0, None, COMET),
+        ("119590171328", "Bad", "state", 0.0, "off", COMET | {"name": "thermostat_mode"}),
+        ("119590171328", "Bad", "setpoint_c", 21.0, None, COMET | {"kind": "comfort"}),
+        ("119590171328", "Bad", "setpoint_c", 17.0, None, COMET | {"kind": "eco"}),
+        ("119590171328", "Bad", "state", 0.0, "ok", COMET | {"name": "thermostat_error"}),
+    ]
+
+
+DECT301 = {"model": "FRITZ!DECT 301"}
+
+
+def test_hkr_on_and_off_in_comfort_eco_next_give_no_setpoint() -> None:
+    dl = parse("hkr_on")
+    assert dl.problems == ()
+    assert rows(dl.readings) == [
+        ("099950000645", "Küche", "state", 1.0, "present", DECT301 | {"name": "present"}),
+        ("099950000645", "Küche", "temperature_c", 22.4, None, DECT301),
+        ("099950000645", "Küche", "state", 1.0, "open", DECT301 | {"name": "window_open"}),
+        ("099950000645", "Küche", "state", 1.0, "locked", DECT301 | {"name": "lock"}),
+        ("099950000645", "Küche", "state", 0.0, "unlocked", DECT301 | {"name": "device_lock"}),
+        ("099950000645", "Küche", "state", 1.0, "low", DECT301 | {"name": "battery_low"}),
+        ("099950000645", "Küche", "battery_pct", 10.0, None, DECT301),
+        ("099950000645", "Küche", "state", 1.0, "on", DECT301 | {"name": "thermostat_mode"}),
+        ("099950000645", "Küche", "state", 0.0, "ok", DECT301 | {"name": "thermostat_error"}),
+    ]
+    assert not [r for r in dl.readings if r.measurement in ("setpoint_c",)]
+
+
+DECT300 = {"model": "FRITZ!DECT 300"}
+
+
+def test_hkr_edge_codes_and_tist_without_temperature_group() -> None:
+    dl = parse("hkr_edges")
+    assert dl.problems == ()
+    assert rows(dl.readings) == [
+        ("099950001001", "Keller", "state", 1.0, "present", DECT300 | {"name": "present"}),
+        ("099950001001", "Keller", "temperature_c", 8.0, None, DECT300),  # tist 14: clamped
+        ("099950001001", "Keller", "state", 2.0, "setpoint",
+         DECT300 | {"name": "thermostat_mode"}),
+        ("099950001001", "Keller", "setpoint_c", 8.0, None, DECT300 | {"kind": "target"}),
+        ("099950001001", "Keller", "setpoint_c", 28.0, None, DECT300 | {"kind": "comfort"}),
+        ("099950001001", "Keller", "setpoint_c", 28.0, None, DECT300 | {"kind": "eco"}),
+        ("099950001001", "Keller", "setpoint_c", 8.5, None, DECT300 | {"kind": "next"}),
+        ("099950001001", "Keller", "state", 6.0, "adapting to the valve stroke",
+         DECT300 | {"name": "thermostat_error"}),
+        # 255 everywhere: unknown, no point; errorcode 9 is not documented
+        ("099950001002", "Dachboden", "state", 1.0, "present", DECT300 | {"name": "present"}),
+        ("099950001002", "Dachboden", "state", 9.0, "unknown error",
+         DECT300 | {"name": "thermostat_error"}),
+    ]  # fmt: skip
+    assert all(8.0 <= r.value <= 28.0 for r in dl.readings if r.measurement.endswith("_c"))
+    assert [d.stats for d in dl.devices] == [Stats.NONE, Stats.NONE]
+
+
+def test_unknown_values_produce_no_point() -> None:
+    dl = parse("unknown_values")
+    assert dl.problems == ()
+    assert rows(dl.readings) == [
+        ("087610000435", "Waschmaschine", "state", 1.0, "present", DECT200 | {"name": "present"}),
+        ("087611048080", "Repeater Keller", "state", 1.0, "present", REP100 | {"name": "present"}),
+    ]  # fmt: skip
+
+
+def test_absent_device_reports_only_its_presence() -> None:
+    dl = parse("not_present")
+    assert rows(dl.readings) == [
+        ("087610000436", "Garten", "state", 0.0, "absent", DECT200 | {"name": "present"}),
+    ]
+    (device,) = dl.devices
+    assert device.present is False
+    assert device.stats == Stats.TEMPERATURE | Stats.VOLTAGE | Stats.POWER | Stats.ENERGY
+    assert not device.wants_stats
+
+
+DECT400 = {"model": "FRITZ!DECT 400"}
+
+
+def test_buttons_are_states_at_the_press_time() -> None:
+    dl = parse("buttons")
+    assert dl.problems == ()
+    assert [(*row, r.time) for row, r in zip(rows(dl.readings), dl.readings, strict=True)] == [
+        ("116300123456", "Taster Flur", "state", 1.0, "present",
+         DECT400 | {"name": "present"}, T),
+        ("116300123456", "Taster Flur", "state", 0.0, "ok", DECT400 | {"name": "battery_low"}, T),
+        ("116300123456", "Taster Flur", "battery_pct", 100.0, None, DECT400, T),
+        ("116300123456-1", "Taster Flur: kurz", "state", 1.0, "pressed",
+         DECT400 | {"name": "button"}, datetime(2024, 1, 7, 10, 0, tzinfo=UTC)),
+        # the long press was never pressed (timestamp 0): no point
+    ]  # fmt: skip
+
+
+HANFUN = {"model": "HAN-FUN"}
+
+
+def test_hanfun_units() -> None:
+    dl = parse("hanfun")
+    assert dl.problems == ()
+    assert [(*row, r.time) for row, r in zip(rows(dl.readings), dl.readings, strict=True)] == [
+        ("119340059978", "Sensor Terrasse", "state", 1.0, "present",
+         HANFUN | {"name": "present"}, T),
+        ("119340059978-1", "Terrassentür", "state", 1.0, "present",
+         HANFUN | {"name": "present"}, T),
+        ("119340059978-1", "Terrassentür", "state", 0.0, "closed", HANFUN | {"name": "alert"}, T),
+        ("119340059978-2", "Bewegung Terrasse", "state", 1.0, "present",
+         HANFUN | {"name": "present"}, T),
+        ("119340059978-2", "Bewegung Terrasse", "state", 1.0, "alert",
+         HANFUN | {"name": "alert"}, T),
+        ("119340059978-3", "Klingel", "state", 1.0, "present", HANFUN | {"name": "present"}, T),
+        ("119340059978-3", "Klingel", "state", 1.0, "pressed", HANFUN | {"name": "button"},
+         datetime(2024, 1, 6, 18, 30, tzinfo=UTC)),
+        ("119340059978-4", "Unbekannt", "state", 1.0, "present",
+         HANFUN | {"name": "present"}, T),
+    ]  # fmt: skip
+    assert [d.unit_type for d in dl.devices] == [
+        None,
+        HanFunUnitType.DOOR_OPEN_CLOSE_DETECTOR,
+        HanFunUnitType.MOTION_DETECTOR,
+        HanFunUnitType.SIMPLE_BUTTON,
+        HanFunUnitType.UNKNOWN,
+    ]
+    assert [d.stats for d in dl.devices] == [Stats.NONE] * 5
+
+
+def test_newer_elements() -> None:
+    dl = parse("newer_elements")
+    assert dl.problems == ()
+    d440 = {"model": "FRITZ!DECT 440"}
+    blind = {"model": "Rollotron DECT 1213"}
+    bulb = {"model": "FRITZ!DECT 500"}
+    assert rows(dl.readings) == [
+        ("130960007307", "Wohnzimmer Sensor", "state", 1.0, "present", d440 | {"name": "present"}),
+        ("130960007307", "Wohnzimmer Sensor", "state", 0.0, "idle", d440 | {"name": "tx_busy"}),
+        ("130960007307", "Wohnzimmer Sensor", "state", 0.0, "ok", d440 | {"name": "battery_low"}),
+        ("130960007307", "Wohnzimmer Sensor", "battery_pct", 64.0, None, d440),
+        ("130960007307", "Wohnzimmer Sensor", "temperature_c", 21.5, None, d440),
+        ("130960007307", "Wohnzimmer Sensor", "humidity_pct", 48.0, None, d440),
+        ("142760021372-1", "Rollladen", "state", 1.0, "present", blind | {"name": "present"}),
+        ("142760021372-1", "Rollladen", "state", 1.0, "busy", blind | {"name": "tx_busy"}),
+        ("142760021372-1", "Rollladen", "state", 1.0, "yes",
+         blind | {"name": "end_positions_set"}),
+        ("142760021372-1", "Rollladen", "state", 0.0, "manual", blind | {"name": "blind_mode"}),
+        ("142760021372-1", "Rollladen", "level_pct", 50.0, None, blind | {"kind": "blind"}),
+        ("130770013493-1", "Stehlampe", "state", 1.0, "present", bulb | {"name": "present"}),
+        ("130770013493-1", "Stehlampe", "state", 0.0, "idle", bulb | {"name": "tx_busy"}),
+        ("130770013493-1", "Stehlampe", "state", 1.0, "on", bulb | {"name": "on_off"}),
+        ("130770013493-1", "Stehlampe", "level_pct", 100.0, None, bulb | {"kind": "level"}),
+    ]  # fmt: skip
+    assert dl.devices[0].stats == Stats.TEMPERATURE | Stats.HUMIDITY
+
+
+def test_group_readings_are_scoped_and_members_resolved() -> None:
+    dl = parse("group_powermeter")
+    assert dl.problems == ()
+    group = [r for r in dl.readings if r.device_id == "65:3A:18-901"]
+    assert rows(group) == [
+        ("65:3A:18-901", "Teich", "state", 1.0, "present", GROUP | {"name": "present"}),
+        ("65:3A:18-901", "Teich", "state", 1.0, "on", GROUP | {"name": "switch"}),
+        ("65:3A:18-901", "Teich", "state", 0.0, "unlocked", GROUP | {"name": "lock"}),
+        ("65:3A:18-901", "Teich", "state", 0.0, "unlocked", GROUP | {"name": "device_lock"}),
+        ("65:3A:18-901", "Teich", "state", 0.0, "manual", GROUP | {"name": "switch_mode"}),
+        ("65:3A:18-901", "Teich", "power_w", 12.345, None, GROUP),
+        ("65:3A:18-901", "Teich", "energy_wh", 1250.0, None, GROUP),
+        ("65:3A:18-901", "Teich", "voltage_v", 229.75, None, GROUP),
+    ]
+    assert all(r.tag("scope") is None for r in dl.readings if r not in group)
+    pump = [(r.measurement, r.value) for r in dl.readings if r.device == "Pumpe"]
+    assert ("power_w", 12.345) in pump
+    assert ("voltage_v", 230.0) in pump
+    g = dl.device("65:3A:18-901")
+    assert g is not None
+    assert g.is_group
+    assert g.members == ("087610000501", "087610000502")  # 99 is not in the list
+    assert g.stats == Stats.NONE
+
+
+def test_bad_values_are_reported_and_skipped() -> None:
+    dl = parse("bad_values")
+    assert [e.part for e in dl.problems] == [
+        "device[ain=087610000601]/battery",
+        "device[ain=087610000601]/powermeter/power",
+        "device[ain=087610000601]/powermeter/voltage",
+        "device[ain=087610000602]/present",
+        "device[id=52]/@identifier",
+        "device[ain=099950000700]/hkr/windowopenactiv",
+        "device[ain=099950000700]/hkr/tsoll",
+    ]
+    assert all(isinstance(e, ParseError) for e in dl.problems)
+    assert str(dl.problems[1]) == (
+        "not an integer: '12a' (at device[ain=087610000601]/powermeter/power)"
+    )
+    assert str(dl.problems[3]) == "expected 0 or 1, got 2 (at device[ain=087610000602]/present)"
+    assert rows(dl.readings) == [
+        ("087610000601", "Kaputt", "state", 1.0, "present", DECT200 | {"name": "present"}),
+        ("087610000601", "Kaputt", "energy_wh", 5.0, None, DECT200),
+        # presence unknown: the values are still read
+        ("087610000602", "Komisch", "temperature_c", -3.5, None, REP100),
+        ("099950000700", "Regler", "state", 1.0, "present", DECT301 | {"name": "present"}),
+        ("099950000700", "Regler", "temperature_c", 20.5, None, DECT301),  # tist: no <temperature>
+        ("099950000700", "Regler", "setpoint_c", 21.0, None, DECT301 | {"kind": "comfort"}),
+    ]
+    assert [d.device_id for d in dl.devices] == ["087610000601", "087610000602", "099950000700"]
+    assert dl.devices[1].present is None
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("hostile_entity_expansion", "document type declarations are not accepted"),
+        ("hostile_external_entity", "document type declarations are not accepted"),
+        ("truncated", "not well-formed XML"),
+        ("wrong_root", "root element is <SessionInfo>, expected <devicelist>"),
+    ],
+)
+def test_bad_documents_raise_parse_error(case: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as info:
+        parse(case)
+    assert info.value.part == "devicelist"
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b"",
+        b"not xml at all",
+        b"<devicelist>",
+        b'<?xml version="1.0" encoding="utf-16"?><devicelist/>',
+        "<devicelist>\udcff</devicelist>".encode("utf-8", "surrogatepass"),
+        b"<a:devicelist xmlns:a='urn:x'/>",
+        b"<devicelist>" + b"<x>" * 300 + b"</x>" * 300 + b"</devicelist>",
+    ],
+)
+def test_garbage_raises_parse_error(xml: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_devicelist(xml, site="home", time=T)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_doctype_hidden_in_another_encoding_is_refused(encoding: str) -> None:
+    xml = fixture("devicelist", "hostile_external_entity").replace(
+        b'<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{encoding}"?>'.encode()
+    )
+    with pytest.raises(ParseError) as info:
+        parse_devicelist(xml.decode().encode(encoding), site="home", time=T)
+    assert info.value.part == "devicelist"
+
+
+def test_entity_bomb_in_utf16_is_refused() -> None:
+    xml = fixture("devicelist", "hostile_entity_expansion").replace(
+        b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="utf-16"?>'
+    )
+    with pytest.raises(ParseError):
+        parse_devicelist(xml.decode().encode("utf-16"), site="home", time=T)
+
+
+def test_too_large_document() -> None:
+    xml = b"<devicelist>" + b" " * (16 * 1024 * 1024) + b"</devicelist>"
+    with pytest.raises(ParseError, match="document too large"):
+        parse_devicelist(xml, site="home", time=T)
+
+
+def test_empty_list_and_poll_time_in_utc() -> None:
+    assert parse("empty") == DeviceList((), ())
+    cet = timezone(timedelta(hours=1))
+    dl = parse_devicelist(
+        fixture("devicelist", "spec_example"), site="home", time=datetime(2024, 1, 7, 13, tzinfo=cet)
+    )
+    assert {r.time for r in dl.readings} == {T}
+    assert {r.time.tzinfo for r in dl.readings} == {UTC}
+    with pytest.raises(ValueError, match="naive"):
+        parse_devicelist(b"<devicelist/>", site="home", time=datetime(2024, 1, 7))
+
+
+def test_reparsing_is_identical() -> None:
+    xml = fixture("devicelist", "spec_example")
+    assert parse_devicelist(xml, site="home", time=T) == parse_devicelist(xml, site="home", time=T)
+
+
+def test_a_hundred_devices() -> None:
+    one = fixture("devicelist", "spec_example").split(b"<device ", 2)[1].split(b"</device>")[0]
+    devices = b"".join(
+        b"<device " + one.replace(b"08761 0000434", f"08761 {i:07d}".encode()) + b"</device>"
+        for i in range(100)
+    )
+    dl = parse_devicelist(b"<devicelist>" + devices + b"</devicelist>", site="home", time=T)
+    assert len(dl.devices) == 100
+    assert len(dl.readings) == 900
+    assert len({r.device_id for r in dl.readings}) == 100
