@@ -71,8 +71,9 @@ class Deliverer:
 
     def _healthy(self) -> None:
         if self.stats.consecutive_failures:
-            log.warning("store %s reachable again; delivering the backlog of %d lines",
-                        self.store.name, self.spool.pending)
+            log.warning("store %s takes lines again after %d failed attempts; %d lines left "
+                        "in the spool", self.store.name, self.stats.consecutive_failures,
+                        self.spool.pending)
         self.stats.consecutive_failures = 0
         self.stats.last_error = None
         self.stats.next_attempt = 0.0
