@@ -19,7 +19,6 @@ from collector.logs import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
-err_console = Console(stderr=True)
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -35,10 +34,10 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as err:
-            err_console.print(f"[bold red]config error[/]: {err}", highlight=False, markup=True)
+            click.echo(f"config error: {err}", err=True)
             sys.exit(2)
         except CollectorError as err:
-            err_console.print(f"[bold red]error[/]: {err}", highlight=False)
+            click.echo(f"error: {err}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -99,8 +98,8 @@ def once(config_path: Path | None) -> None:
         console.print("no sources configured")
     failed = [o for o in outcomes if not o.ok]
     if pending:
-        err_console.print(f"{pending} lines wait in the spool for the store "
-                          f"(see `collector spool status`)")
+        click.echo(f"{pending} lines wait in the spool for the store "
+                   "(see `collector spool status`)", err=True)
     sys.exit(1 if failed or pending else 0)
 
 
@@ -151,11 +150,11 @@ def spool_status(config_path: Path | None) -> None:
     """Backlog, dead letters and totals."""
     sp = _spool(config_path)
     st = sp.status()
-    console.print(f"spool {st.path}: {st.pending} pending, {st.dead_letters} dead letters, "
-                  f"{st.delivered_total} delivered, {st.dropped_total} dropped in total")
+    click.echo(f"spool {st.path}: {st.pending} pending, {st.dead_letters} dead letters, "
+               f"{st.delivered_total} delivered, {st.dropped_total} dropped in total")
     for dl in sp.dead_letters(20):
-        console.print(f"  dead letter {dl.id} (HTTP {dl.status}): {dl.error[:160]}\n"
-                      f"    {dl.line[:160]}", highlight=False, markup=False)
+        click.echo(f"  dead letter {dl.id} (HTTP {dl.status}): {dl.error[:300]}\n"
+                   f"    {dl.line[:300]}")
     sp.close()
 
 
@@ -165,7 +164,7 @@ def spool_status(config_path: Path | None) -> None:
 def spool_retry(config_path: Path | None) -> None:
     """Queue every dead letter again (after fixing what the store complained about)."""
     sp = _spool(config_path)
-    console.print(f"{sp.retry_dead_letters()} dead letters queued again")
+    click.echo(f"{sp.retry_dead_letters()} dead letters queued again")
     sp.close()
 
 
@@ -177,9 +176,9 @@ def spool_retry(config_path: Path | None) -> None:
 def spool_drop(config_path: Path | None, pending: bool) -> None:
     """Delete the dead letters (and with --pending the backlog)."""
     sp = _spool(config_path)
-    console.print(f"{sp.drop_dead_letters()} dead letters dropped")
+    click.echo(f"{sp.drop_dead_letters()} dead letters dropped")
     if pending:
-        console.print(f"{sp.drop_pending()} pending lines dropped")
+        click.echo(f"{sp.drop_pending()} pending lines dropped")
     sp.close()
 
 
@@ -228,7 +227,7 @@ def export(config_path: Path | None, measurement: str, start: str | None, end: s
     config = _load(config_path)
     n = export_measurement(config, measurement, start=start, end=end, device=device,
                            fmt=fmt, out=out)
-    err_console.print(f"{n} rows exported")
+    click.echo(f"{n} rows exported", err=True)
 
 
 if __name__ == "__main__":

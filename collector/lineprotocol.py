@@ -14,8 +14,9 @@ device that reports 21 and then 21.5 cannot cause a field-type conflict.
 
 What a server would refuse or silently drop is refused here with ``EncodeError``, before
 the line reaches the spool: a measurement starting with ``#`` (the server reads the line
-as a comment and answers 204), a tag key ``time`` (rejected as "invalid tag key") and a
-timestamp outside InfluxDB's range (1677-09-21 to 2262-04-11).
+as a comment and answers 204) or with a tab (stripped by the server), a tag key ``time``
+(rejected as "invalid tag key") and a timestamp outside InfluxDB's range (1677-09-21 to
+2262-04-11).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def _fix_backslashes(text: str) -> str:
 def escape_measurement(name: str) -> str:
     if not name:
         raise EncodeError("empty measurement name")
-    if name.startswith("#"):
+    if name[0] == "#":
         raise EncodeError(f"measurement {name!r} starts with '#' (a comment line)")
+    if name[0] == "\t":
+        raise EncodeError(f"measurement {name!r} starts with a tab (the server drops it)")
     return _escape(name, _MEASUREMENT)
 
 

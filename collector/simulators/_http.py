@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
 Clock = Callable[[], float]
@@ -172,7 +173,7 @@ class SimServer:
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
         self._thread.start()
 
@@ -281,7 +282,7 @@ class BaseSimulator:
         for server in self._servers:
             server.stop()
 
-    def __enter__(self) -> BaseSimulator:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

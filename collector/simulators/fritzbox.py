@@ -33,16 +33,24 @@ _RIGHTS = "".join(
     f"<Name>{name}</Name><Access>2</Access>"
     for name in ("Dial", "App", "HomeAuto", "BoxAdmin", "Phone", "NAS")
 )
-_BITMASK = {Kind.PLUG: 35712, Kind.GROUP: 6784, Kind.THERMOSTAT: 320, Kind.CLIMATE: 1048864,
-            Kind.REPEATER: 1280, Kind.HANFUN: 1, Kind.UNIT: 8208}
+_BITMASK = {
+    Kind.PLUG: 35712,
+    Kind.GROUP: 6784,
+    Kind.THERMOSTAT: 320,
+    Kind.CLIMATE: 1048864,
+    Kind.REPEATER: 1280,
+    Kind.HANFUN: 1,
+    Kind.UNIT: 8208,
+}
 _BUTTONS = ((1, "Oben rechts"), (3, "Unten rechts"), (5, "Unten links"), (7, "Oben links"))
 
 
 class _Login:
     """Challenges, sessions and the login block of one box."""
 
-    def __init__(self, username: str, password: str, rng: random.Random, *, md5_only: bool,
-                 ttl_s: float) -> None:
+    def __init__(
+        self, username: str, password: str, rng: random.Random, *, md5_only: bool, ttl_s: float
+    ) -> None:
         self.username = username
         self._password = password
         self._rng = rng
@@ -80,8 +88,9 @@ class _Login:
             if not issued:
                 return False
             self._open.remove(issued[0])
-            expected = hashlib.pbkdf2_hmac("sha256", self._hash1, bytes.fromhex(salt2),
-                                           PBKDF2_ITER2).hex()
+            expected = hashlib.pbkdf2_hmac(
+                "sha256", self._hash1, bytes.fromhex(salt2), PBKDF2_ITER2
+            ).hex()
             return hmac.compare_digest(digest.lower(), expected)
         challenge, _, digest = response.rpartition("-")
         if challenge not in self._open:
@@ -160,10 +169,12 @@ class FritzboxSimulator(BaseSimulator):
         self.password = password
         self.clock = clock
         self.house = House(build_devices(devices, seed), _zone(timezone))
-        self._login = _Login(username, password, random.Random(seed), md5_only=md5_only,
-                             ttl_s=sid_ttl_s)
-        self.tr064 = Tr064Service(username, password, clock=clock, old_firmware=old_firmware,
-                                  seed=seed)
+        self._login = _Login(
+            username, password, random.Random(seed), md5_only=md5_only, ttl_s=sid_ttl_s
+        )
+        self.tr064 = Tr064Service(
+            username, password, clock=clock, old_firmware=old_firmware, seed=seed
+        )
         self.commands: Counter[str] = Counter()
         self._tsoll: dict[int, tuple[int, int]] = {}  # device id -> (code, until)
         self.faults.on_expire(self._login.end_all)
@@ -176,15 +187,24 @@ class FritzboxSimulator(BaseSimulator):
             "getswitchlist": self._switchlist,
             "gettemplatelistinfos": lambda form, now: Response.xml('<templatelist version="1"/>'),
         }
-        for name in ("getbasicdevicestats", "getdeviceinfos", "setswitchon", "setswitchoff",
-                     "setswitchtoggle", "getswitchstate", "getswitchpresent", "getswitchpower",
-                     "getswitchenergy", "getswitchname", "gettemperature", "gethkrtsoll",
-                     "gethkrkomfort", "gethkrabsenk", "sethkrtsoll"):
+        for name in (
+            "getbasicdevicestats",
+            "getdeviceinfos",
+            "setswitchon",
+            "setswitchoff",
+            "setswitchtoggle",
+            "getswitchstate",
+            "getswitchpresent",
+            "getswitchpower",
+            "getswitchenergy",
+            "getswitchname",
+            "gettemperature",
+            "gethkrtsoll",
+            "gethkrkomfort",
+            "gethkrabsenk",
+            "sethkrtsoll",
+        ):
             self._commands[name] = self._with_device(name)
-
-    def __enter__(self) -> FritzboxSimulator:
-        self.start()
-        return self
 
     @property
     def tr064_url(self) -> str:
@@ -297,8 +317,11 @@ class FritzboxSimulator(BaseSimulator):
                 return None
             self._tsoll[dev.id] = (code, house.hkr(dev, now).endperiod or 2**31)
             return str(code)
-        codes = {"gethkrtsoll": self._hkr_tsoll(dev, now), "gethkrkomfort": dev.komfort,
-                 "gethkrabsenk": dev.absenk}
+        codes = {
+            "gethkrtsoll": self._hkr_tsoll(dev, now),
+            "gethkrkomfort": dev.komfort,
+            "gethkrabsenk": dev.absenk,
+        }
         return str(codes[command]) if command in codes else None
 
     def _hkr_tsoll(self, dev: Device, now: float) -> int:
@@ -320,11 +343,13 @@ class FritzboxSimulator(BaseSimulator):
         def val(value: object) -> str:  # unknown values are empty elements
             return str(value) if present else ""
 
-        parts = [f"<present>{int(present)}</present><txbusy>0</txbusy>"
-                 f"<name>{escape(dev.name)}</name>"]
+        parts = [
+            f"<present>{int(present)}</present><txbusy>0</txbusy><name>{escape(dev.name)}</name>"
+        ]
         if dev.battery is not None:
-            parts.append(f"<battery>{dev.battery}</battery>"
-                         f"<batterylow>{int(dev.battery < 15)}</batterylow>")
+            parts.append(
+                f"<battery>{dev.battery}</battery><batterylow>{int(dev.battery < 15)}</batterylow>"
+            )
         if dev.kind in (Kind.PLUG, Kind.GROUP):
             state = int(present and house.switch_on(dev, now))
             mode = "auto" if dev.key % 2 else "manuell"
@@ -336,35 +361,46 @@ class FritzboxSimulator(BaseSimulator):
                 f"<simpleonoff><state>{val(state)}</state></simpleonoff>"
                 f"<powermeter><voltage>{val(voltage)}</voltage>"
                 f"<power>{val(round(house.power_w(dev, now) * 1000))}</power>"
-                f"<energy>{val(int(house.energy_wh(dev, now)))}</energy></powermeter>")
+                f"<energy>{val(int(house.energy_wh(dev, now)))}</energy></powermeter>"
+            )
         if dev.kind in _HAS_TEMPERATURE:
-            parts.append(f"<temperature><celsius>{val(house.celsius_dc(dev, now))}</celsius>"
-                         f"<offset>{dev.offset_dc}</offset></temperature>")
+            parts.append(
+                f"<temperature><celsius>{val(house.celsius_dc(dev, now))}</celsius>"
+                f"<offset>{dev.offset_dc}</offset></temperature>"
+            )
         if dev.kind is Kind.THERMOSTAT:
             parts.append(self._hkr_xml(dev, now))
         if dev.kind is Kind.CLIMATE:
-            parts.append(f"<humidity><rel_humidity>{val(house.humidity_pct(dev, now))}"
-                         "</rel_humidity></humidity>")
+            parts.append(
+                f"<humidity><rel_humidity>{val(house.humidity_pct(dev, now))}"
+                "</rel_humidity></humidity>"
+            )
             for n, label in _BUTTONS:
                 parts.append(
                     f'<button identifier="{dev.ain}-{n}" id="{5000 + 4 * dev.id + n // 2}">'
                     f"<name>{escape(dev.name)}: {label}</name><lastpressedtimestamp>"
-                    f"{house.button_pressed(dev, n, now)}</lastpressedtimestamp></button>")
+                    f"{house.button_pressed(dev, n, now)}</lastpressedtimestamp></button>"
+                )
         if dev.kind is Kind.UNIT:
             is_open, changed = house.alert(dev, now)
             parts.append(
                 f"<etsiunitinfo><etsideviceid>{dev.parent_id}</etsideviceid>"
                 f"<unittype>{dev.unit_type}</unittype><interfaces>256</interfaces></etsiunitinfo>"
                 f"<alert><state>{int(is_open)}</state>"
-                f"<lastalertchgtimestamp>{changed}</lastalertchgtimestamp></alert>")
+                f"<lastalertchgtimestamp>{changed}</lastalertchgtimestamp></alert>"
+            )
         if dev.kind is Kind.GROUP:
             members_csv = ",".join(str(i) for i in dev.members)
-            parts.append(f"<groupinfo><masterdeviceid>{dev.parent_id}</masterdeviceid>"
-                         f"<members>{members_csv}</members></groupinfo>")
-        return (f"<{tag} identifier={quoteattr(dev.ain)} id=\"{dev.id}\" "
-                f'functionbitmask="{_BITMASK[dev.kind]}" fwversion={quoteattr(dev.fw)} '
-                f"manufacturer={quoteattr(dev.manufacturer)} productname={quoteattr(dev.product)}>"
-                f"{''.join(parts)}</{tag}>")
+            parts.append(
+                f"<groupinfo><masterdeviceid>{dev.parent_id}</masterdeviceid>"
+                f"<members>{members_csv}</members></groupinfo>"
+            )
+        return (
+            f'<{tag} identifier={quoteattr(dev.ain)} id="{dev.id}" '
+            f'functionbitmask="{_BITMASK[dev.kind]}" fwversion={quoteattr(dev.fw)} '
+            f"manufacturer={quoteattr(dev.manufacturer)} productname={quoteattr(dev.product)}>"
+            f"{''.join(parts)}</{tag}>"
+        )
 
     def _hkr_xml(self, dev: Device, now: float) -> str:
         hkr = self.house.hkr(dev, now)

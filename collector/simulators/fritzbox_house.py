@@ -93,9 +93,7 @@ class Device:
 
 
 FRIDGE = Load(6.0, 55.0, (1.0,) * 24, 1.0, 0.35, 0.5)
-TV = Load(
-    0.4, 95.0, (0,) * 12 + (0.3, 0.3) + (0,) * 4 + (1.0,) * 5 + (0.2,), 0.95, 0.6, 1.2
-)
+TV = Load(0.4, 95.0, (0,) * 12 + (0.3, 0.3) + (0,) * 4 + (1.0,) * 5 + (0.2,), 0.95, 0.6, 1.2)
 WASHER = Load(0.3, 650.0, (0,) * 9 + (1.0, 0.8) + (0,) * 13, 0.4, 0.9, 1.1)
 
 
@@ -148,50 +146,171 @@ def _floor(floor: int, seed: int) -> list[Device]:
     suffix = "" if floor == 0 else f" {floor + 1}"
     base_id = 16 + 16 * floor
 
-    def dev(n: int, kind: Kind, ain: tuple[str, int], name: str, product: str,
-            **kw: Any) -> Device:
+    def dev(n: int, kind: Kind, ain: tuple[str, int], name: str, product: str, **kw: Any) -> Device:
         ident: int = kw.pop("id", base_id + n)
         prefix, serial = ain
         identifier = f"{prefix} {serial + 1000 * floor:07d}" + kw.pop("ain_suffix", "")
         if kind is Kind.GROUP:  # groups are named after the box's MAC, not a DECT serial
             identifier = f"{prefix}-{serial + floor:X}"
 
-        return Device(kind, identifier, ident, name + suffix, product,
-                      key=_splitmix(seed * 1_000_003 + ident),
-                      commissioned=INSTALLED + DAY_S * (7 * n + 3 * floor), **kw)
+        return Device(
+            kind,
+            identifier,
+            ident,
+            name + suffix,
+            product,
+            key=_splitmix(seed * 1_000_003 + ident),
+            commissioned=INSTALLED + DAY_S * (7 * n + 3 * floor),
+            **kw,
+        )
 
     return [
-        dev(0, Kind.PLUG, ("11657", 272633), "Kühlschrank", "FRITZ!DECT 200", load=FRIDGE,
-            room_c=21.5),
-        dev(1, Kind.PLUG, ("11657", 272641), "Fernseher", "FRITZ!DECT 200", load=TV,
-            room_c=22.0, offset_dc=-5),
-        dev(2, Kind.PLUG, ("11630", 341877), "Waschmaschine", "FRITZ!DECT 210", load=WASHER,
-            room_c=16.5),
-        dev(3, Kind.PLUG, ("11630", 341905), "Terrasse", "FRITZ!DECT 210", load=FRIDGE,
-            present=False, room_c=12.0),
-        dev(4, Kind.GROUP, ("grp303E4F", 0x3F7D9D5B3), "Erdgeschoss", "", id=900 + floor,
-            fw="1.0", members=(base_id, base_id + 1)),
-        dev(5, Kind.THERMOSTAT, ("09995", 421775), "Wohnzimmer", "FRITZ!DECT 302",
-            offset_dc=-10, battery=80, window=True, room_c=21.0, komfort=42, absenk=34,
-            fw="05.16"),
-        dev(6, Kind.THERMOSTAT, ("09995", 421790), "Schlafzimmer", "FRITZ!DECT 301",
-            hkr_mode="off", battery=55, room_c=17.0, komfort=40, absenk=32, fw="05.16"),
-        dev(7, Kind.THERMOSTAT, ("09995", 421803), "Bad", "FRITZ!DECT 301",
-            hkr_mode="mornings_on", battery=9, room_c=22.5, komfort=46, absenk=36,
-            offset_dc=5, fw="05.16"),
-        dev(8, Kind.CLIMATE, ("13096", 7308), "Bad Klima", "FRITZ!DECT 440", battery=90,
-            room_c=22.0, offset_dc=-5, fw="05.10"),
-        dev(9, Kind.REPEATER, ("08761", 1048079), "Flur", "FRITZ!DECT Repeater 100",
-            room_c=19.5, fw="04.16"),
-        dev(10, Kind.HANFUN, ("12701", 53142), "Haustür", "FRITZ!DECT 350", battery=100,
-            fw="05.08"),
-        dev(11, Kind.UNIT, ("12701", 53142), "Haustür", "FRITZ!DECT 350", id=2000 + 2 * floor,
-            ain_suffix="-1", unit_type=513, parent_id=base_id + 10, fw="0.0"),
-        dev(12, Kind.HANFUN, ("11934", 59978), "Küchenfenster", "HAN-FUN",
-            manufacturer="0x0feb", fw="0.0"),
-        dev(13, Kind.UNIT, ("11934", 59978), "Küchenfenster", "HAN-FUN",
-            id=2001 + 2 * floor, ain_suffix="-1", unit_type=514, parent_id=base_id + 12,
-            manufacturer="0x0feb", fw="0.0"),
+        dev(
+            0,
+            Kind.PLUG,
+            ("11657", 272633),
+            "Kühlschrank",
+            "FRITZ!DECT 200",
+            load=FRIDGE,
+            room_c=21.5,
+        ),
+        dev(
+            1,
+            Kind.PLUG,
+            ("11657", 272641),
+            "Fernseher",
+            "FRITZ!DECT 200",
+            load=TV,
+            room_c=22.0,
+            offset_dc=-5,
+        ),
+        dev(
+            2,
+            Kind.PLUG,
+            ("11630", 341877),
+            "Waschmaschine",
+            "FRITZ!DECT 210",
+            load=WASHER,
+            room_c=16.5,
+        ),
+        dev(
+            3,
+            Kind.PLUG,
+            ("11630", 341905),
+            "Terrasse",
+            "FRITZ!DECT 210",
+            load=FRIDGE,
+            present=False,
+            room_c=12.0,
+        ),
+        dev(
+            4,
+            Kind.GROUP,
+            ("grp303E4F", 0x3F7D9D5B3),
+            "Erdgeschoss",
+            "",
+            id=900 + floor,
+            fw="1.0",
+            members=(base_id, base_id + 1),
+        ),
+        dev(
+            5,
+            Kind.THERMOSTAT,
+            ("09995", 421775),
+            "Wohnzimmer",
+            "FRITZ!DECT 302",
+            offset_dc=-10,
+            battery=80,
+            window=True,
+            room_c=21.0,
+            komfort=42,
+            absenk=34,
+            fw="05.16",
+        ),
+        dev(
+            6,
+            Kind.THERMOSTAT,
+            ("09995", 421790),
+            "Schlafzimmer",
+            "FRITZ!DECT 301",
+            hkr_mode="off",
+            battery=55,
+            room_c=17.0,
+            komfort=40,
+            absenk=32,
+            fw="05.16",
+        ),
+        dev(
+            7,
+            Kind.THERMOSTAT,
+            ("09995", 421803),
+            "Bad",
+            "FRITZ!DECT 301",
+            hkr_mode="mornings_on",
+            battery=9,
+            room_c=22.5,
+            komfort=46,
+            absenk=36,
+            offset_dc=5,
+            fw="05.16",
+        ),
+        dev(
+            8,
+            Kind.CLIMATE,
+            ("13096", 7308),
+            "Bad Klima",
+            "FRITZ!DECT 440",
+            battery=90,
+            room_c=22.0,
+            offset_dc=-5,
+            fw="05.10",
+        ),
+        dev(
+            9,
+            Kind.REPEATER,
+            ("08761", 1048079),
+            "Flur",
+            "FRITZ!DECT Repeater 100",
+            room_c=19.5,
+            fw="04.16",
+        ),
+        dev(
+            10, Kind.HANFUN, ("12701", 53142), "Haustür", "FRITZ!DECT 350", battery=100, fw="05.08"
+        ),
+        dev(
+            11,
+            Kind.UNIT,
+            ("12701", 53142),
+            "Haustür",
+            "FRITZ!DECT 350",
+            id=2000 + 2 * floor,
+            ain_suffix="-1",
+            unit_type=513,
+            parent_id=base_id + 10,
+            fw="0.0",
+        ),
+        dev(
+            12,
+            Kind.HANFUN,
+            ("11934", 59978),
+            "Küchenfenster",
+            "HAN-FUN",
+            manufacturer="0x0feb",
+            fw="0.0",
+        ),
+        dev(
+            13,
+            Kind.UNIT,
+            ("11934", 59978),
+            "Küchenfenster",
+            "HAN-FUN",
+            id=2001 + 2 * floor,
+            ain_suffix="-1",
+            unit_type=514,
+            parent_id=base_id + 12,
+            manufacturer="0x0feb",
+            fw="0.0",
+        ),
     ]
 
 
@@ -281,8 +400,11 @@ class House:
         assert load is not None
         weight = load.profile[(hour + self._shift_h(day)) % 24]
         jitter = load.base_w * 0.2 * (2 * unit_noise(dev.key, 3, day, hour // 2) - 1)
-        return (load.base_w + load.active_w * weight * self._day_factor(dev, day)
-                + (-jitter if hour % 2 else jitter))
+        return (
+            load.base_w
+            + load.active_w * weight * self._day_factor(dev, day)
+            + (-jitter if hour % 2 else jitter)
+        )
 
     def _slot_w(self, dev: Device, day: int, hour: int, slot: int, level: float) -> float:
         """Power of one 10 s slot; the deviation cancels in pairs of slots."""
@@ -378,12 +500,17 @@ class House:
             else:
                 next_day, next_hour, next_name = local.date(), hour, name
                 break
-        return HkrState(tist, codes[current], self._local(next_day, next_hour), codes[next_name],
-                        window_end > 0, window_end)
+        return HkrState(
+            tist,
+            codes[current],
+            self._local(next_day, next_hour),
+            codes[next_name],
+            window_end > 0,
+            window_end,
+        )
 
     def _local(self, day: date, hour: int, minute: int = 0) -> int:
-        return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.tz)
-                   .timestamp())
+        return int(datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.tz).timestamp())
 
     def alert(self, dev: Device, t: float) -> tuple[bool, int]:
         """Contact state (True = open) and the time it last changed."""
@@ -419,17 +546,21 @@ class House:
             return {n: [] for n in (names if dev.kind is Kind.PLUG else names[:1])}
         if dev.kind is not Kind.GROUP:
             gaps = dev.kind in (Kind.CLIMATE, Kind.REPEATER)
-            out["temperature"] = [self._series(dev, t, CLIMATE_SLOT_S, 96, self.celsius_dc,
-                                               gaps=gaps)]
+            out["temperature"] = [
+                self._series(dev, t, CLIMATE_SLOT_S, 96, self.celsius_dc, gaps=gaps)
+            ]
             if dev.kind is Kind.CLIMATE:
-                out["humidity"] = [self._series(dev, t, CLIMATE_SLOT_S, 96, self.humidity_pct,
-                                                gaps=gaps)]
+                out["humidity"] = [
+                    self._series(dev, t, CLIMATE_SLOT_S, 96, self.humidity_pct, gaps=gaps)
+                ]
         if dev.kind in (Kind.PLUG, Kind.GROUP):
             if dev.kind is Kind.PLUG:
                 out["voltage"] = [self._series(dev, t, SLOT_S, 360, self.voltage_mv)]
             out["power"] = [self._series(dev, t, SLOT_S, 360, self._stat_power)]
-            out["energy"] = [self._energy_series(dev, t, months=True),
-                             self._energy_series(dev, t, months=False)]
+            out["energy"] = [
+                self._energy_series(dev, t, months=True),
+                self._energy_series(dev, t, months=False),
+            ]
         return out
 
     def _stat_power(self, dev: Device, start: float) -> int:
@@ -439,8 +570,9 @@ class House:
         watts = self.raw_power_w(dev, start) * self._on_fraction(dev, start, start + SLOT_S)
         return round(watts * 100)
 
-    def _series(self, dev: Device, t: float, grid: int, count: int, value: _Reading, *,
-                gaps: bool = False) -> Stats:
+    def _series(
+        self, dev: Device, t: float, grid: int, count: int, value: _Reading, *, gaps: bool = False
+    ) -> Stats:
         newest = int(t // grid) * grid
         first = min((m.commissioned for m in self.members(dev)), default=dev.commissioned)
         values: list[int | None] = []
@@ -467,5 +599,3 @@ class House:
             for s, end in zip(starts, ends, strict=True)
         )
         return Stats(2678400 if months else DAY_S, starts[0], values)
-
-

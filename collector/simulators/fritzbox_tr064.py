@@ -48,15 +48,35 @@ class Account:
 
 
 ACCOUNTS = (
-    Account("sip.telefon.example", "+49301234567", "4930123456701", "", "stun.telefon.example",
-            "registered"),
-    Account("sip.telefon.example", "+49301234568", "4930123456802", "", "stun.telefon.example",
-            "not registered"),
-    Account("voip.anbieter.example", "+498955501234", "mueller-home", "proxy.anbieter.example",
-            "", "disabled"),
+    Account(
+        "sip.telefon.example",
+        "+49301234567",
+        "4930123456701",
+        "",
+        "stun.telefon.example",
+        "registered",
+    ),
+    Account(
+        "sip.telefon.example",
+        "+49301234568",
+        "4930123456802",
+        "",
+        "stun.telefon.example",
+        "not registered",
+    ),
+    Account(
+        "voip.anbieter.example",
+        "+498955501234",
+        "mueller-home",
+        "proxy.anbieter.example",
+        "",
+        "disabled",
+    ),
 )
-CLIENTS = (("ipphone620", "Büro IP-Telefon", "+49301234567", "620"),
-           ("smartphone621", "Smartphone", "+49301234568", "621"))
+CLIENTS = (
+    ("ipphone620", "Büro IP-Telefon", "+49301234567", "620"),
+    ("smartphone621", "Smartphone", "+49301234568", "621"),
+)
 
 
 class UpnpError(Exception):
@@ -79,8 +99,15 @@ def _strings(*names: str) -> tuple[tuple[str, str], ...]:
 class Tr064Service:
     """The TR-064 side of the box, an ``App`` for ``SimServer``."""
 
-    def __init__(self, username: str, password: str, *, clock: Clock, old_firmware: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        *,
+        clock: Clock,
+        old_firmware: bool = False,
+        seed: int = 0,
+    ) -> None:
         self.username = username
         self._password = password
         self.clock = clock
@@ -122,9 +149,13 @@ class Tr064Service:
 
         def account(args: dict[str, str]) -> dict[str, str]:
             i, acc = self._account(args)
-            out = {"NewVoIPRegistrar": acc.registrar, "NewVoIPNumber": acc.number,
-                   "NewVoIPUsername": acc.username, "NewVoIPOutboundProxy": acc.outbound_proxy,
-                   "NewVoIPSTUNServer": acc.stun}
+            out = {
+                "NewVoIPRegistrar": acc.registrar,
+                "NewVoIPNumber": acc.number,
+                "NewVoIPUsername": acc.username,
+                "NewVoIPOutboundProxy": acc.outbound_proxy,
+                "NewVoIPSTUNServer": acc.stun,
+            }
             if not self.old_firmware:
                 out["NewX_AVM-DE_VoIPStatus"] = self.status(i)
             return out
@@ -144,11 +175,17 @@ class Tr064Service:
 
         def client(args: dict[str, str]) -> dict[str, str]:
             user, phone, outgoing, internal = CLIENTS[
-                _index(args, "NewX_AVM-DE_ClientIndex", len(CLIENTS))]
-            return {"NewX_AVM-DE_ClientUsername": user, "NewX_AVM-DE_ClientRegistrar": "fritz.box",
-                    "NewX_AVM-DE_ClientRegistrarPort": "5060", "NewX_AVM-DE_PhoneName": phone,
-                    "NewX_AVM-DE_ClientId": "", "NewX_AVM-DE_OutGoingNumber": outgoing,
-                    "NewX_AVM-DE_InternalNumber": internal}
+                _index(args, "NewX_AVM-DE_ClientIndex", len(CLIENTS))
+            ]
+            return {
+                "NewX_AVM-DE_ClientUsername": user,
+                "NewX_AVM-DE_ClientRegistrar": "fritz.box",
+                "NewX_AVM-DE_ClientRegistrarPort": "5060",
+                "NewX_AVM-DE_PhoneName": phone,
+                "NewX_AVM-DE_ClientId": "",
+                "NewX_AVM-DE_OutGoingNumber": outgoing,
+                "NewX_AVM-DE_InternalNumber": internal,
+            }
 
         def numbers(args: dict[str, str]) -> dict[str, str]:
             items = "".join(
@@ -166,43 +203,73 @@ class Tr064Service:
             return lambda args: {f"New{k.replace('__', '-')}": v for k, v in values.items()}
 
         status = (("NewX_AVM-DE_VoIPStatus", STRING),)
-        account_out = _strings("NewVoIPRegistrar", "NewVoIPNumber", "NewVoIPUsername",
-                               "NewVoIPOutboundProxy", "NewVoIPSTUNServer")
+        account_out = _strings(
+            "NewVoIPRegistrar",
+            "NewVoIPNumber",
+            "NewVoIPUsername",
+            "NewVoIPOutboundProxy",
+            "NewVoIPSTUNServer",
+        )
         if not self.old_firmware:
             account_out += status
         actions: dict[str, Action] = {
-            "GetInfo": ((), (("NewFaxT38Enable", "boolean"), ("NewVoiceCoding", STRING)),
-                        fixed(FaxT38Enable="0", VoiceCoding="auto")),
-            "GetExistingVoIPNumbers": ((), (("NewExistingVoIPNumbers", "ui2"),),
-                                       fixed(ExistingVoIPNumbers=str(len(ACCOUNTS)))),
-            "GetMaxVoIPNumbers": ((), (("NewMaxVoIPNumbers", "ui2"),),
-                                  fixed(MaxVoIPNumbers="20")),
-            "GetVoIPEnableAreaCode": (index, (("NewVoIPEnableAreaCode", "boolean"),),
-                                      enable_area_code),
+            "GetInfo": (
+                (),
+                (("NewFaxT38Enable", "boolean"), ("NewVoiceCoding", STRING)),
+                fixed(FaxT38Enable="0", VoiceCoding="auto"),
+            ),
+            "GetExistingVoIPNumbers": (
+                (),
+                (("NewExistingVoIPNumbers", "ui2"),),
+                fixed(ExistingVoIPNumbers=str(len(ACCOUNTS))),
+            ),
+            "GetMaxVoIPNumbers": ((), (("NewMaxVoIPNumbers", "ui2"),), fixed(MaxVoIPNumbers="20")),
+            "GetVoIPEnableAreaCode": (
+                index,
+                (("NewVoIPEnableAreaCode", "boolean"),),
+                enable_area_code,
+            ),
             "X_AVM-DE_GetVoIPCommonAreaCode": (
-                (), _strings("NewX_AVM-DE_OKZ", "NewX_AVM-DE_OKZPrefix"),
-                fixed(X_AVM__DE_OKZ="30", X_AVM__DE_OKZPrefix="0")),
+                (),
+                _strings("NewX_AVM-DE_OKZ", "NewX_AVM-DE_OKZPrefix"),
+                fixed(X_AVM__DE_OKZ="30", X_AVM__DE_OKZPrefix="0"),
+            ),
             "X_AVM-DE_GetVoIPCommonCountryCode": (
-                (), _strings("NewX_AVM-DE_LKZ", "NewX_AVM-DE_LKZPrefix"),
-                fixed(X_AVM__DE_LKZ="49", X_AVM__DE_LKZPrefix="00")),
+                (),
+                _strings("NewX_AVM-DE_LKZ", "NewX_AVM-DE_LKZPrefix"),
+                fixed(X_AVM__DE_LKZ="49", X_AVM__DE_LKZPrefix="00"),
+            ),
             "X_AVM-DE_GetNumberOfClients": (
-                (), (("NewX_AVM-DE_NumberOfClients", "ui2"),),
-                fixed(X_AVM__DE_NumberOfClients=str(len(CLIENTS)))),
+                (),
+                (("NewX_AVM-DE_NumberOfClients", "ui2"),),
+                fixed(X_AVM__DE_NumberOfClients=str(len(CLIENTS))),
+            ),
             "X_AVM-DE_GetClient2": (
                 ("NewX_AVM-DE_ClientIndex",),
-                _strings("NewX_AVM-DE_ClientUsername", "NewX_AVM-DE_ClientRegistrar",
-                         "NewX_AVM-DE_ClientRegistrarPort", "NewX_AVM-DE_PhoneName",
-                         "NewX_AVM-DE_ClientId", "NewX_AVM-DE_OutGoingNumber",
-                         "NewX_AVM-DE_InternalNumber"),
-                client),
-            "X_AVM-DE_GetNumberOfNumbers": ((), (("NewNumberOfNumbers", "ui4"),),
-                                            fixed(NumberOfNumbers=str(len(ACCOUNTS)))),
+                _strings(
+                    "NewX_AVM-DE_ClientUsername",
+                    "NewX_AVM-DE_ClientRegistrar",
+                    "NewX_AVM-DE_ClientRegistrarPort",
+                    "NewX_AVM-DE_PhoneName",
+                    "NewX_AVM-DE_ClientId",
+                    "NewX_AVM-DE_OutGoingNumber",
+                    "NewX_AVM-DE_InternalNumber",
+                ),
+                client,
+            ),
+            "X_AVM-DE_GetNumberOfNumbers": (
+                (),
+                (("NewNumberOfNumbers", "ui4"),),
+                fixed(NumberOfNumbers=str(len(ACCOUNTS))),
+            ),
             "X_AVM-DE_GetNumbers": ((), _strings("NewNumberList"), numbers),
             "X_AVM-DE_GetVoIPAccount": (index, account_out, account),
             "X_AVM-DE_GetVoIPAccounts": ((), _strings("NewX_AVM-DE_VoIPAccountList"), accounts),
             "X_AVM-DE_GetVoIPStatus": (
-                index, status,
-                lambda args: {"NewX_AVM-DE_VoIPStatus": self.status(self._account(args)[0])}),
+                index,
+                status,
+                lambda args: {"NewX_AVM-DE_VoIPStatus": self.status(self._account(args)[0])},
+            ),
         }
         if self.old_firmware:
             for name in NEW_IN_2021:
@@ -210,10 +277,16 @@ class Tr064Service:
         return actions
 
     def _deviceinfo_actions(self) -> dict[str, Action]:
-        fields = {"NewManufacturerName": "AVM", "NewModelName": "FRITZ!Box 7590",
-                  "NewDescription": "FRITZ!Box 7590 (simulated)", "NewProductClass": "AVMFB",
-                  "NewSerialNumber": "3C3786000000", "NewSoftwareVersion": self.firmware,
-                  "NewHardwareVersion": "FRITZ!Box 7590", "NewSpecVersion": "1.0"}
+        fields = {
+            "NewManufacturerName": "AVM",
+            "NewModelName": "FRITZ!Box 7590",
+            "NewDescription": "FRITZ!Box 7590 (simulated)",
+            "NewProductClass": "AVMFB",
+            "NewSerialNumber": "3C3786000000",
+            "NewSoftwareVersion": self.firmware,
+            "NewHardwareVersion": "FRITZ!Box 7590",
+            "NewSpecVersion": "1.0",
+        }
         return {"GetInfo": ((), _strings(*fields), lambda args: dict(fields))}
 
     @property
@@ -239,7 +312,8 @@ class Tr064Service:
                 self._nonces = [*self._nonces[-255:], nonce]
             response = Response.text("401 Unauthorized\n", 401)
             response.headers["WWW-Authenticate"] = (
-                f'Digest realm="{REALM}", nonce="{nonce}", algorithm=MD5, qop="auth"')
+                f'Digest realm="{REALM}", nonce="{nonce}", algorithm=MD5, qop="auth"'
+            )
             return response
         return self._soap(service, request)
 
@@ -248,14 +322,19 @@ class Tr064Service:
         if not header.lower().startswith("digest "):
             return False
         params = {m[0].lower(): m[1] or m[2] for m in _PARAM.findall(header[7:])}
-        if (params.get("username") != self.username or params.get("realm") != REALM
-                or params.get("nonce") not in self._nonces):
+        if (
+            params.get("username") != self.username
+            or params.get("realm") != REALM
+            or params.get("nonce") not in self._nonces
+        ):
             return False
         ha1 = _md5(f"{self.username}:{REALM}:{self._password}")
         ha2 = _md5(f"{request.method}:{params.get('uri', '')}")
         if params.get("qop") == "auth":
-            expected = _md5(f"{ha1}:{params['nonce']}:{params.get('nc', '')}:"
-                            f"{params.get('cnonce', '')}:auth:{ha2}")
+            expected = _md5(
+                f"{ha1}:{params['nonce']}:{params.get('nc', '')}:"
+                f"{params.get('cnonce', '')}:auth:{ha2}"
+            )
         else:
             expected = _md5(f"{ha1}:{params['nonce']}:{ha2}")
         return secrets.compare_digest(expected, params.get("response", "").lower())
@@ -288,8 +367,7 @@ class Tr064Service:
         except UpnpError as err:
             return _fault(err.code)
         inner = "".join(f"<{name}>{escape(values[name])}</{name}>" for name, _ in outputs)
-        text = (f'<u:{action}Response xmlns:u="{service}">\n{inner}\n'
-                f"</u:{action}Response>")
+        text = f'<u:{action}Response xmlns:u="{service}">\n{inner}\n</u:{action}Response>'
         return Response(200, _ENVELOPE.format(text).encode(), 'text/xml; charset="utf-8"')
 
     def _description(self) -> str:
@@ -323,21 +401,31 @@ class Tr064Service:
             variables.update({arg[3:]: "ui2" for arg in inputs})
             actions.append(
                 f"<action><name>{name}</name><argumentList>"
-                + "".join(f"<argument><name>{a}</name><direction>{d}</direction>"
-                          f"<relatedStateVariable>{v}</relatedStateVariable></argument>"
-                          for a, d, v in args)
-                + "</argumentList></action>")
+                + "".join(
+                    f"<argument><name>{a}</name><direction>{d}</direction>"
+                    f"<relatedStateVariable>{v}</relatedStateVariable></argument>"
+                    for a, d, v in args
+                )
+                + "</argumentList></action>"
+            )
         states = "".join(
             f'<stateVariable sendEvents="no"><name>{var}</name><dataType>{kind}</dataType>'
-            + ("<allowedValueList>" + "".join(f"<allowedValue>{s}</allowedValue>"
-                                              for s in STATUSES) + "</allowedValueList>"
-               if var == "X_AVM-DE_VoIPStatus" else "")
+            + (
+                "<allowedValueList>"
+                + "".join(f"<allowedValue>{s}</allowedValue>" for s in STATUSES)
+                + "</allowedValueList>"
+                if var == "X_AVM-DE_VoIPStatus"
+                else ""
+            )
             + "</stateVariable>"
-            for var, kind in variables.items())
-        return ('<?xml version="1.0"?>\n<scpd xmlns="urn:dslforum-org:service-1-0">'
-                "<specVersion><major>1</major><minor>0</minor></specVersion>"
-                f"<actionList>{''.join(actions)}</actionList>"
-                f"<serviceStateTable>{states}</serviceStateTable></scpd>\n")
+            for var, kind in variables.items()
+        )
+        return (
+            '<?xml version="1.0"?>\n<scpd xmlns="urn:dslforum-org:service-1-0">'
+            "<specVersion><major>1</major><minor>0</minor></specVersion>"
+            f"<actionList>{''.join(actions)}</actionList>"
+            f"<serviceStateTable>{states}</serviceStateTable></scpd>\n"
+        )
 
 
 _SERVICES = (

@@ -2,10 +2,11 @@
 ``stats_interval``) and, when enabled, the VoIP accounts over TR-064.
 
 Partial failures: the device list is the heart of a poll, so its failure fails the poll.
-A failing VoIP part or a failing device in the statistics round costs only that part: the
-rest is returned, the part is listed in ``problems`` (part -> current error) and counted in
-``error_counts``, and it is logged once when it starts failing (or fails differently) and
-once when it works again, never once per poll.
+A failing VoIP part, a value of the device list the parser had to skip, or a failing device
+in a statistics round costs only that part: the job raises ``PartialFailure`` carrying every
+reading it has plus one text per failed part, and the job runner stores the readings, counts
+the errors and logs them once per change. ``problems`` shows the parts failing right now.
+A statistics round in which every device fails raises the first error instead.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import httpx
 import tzlocal
 
 from collector.config import FritzboxConfig
-from collector.errors import CollectorError
+from collector.errors import CollectorError, PartialFailure
 from collector.model import Reading, utc_now
 from collector.sources.base import Source, SourceJob
 from collector.sources.fritzbox.client import (
@@ -45,8 +46,11 @@ PART_DEVICELIST = "devicelist"
 PART_VOIP = "voip"
 
 
+STATS_PART_PREFIX = "stats:"
+
+
 def stats_part(device_id: str) -> str:
-    return f"stats:{device_id}"
+    return STATS_PART_PREFIX + device_id
 
 
 def site_timezone(name: str | None) -> tzinfo:
@@ -83,31 +87,18 @@ class FritzboxSource(Source):
         self.tz = site_timezone(config.timezone)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._problems: dict[str, CollectorError] = {}
-        self._value_problems: set[str] = set()
-        self._error_counts: Counter[str] = Counter()
-
-    # --- state of the parts -------------------------------------------------------------------
 
     @property
     def problems(self) -> Mapping[str, CollectorError]:
         """Parts failing right now: "devicelist", "voip", "stats:<device_id>"."""
         return dict(self._problems)
 
-    @property
-    def error_counts(self) -> Mapping[str, int]:
-        """Failures per part since start."""
-        return dict(self._error_counts)
-
-    def _failed(self, part: str, err: CollectorError, *, report: bool = True) -> None:
-        self._error_counts[part] += 1
-        previous = self._problems.get(part)
+    def _failed(self, part: str, err: CollectorError) -> str:
         self._problems[part] = err
-        if report and (previous is None or str(previous) != str(err)):
-            log.warning("%s: %s failed: %s", self.label, part, err)
+        return f"{part}: {type(err).__name__}: {err}"
 
     def _ok(self, part: str) -> None:
-        if self._problems.pop(part, None) is not None:
-            log.info("%s: %s works again", self.label, part)
+        self._problems.pop(part, None)
 
     # --- Source -------------------------------------------------------------------------------
 
@@ -128,28 +119,54 @@ class FritzboxSource(Source):
     async def poll(self) -> Sequence[Reading]:
         """Device-list readings at the poll time, plus VoIP readings when enabled."""
         now = utc_now()
-        readings = list((await self._devicelist(now)).readings)
+        devicelist = await self._devicelist(now)
+        readings = list(devicelist.readings)
+        errors = [f"{PART_DEVICELIST}: ParseError: {p}" for p in devicelist.problems]
         if self.config.voip:
-            readings.extend(await self._voip(now))
+            try:
+                readings.extend(await self._voip(now))
+            except CollectorError as err:
+                errors.append(self._failed(PART_VOIP, err))
+            else:
+                self._ok(PART_VOIP)
+        if errors:
+            raise PartialFailure(readings, errors)
         return readings
 
     async def stats(self) -> Sequence[Reading]:
         """``getbasicdevicestats`` of every device with statistics, a few at a time.
 
-        A failing device costs only its own readings; when every device fails the round
-        fails with the first error.
+        A failing device costs only its own readings (``PartialFailure``); when every
+        device fails the round fails with the first error.
         """
         devices = [d for d in (await self._devicelist(utc_now())).devices if d.wants_stats]
         results = await asyncio.gather(*(self._device_stats(d) for d in devices))
-        errors = [r for r in results if isinstance(r, CollectorError)]
-        if devices and len(errors) == len(devices):
-            raise errors[0]
-        return [reading for r in results if not isinstance(r, CollectorError) for reading in r]
+        readings: list[Reading] = []
+        errors: list[str] = []
+        first: CollectorError | None = None
+        for part in [p for p in self._problems if p.startswith(STATS_PART_PREFIX)]:
+            self._problems.pop(part)  # devices that left the list stop being problems
+        for device, result in zip(devices, results, strict=True):
+            if isinstance(result, CollectorError):
+                first = first or result
+                errors.append(self._failed(stats_part(device.device_id), result))
+            else:
+                readings.extend(result)
+        if first is not None and len(errors) == len(devices):
+            raise first
+        if errors:
+            raise PartialFailure(readings, errors)
+        return readings
 
     async def history(self, since: datetime) -> Sequence[Reading]:
         """The box keeps only its own statistics window: one statistics round."""
         since_utc = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-        return [r for r in await self.stats() if r.time >= since_utc]
+        try:
+            readings = await self.stats()
+        except PartialFailure as err:
+            kept = [r for r in cast(Sequence[Reading], err.readings) if r.time >= since_utc]
+            raise PartialFailure(kept, err.errors) from err
+        return [r for r in readings if r.time >= since_utc]
 
     async def check(self) -> str:
         """Log in, read the device list and (when enabled) TR-064; describe the box."""
@@ -187,22 +204,13 @@ class FritzboxSource(Source):
                 await self.client.get_devicelist(), site=self.name, time=now
             )
         except CollectorError as err:
-            self._failed(PART_DEVICELIST, err, report=False)  # the caller reports it
+            self._failed(PART_DEVICELIST, err)
             raise
         self._ok(PART_DEVICELIST)
-        current = {str(p) for p in devicelist.problems}
-        for text in sorted(current - self._value_problems):
-            log.warning("%s: device list value skipped: %s", self.label, text)
-        self._value_problems = current
         return devicelist
 
     async def _voip(self, now: datetime) -> tuple[Reading, ...]:
-        try:
-            snapshot = await self.tr064.voip()
-        except CollectorError as err:
-            self._failed(PART_VOIP, err)
-            return ()
-        self._ok(PART_VOIP)
+        snapshot = await self.tr064.voip()
         return voip_readings(
             snapshot.accounts,
             snapshot.clients,
@@ -212,7 +220,6 @@ class FritzboxSource(Source):
         )
 
     async def _device_stats(self, device: DeviceInfo) -> tuple[Reading, ...] | CollectorError:
-        part = stats_part(device.device_id)
         try:
             async with self._semaphore:
                 body = await self.client.get_devicestats(device.device_id)
@@ -226,9 +233,7 @@ class FritzboxSource(Source):
                 tags=device.tags,
             )
         except CollectorError as err:
-            self._failed(part, err)
             return err
-        self._ok(part)
         return readings
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from collector.errors import AuthError, CollectorError, TransientError
+from collector.errors import AuthError, CollectorError, PartialFailure, TransientError
 from collector.model import Reading, utc_now
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.sources.fritzbox.parse import parse_devicelist
@@ -157,31 +157,43 @@ def test_poll_without_voip_never_asks_tr064() -> None:
     assert fake.tr064.requests == []
 
 
-def test_voip_failure_keeps_the_device_list(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="collector")
+def test_voip_failure_keeps_the_device_list() -> None:
     fake = FakeFritz()
     fake.tr064.faults[GET_VOIP_ACCOUNTS] = 820
 
     async def body(source: FritzboxSource) -> None:
-        for _ in range(3):
-            readings = await source.poll()
-            assert voip_of(readings) == []
-            assert len(readings) == len(parse_devicelist(DEVICELIST, site="h", time=T0).readings)
+        with pytest.raises(PartialFailure) as info:
+            await source.poll()
+        assert info.value.readings == list(
+            parse_devicelist(DEVICELIST, site="home", time=info.value.readings[0].time).readings
+        )
+        assert info.value.errors == [
+            "voip: TransientError: FRITZ!Box home: TR-064 X_AVM-DE_GetVoIPAccounts: "
+            "UPnPError 820: internal error of the box"
+        ]
         assert list(source.problems) == ["voip"]
         assert isinstance(source.problems["voip"], TransientError)
-        assert source.error_counts == {"voip": 3}
         del fake.tr064.faults[GET_VOIP_ACCOUNTS]
         assert voip_of(await source.poll()) == EXPECTED_VOIP
         assert source.problems == {}
 
     use_source(fake, body)
-    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    failed = [m for m in messages if "voip failed" in m]
-    assert failed == [
-        "fritzbox:home: voip failed: FRITZ!Box home: TR-064 X_AVM-DE_GetVoIPAccounts: "
-        "UPnPError 820: internal error of the box"
-    ]
-    assert "fritzbox:home: voip works again" in messages
+
+
+def test_skipped_device_list_values_are_reported_with_the_readings() -> None:
+    fake = FakeFritz()
+    fake.box.devicelist = DEVICELIST.replace(b"<power>400</power>", b"<power>4x0</power>")
+
+    async def body(source: FritzboxSource) -> None:
+        with pytest.raises(PartialFailure) as info:
+            await source.poll()
+        (error,) = info.value.errors
+        assert error.startswith("devicelist: ParseError: ")
+        assert "power" in error
+        assert voip_of(info.value.readings) == EXPECTED_VOIP
+        assert "voip" not in source.problems
+
+    use_source(fake, body)
 
 
 def test_device_list_failure_fails_the_poll() -> None:
@@ -194,7 +206,6 @@ def test_device_list_failure_fails_the_poll() -> None:
         assert list(source.problems) == ["devicelist"]
         assert voip_of(await source.poll()) == EXPECTED_VOIP
         assert source.problems == {}
-        assert source.error_counts == {"devicelist": 1}
 
     use_source(fake, body)
     assert fake.tr064.calls.count(GET_VOIP_ACCOUNTS) == 1  # the failed poll stopped early
@@ -218,28 +229,31 @@ def test_stats_of_every_capable_device() -> None:
     ]
 
 
-def test_one_failing_device_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="collector")
+def test_one_failing_device_does_not_stop_the_others() -> None:
     fake = FakeFritz()
     fake.box.statuses[PLUG_B] = 500
 
     async def body(source: FritzboxSource) -> None:
-        for _ in range(2):
-            readings = await source.stats()
-            assert sorted({r.device_id for r in readings}) == sorted([HKR, PLUG_A])
+        with pytest.raises(PartialFailure) as info:
+            await source.stats()
+        assert sorted({r.device_id for r in info.value.readings}) == sorted([HKR, PLUG_A])
+        assert len(info.value.readings) == 3
+        assert info.value.errors == [
+            f"stats:{PLUG_B}: TransientError: FRITZ!Box home: getbasicdevicestats "
+            f"ain={PLUG_B}: internal error of the box (HTTP 500)"
+        ]
         assert list(source.problems) == [f"stats:{PLUG_B}"]
-        assert source.error_counts == {f"stats:{PLUG_B}": 2}
+        with pytest.raises(PartialFailure) as partial_history:
+            await source.history(T0 - timedelta(seconds=5))
+        assert sorted((r.device_id, r.value) for r in partial_history.value.readings) == [
+            (HKR, 21.5),
+            (PLUG_A, 10.0),
+        ]
         del fake.box.statuses[PLUG_B]
         assert len(await source.stats()) == 4
         assert source.problems == {}
 
     use_source(fake, body)
-    failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
-    assert failed == [
-        f"fritzbox:home: stats:{PLUG_B} failed: FRITZ!Box home: getbasicdevicestats "
-        f"ain={PLUG_B}: internal error of the box (HTTP 500)"
-    ]
-    assert f"fritzbox:home: stats:{PLUG_B} works again" in caplog.text
 
 
 def test_stats_fail_when_every_device_fails() -> None:

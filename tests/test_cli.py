@@ -1,0 +1,160 @@
+"""The command line, run as users run it (a subprocess, real files, real signals)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from collector.simulators.fritzbox import FritzboxSimulator
+from collector.spool import Spool
+from collector.stores.sqlite import SqliteStore
+
+CMD = [sys.executable, "-m", "collector"]
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+    full_env.update(env or {})
+    return subprocess.run([*CMD, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_once_with_empty_config_exits_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "collector.toml").write_text("")
+    result = run(["once"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no sources configured" in result.stdout
+    assert "Traceback" not in result.stderr
+    # the self-metrics of the spool went into the embedded default store
+    store = SqliteStore(tmp_path / "data" / "collector.sqlite3")
+    assert dict(store.measurements()).get("collector", 0) >= 4
+    store.close()
+
+
+def test_once_with_only_store_section(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nkind = "sqlite"\npath = "{tmp_path / "x.sqlite3"}"\n'
+                   f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n')
+    result = run(["once", "--config", str(cfg)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert Spool(tmp_path / "spool.sqlite3").pending == 0
+
+
+def test_config_error_is_one_message_and_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[fritzbox]]\nname = "home"\nusername = "u"\npassword = "${NOT_SET_VAR}"\n')
+    result = run(["once", "--config", str(cfg)], tmp_path)
+    assert result.returncode == 2
+    assert "NOT_SET_VAR" in result.stderr
+    assert "fritzbox[0].password" in result.stderr
+    assert str(cfg) in result.stderr.replace("\n", "")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def _fritz_config(tmp_path: Path, sim: FritzboxSimulator, password: str = "${FRITZ_PASSWORD}",
+                  interval: str = "60s") -> Path:
+    cfg = tmp_path / "collector.toml"
+    cfg.write_text(f"""
+[store]
+path = "{tmp_path / 'store.sqlite3'}"
+[spool]
+path = "{tmp_path / 'spool.sqlite3'}"
+flush_interval = "0.2s"
+[[fritzbox]]
+name = "home"
+url = "{sim.url}"
+tr064_url = "{sim.tr064_url}"
+username = "{sim.username}"
+password = "{password}"
+interval = "{interval}"
+timezone = "Europe/Berlin"
+""")
+    return cfg
+
+
+def test_once_against_the_simulator_writes_readings_and_summary(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim)
+        result = run(["once", "--config", str(cfg)], tmp_path,
+                     env={"FRITZ_PASSWORD": sim.password})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fritzbox:home" in result.stdout
+    assert sim.password not in result.stdout + result.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    counts = dict(store.measurements())
+    store.close()
+    for m in ("power_w", "energy_wh", "voltage_v", "temperature_c", "setpoint_c",
+              "humidity_pct", "state", "energy_period_wh", "voip_clients"):
+        assert counts.get(m, 0) > 0, m
+
+
+def test_once_exits_1_when_a_source_fails_and_names_it(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim, password="wrong-password")
+        result = run(["once", "--config", str(cfg)], tmp_path)
+    assert result.returncode == 1
+    assert "AuthError" in result.stdout
+    assert "wrong-password" not in result.stdout + result.stderr
+
+
+def test_run_flushes_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim, interval="1s")
+        env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+        env["FRITZ_PASSWORD"] = sim.password
+        proc = subprocess.Popen([*CMD, "run", "--config", str(cfg)], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        store_path = tmp_path / "store.sqlite3"
+
+        def stored_polls() -> int:
+            if not store_path.exists():
+                return 0
+            with sqlite3.connect(store_path) as db:
+                row = db.execute("SELECT count(DISTINCT time_ns) FROM points "
+                                 "WHERE measurement = 'power_w'").fetchone()
+            return int(row[0])
+
+        deadline = time.monotonic() + 60
+        while stored_polls() < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        logouts = sim.active_sessions
+    assert proc.returncode == 0, err
+    assert stored_polls() >= 3
+    assert Spool(tmp_path / "spool.sqlite3").pending == 0
+    assert logouts == 0  # the session was ended on shutdown
+    assert sim.password not in err
+
+
+def test_spool_status_and_dead_letter_commands(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n')
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append(["a value=1.0 1", "b value=2.0 2"])
+    (first, _), (second, line2) = spool.peek(2)
+    spool.reject([(second, line2)], status=422, error="unprocessable entity: bad line")
+    spool.close()
+    result = run(["spool", "status", "--config", str(cfg)], tmp_path)
+    assert result.returncode == 0
+    assert "1 pending, 1 dead letters" in result.stdout
+    assert "unprocessable entity: bad line" in result.stdout
+    result = run(["spool", "retry", "--config", str(cfg)], tmp_path)
+    assert "1 dead letters queued again" in result.stdout
+    assert Spool(tmp_path / "spool.sqlite3").pending == 2
+
+
+@pytest.mark.parametrize("args", [["--help"], ["spool", "--help"], ["demo", "--help"]])
+def test_help(args: list[str], tmp_path: Path) -> None:
+    result = run(args, tmp_path)
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
