@@ -150,18 +150,25 @@ def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float
         t_raw = _best(raw, repeat=2)
 
         async def pipeline(tag: int) -> None:
+            # As in the daemon: polls spool their lines while the delivery task writes
+            # earlier batches, so the store's work overlaps with parsing.
             spool = Spool(Path(tmp) / f"spool{tag}.sqlite3", max_lines=10_000_000)
             store = InfluxV1Store(server.url, "e2e")
-            deliverer = Deliverer(spool, store, batch_lines=5000)
+            deliverer = Deliverer(spool, store, batch_lines=5000, flush_interval_s=0.05)
+            stop = asyncio.Event()
+            delivery = asyncio.create_task(deliverer.run(stop))
             encoder = Encoder()
             start = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(days=tag)
             for p in range(polls):
                 readings = parse_devicelist(xml, site="home",
                                             time=start + timedelta(seconds=p)).readings
                 spool.append(encoder.encode_many(readings))
-                if spool.pending >= 5000:
-                    await deliverer.deliver_batch()
-            await deliverer.drain()
+                deliverer.wake()
+                await asyncio.sleep(0)
+            stop.set()
+            await delivery
+            if not await deliverer.drain():
+                raise RuntimeError("delivery into influxd failed")
             await store.aclose()
             spool.close()
 

@@ -6,6 +6,7 @@ what is allowed; the CLI prints it and exits with status 2.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -27,22 +28,24 @@ from collector.errors import ConfigError
 
 DEFAULT_PATH = Path("collector.toml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_HINT = 'expected a duration such as "60s", "5m", "1h" or a number of seconds'
+
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(value: object) -> float:
     """'60s', '5m', '1.5h', '7d' or a number of seconds -> seconds (float > 0)."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as \"60s\", \"5m\", \"1h\"")
+        raise ValueError(f"{_DURATION_HINT}, got {str(value).lower()}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
     else:
-        raise ValueError(f"expected a duration such as \"60s\", \"5m\", \"1h\", got {value!r}")
+        raise ValueError(f"{_DURATION_HINT}, got {value!r}")
     if seconds <= 0:
-        raise ValueError("a duration must be greater than zero")
+        raise ValueError(f"a duration must be greater than zero, got {value!r}")
     return seconds
 
 
@@ -98,10 +101,20 @@ class LogConfig(_Section):
 
 
 class _SourceConfig(_Section):
-    name: str = Field(min_length=1, pattern=r"^[^\s,=\\]+$")
+    name: str = Field(min_length=1)
     interval: Duration = 60.0
     timeout: Duration = 10.0
     enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if re.search(r"[\s,=\\]", value):
+            raise ValueError(
+                f"{value!r} is not allowed: the name becomes the site tag, so it may not "
+                "contain spaces, commas, '=' or backslashes"
+            )
+        return value
 
 
 class FritzboxConfig(_SourceConfig):
@@ -250,8 +263,53 @@ def _describe(err: ValidationError, file: Path) -> str:
             msg = msg.replace("Input should be", "allowed values are")
         elif kind == "missing":
             msg = "required key is missing"
+        elif kind in ("model_type", "model_attributes_type", "dict_type", "list_type"):
+            header = ".".join(str(p) for p in loc if isinstance(p, str))
+            if kind == "list_type" and _allowed_keys(loc):
+                expected = f"an array of tables ([[{header}]] sections)"
+            elif kind == "list_type":
+                expected = "an array"
+            else:
+                brackets = "[[{}]]" if loc and isinstance(loc[-1], int) else "[{}]"
+                expected = "a table (" + brackets.format(header) + ")"
+            msg = f"expected {expected}, got {_toml_type(e['input'])}"
+        elif kind in _EXPECTED:
+            # never the value itself: it may be a password
+            msg = f"expected {_EXPECTED[kind]}, got {_toml_type(e['input'])}"
+        else:
+            msg = msg.replace("Input should be", "must be")
         lines.append(f"{file}: {key}: {msg}")
     return "\n".join(lines)
+
+
+_EXPECTED = {
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string in quotes",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "path_type": "a path in quotes",
+}
+
+
+def _toml_type(value: object) -> str:
+    """The TOML kind of a value, for messages that must not echo the value."""
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (str, "a string"),
+        (list, "an array"),
+        (dict, "a table"),
+        ((dt.datetime, dt.date, dt.time), "a date/time"),
+    )
+    for types, name in kinds:
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:

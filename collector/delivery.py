@@ -144,10 +144,21 @@ class Deliverer:
         return delay
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set."""
+        """Deliver until ``stop`` is set.
+
+        A full batch goes out at once; a partial one waits until ``flush_interval_s`` has
+        passed since the last delivery, so that many small polls make few large writes.
+        """
+        last_delivery = time.monotonic()
         while not stop.is_set():
+            now = time.monotonic()
+            pending = self.spool.pending
             wait = self.flush_interval_s
-            if self.spool.pending and time.monotonic() >= self.stats.next_attempt:
+            if pending and now < self.stats.next_attempt:
+                wait = self.stats.next_attempt - now
+            elif pending >= self._batch or (
+                pending and now - last_delivery >= self.flush_interval_s
+            ):
                 try:
                     await self.deliver_batch()
                 except (StoreUnavailable, StoreAuthError) as err:
@@ -157,16 +168,18 @@ class Deliverer:
                     wait = self._backoff(None)
                 else:
                     self._healthy()
-                    if self.spool.pending:
+                    last_delivery = time.monotonic()
+                    if self.spool.pending >= self._batch:
                         await asyncio.sleep(0)
                         continue
-            elif self.spool.pending:
-                wait = max(0.0, self.stats.next_attempt - time.monotonic())
+                    wait = self.flush_interval_s
+            elif pending:
+                wait = self.flush_interval_s - (now - last_delivery)
             self._wake.clear()
             waiters = [asyncio.ensure_future(stop.wait())]
             if not self.stats.consecutive_failures:
                 waiters.append(asyncio.ensure_future(self._wake.wait()))
-            _, rest = await asyncio.wait(waiters, timeout=wait,
+            _, rest = await asyncio.wait(waiters, timeout=max(0.0, wait),
                                          return_when=asyncio.FIRST_COMPLETED)
             for task in rest:
                 task.cancel()

@@ -35,6 +35,7 @@ class Influxd:
 
     def __init__(self, workdir: Path, binary: str) -> None:
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.binary = binary
         self.port = free_port()
         self.rpc_port = free_port()

@@ -187,23 +187,12 @@ class FritzboxSimulator(BaseSimulator):
             "getswitchlist": self._switchlist,
             "gettemplatelistinfos": lambda form, now: Response.xml('<templatelist version="1"/>'),
         }
-        for name in (
-            "getbasicdevicestats",
-            "getdeviceinfos",
-            "setswitchon",
-            "setswitchoff",
-            "setswitchtoggle",
-            "getswitchstate",
-            "getswitchpresent",
-            "getswitchpower",
-            "getswitchenergy",
-            "getswitchname",
-            "gettemperature",
-            "gethkrtsoll",
-            "gethkrkomfort",
-            "gethkrabsenk",
-            "sethkrtsoll",
-        ):
+        device_commands = (
+            "getbasicdevicestats getdeviceinfos setswitchon setswitchoff setswitchtoggle "
+            "getswitchstate getswitchpresent getswitchpower getswitchenergy getswitchname "
+            "gettemperature gethkrtsoll gethkrkomfort gethkrabsenk sethkrtsoll"
+        )
+        for name in device_commands.split():
             self._commands[name] = self._with_device(name)
 
     @property
@@ -266,7 +255,8 @@ class FritzboxSimulator(BaseSimulator):
         if not sid or not self._login.touch(sid, now):
             return Response.text("403 Forbidden\n", 403)
         command = form.get("switchcmd", "")
-        self.commands[command] += 1
+        with self._login.lock:
+            self.commands[command] += 1
         handler = self._commands.get(command)
         if handler is None:
             return Response.text("400 Bad Request\n", 400)
@@ -454,9 +444,9 @@ def serve_forever(port: int, tr064_port: int | None = None) -> None:
     except OSError:
         sim = FritzboxSimulator(port=port, tr064_port=0)
         sim.start()
-    print(f"FRITZ!Box simulator: {sim.url}  (TR-064: {sim.tr064_url})")
-    print(f"username: {sim.username}  password: {sim.password}")
-    print("Press Ctrl-C to stop.")
+    print(f"FRITZ!Box simulator: {sim.url}  (TR-064: {sim.tr064_url})", flush=True)
+    print(f"username: {sim.username}  password: {sim.password}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:
             time.sleep(3600)

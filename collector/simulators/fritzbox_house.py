@@ -124,194 +124,122 @@ _SCHEDULES: dict[str, tuple[tuple[int, str], ...]] = {
 }
 
 
+_FIRMWARE = {
+    Kind.PLUG: "04.27",
+    Kind.GROUP: "1.0",
+    Kind.THERMOSTAT: "05.16",
+    Kind.CLIMATE: "05.10",
+    Kind.REPEATER: "04.16",
+    Kind.HANFUN: "05.08",
+    Kind.UNIT: "0.0",
+}
+
+
+# The default house, one floor of it. Per entry: kind, AIN, name, product, settings.
+# Ids follow the box's habits: devices from 16, groups from 900, HAN-FUN units from 2000.
+# "members" and "parent" name other entries by their position in this table.
+_FLOOR: tuple[tuple[Kind, str, str, str, dict[str, Any]], ...] = (
+    (Kind.PLUG, "11657 0272633", "Kühlschrank", "FRITZ!DECT 200", {"load": FRIDGE, "room_c": 21.5}),
+    (Kind.PLUG, "11657 0272641", "Fernseher", "FRITZ!DECT 200", {"load": TV, "offset_dc": -5}),
+    (Kind.PLUG, "11630 0341877", "Waschmaschine", "FRITZ!DECT 210", {"load": WASHER}),
+    (Kind.PLUG, "11630 0341905", "Terrasse", "FRITZ!DECT 210", {"load": FRIDGE, "present": False}),
+    (Kind.GROUP, "grp303E4F-3F7D9D5B3", "Erdgeschoss", "", {"members": (0, 1)}),
+    (
+        Kind.THERMOSTAT,
+        "09995 0421775",
+        "Wohnzimmer",
+        "FRITZ!DECT 302",
+        {"offset_dc": -10, "battery": 80, "window": True, "room_c": 21.0},
+    ),
+    (
+        Kind.THERMOSTAT,
+        "09995 0421790",
+        "Schlafzimmer",
+        "FRITZ!DECT 301",
+        {"hkr_mode": "off", "battery": 55, "room_c": 17.0, "komfort": 40, "absenk": 32},
+    ),
+    (
+        Kind.THERMOSTAT,
+        "09995 0421803",
+        "Bad",
+        "FRITZ!DECT 301",
+        {"hkr_mode": "mornings_on", "battery": 9, "room_c": 22.5, "komfort": 46, "offset_dc": 5},
+    ),
+    (
+        Kind.CLIMATE,
+        "13096 0007308",
+        "Bad Klima",
+        "FRITZ!DECT 440",
+        {"battery": 90, "room_c": 22.0, "offset_dc": -5},
+    ),
+    (Kind.REPEATER, "08761 1048079", "Flur", "FRITZ!DECT Repeater 100", {"room_c": 19.5}),
+    (Kind.HANFUN, "12701 0053142", "Haustür", "FRITZ!DECT 350", {"battery": 100}),
+    (Kind.UNIT, "12701 0053142-1", "Haustür", "FRITZ!DECT 350", {"unit_type": 513, "parent": 10}),
+    (
+        Kind.HANFUN,
+        "11934 0059978",
+        "Küchenfenster",
+        "HAN-FUN",
+        {"manufacturer": "0x0feb", "fw": "0.0"},
+    ),
+    (
+        Kind.UNIT,
+        "11934 0059978-1",
+        "Küchenfenster",
+        "HAN-FUN",
+        {"unit_type": 514, "parent": 12, "manufacturer": "0x0feb"},
+    ),
+)
+
+
 def build_devices(count: int | None, seed: int) -> list[Device]:
     """The default house (count None), or whole copies of it until about ``count`` entries."""
-    floors = 1 if count is None else max(1, round(count / 14))
-    devices: list[Device] = []
-    for floor in range(floors):
-        devices.extend(_floor(floor, seed))
+    floors = 1 if count is None else max(1, round(count / len(_FLOOR)))
+    devices = [dev for floor in range(floors) for dev in _floor(floor, seed)]
     if count is not None and len(devices) > count:
-        devices = devices[:count]
-        ids = {d.id for d in devices}
-        devices = [
-            d
-            for d in devices
-            if not (d.kind is Kind.UNIT and d.parent_id not in ids)
-            and not (d.kind is Kind.GROUP and not set(d.members) <= ids)
-        ]
+        ids = {d.id for d in devices[:count]}
+        devices = [d for d in devices[:count] if d.parent_id in ids | {0} and set(d.members) <= ids]
     return devices
 
 
 def _floor(floor: int, seed: int) -> list[Device]:
-    suffix = "" if floor == 0 else f" {floor + 1}"
-    base_id = 16 + 16 * floor
-
-    def dev(n: int, kind: Kind, ain: tuple[str, int], name: str, product: str, **kw: Any) -> Device:
-        ident: int = kw.pop("id", base_id + n)
-        prefix, serial = ain
-        identifier = f"{prefix} {serial + 1000 * floor:07d}" + kw.pop("ain_suffix", "")
-        if kind is Kind.GROUP:  # groups are named after the box's MAC, not a DECT serial
-            identifier = f"{prefix}-{serial + floor:X}"
-
-        return Device(
-            kind,
-            identifier,
-            ident,
-            name + suffix,
-            product,
-            key=_splitmix(seed * 1_000_003 + ident),
-            commissioned=INSTALLED + DAY_S * (7 * n + 3 * floor),
-            **kw,
+    units = groups = 0
+    ids: list[int] = []
+    for n, (kind, _, _, _, _) in enumerate(_FLOOR):
+        if kind is Kind.UNIT:
+            ids.append(2000 + 2 * floor + units)
+            units += 1
+        elif kind is Kind.GROUP:
+            ids.append(900 + 2 * floor + groups)
+            groups += 1
+        else:
+            ids.append(16 + 16 * floor + n)
+    devices = []
+    for n, (kind, template_ain, name, product, settings) in enumerate(_FLOOR):
+        extra = dict(settings)
+        if "parent" in extra:
+            extra["parent_id"] = ids[extra.pop("parent")]
+        extra["members"] = tuple(ids[i] for i in extra.get("members", ()))
+        ain = template_ain
+        serial, _, unit = ain.partition("-")
+        if kind is Kind.GROUP:  # named after the box's MAC address, not a DECT serial
+            ain = f"{serial}-{int(unit, 16) + floor:X}"
+        elif floor:
+            prefix, number = serial.split(" ")
+            ain = f"{prefix} {int(number) + 1000 * floor:07d}" + (f"-{unit}" if unit else "")
+        devices.append(
+            Device(
+                kind,
+                ain,
+                ids[n],
+                name + (f" {floor + 1}" if floor else ""),
+                product,
+                key=_splitmix(seed * 1_000_003 + ids[n]),
+                commissioned=INSTALLED + DAY_S * (7 * n + 3 * floor),
+                **{"fw": _FIRMWARE[kind], **extra},
+            )
         )
-
-    return [
-        dev(
-            0,
-            Kind.PLUG,
-            ("11657", 272633),
-            "Kühlschrank",
-            "FRITZ!DECT 200",
-            load=FRIDGE,
-            room_c=21.5,
-        ),
-        dev(
-            1,
-            Kind.PLUG,
-            ("11657", 272641),
-            "Fernseher",
-            "FRITZ!DECT 200",
-            load=TV,
-            room_c=22.0,
-            offset_dc=-5,
-        ),
-        dev(
-            2,
-            Kind.PLUG,
-            ("11630", 341877),
-            "Waschmaschine",
-            "FRITZ!DECT 210",
-            load=WASHER,
-            room_c=16.5,
-        ),
-        dev(
-            3,
-            Kind.PLUG,
-            ("11630", 341905),
-            "Terrasse",
-            "FRITZ!DECT 210",
-            load=FRIDGE,
-            present=False,
-            room_c=12.0,
-        ),
-        dev(
-            4,
-            Kind.GROUP,
-            ("grp303E4F", 0x3F7D9D5B3),
-            "Erdgeschoss",
-            "",
-            id=900 + floor,
-            fw="1.0",
-            members=(base_id, base_id + 1),
-        ),
-        dev(
-            5,
-            Kind.THERMOSTAT,
-            ("09995", 421775),
-            "Wohnzimmer",
-            "FRITZ!DECT 302",
-            offset_dc=-10,
-            battery=80,
-            window=True,
-            room_c=21.0,
-            komfort=42,
-            absenk=34,
-            fw="05.16",
-        ),
-        dev(
-            6,
-            Kind.THERMOSTAT,
-            ("09995", 421790),
-            "Schlafzimmer",
-            "FRITZ!DECT 301",
-            hkr_mode="off",
-            battery=55,
-            room_c=17.0,
-            komfort=40,
-            absenk=32,
-            fw="05.16",
-        ),
-        dev(
-            7,
-            Kind.THERMOSTAT,
-            ("09995", 421803),
-            "Bad",
-            "FRITZ!DECT 301",
-            hkr_mode="mornings_on",
-            battery=9,
-            room_c=22.5,
-            komfort=46,
-            absenk=36,
-            offset_dc=5,
-            fw="05.16",
-        ),
-        dev(
-            8,
-            Kind.CLIMATE,
-            ("13096", 7308),
-            "Bad Klima",
-            "FRITZ!DECT 440",
-            battery=90,
-            room_c=22.0,
-            offset_dc=-5,
-            fw="05.10",
-        ),
-        dev(
-            9,
-            Kind.REPEATER,
-            ("08761", 1048079),
-            "Flur",
-            "FRITZ!DECT Repeater 100",
-            room_c=19.5,
-            fw="04.16",
-        ),
-        dev(
-            10, Kind.HANFUN, ("12701", 53142), "Haustür", "FRITZ!DECT 350", battery=100, fw="05.08"
-        ),
-        dev(
-            11,
-            Kind.UNIT,
-            ("12701", 53142),
-            "Haustür",
-            "FRITZ!DECT 350",
-            id=2000 + 2 * floor,
-            ain_suffix="-1",
-            unit_type=513,
-            parent_id=base_id + 10,
-            fw="0.0",
-        ),
-        dev(
-            12,
-            Kind.HANFUN,
-            ("11934", 59978),
-            "Küchenfenster",
-            "HAN-FUN",
-            manufacturer="0x0feb",
-            fw="0.0",
-        ),
-        dev(
-            13,
-            Kind.UNIT,
-            ("11934", 59978),
-            "Küchenfenster",
-            "HAN-FUN",
-            id=2001 + 2 * floor,
-            ain_suffix="-1",
-            unit_type=514,
-            parent_id=base_id + 12,
-            manufacturer="0x0feb",
-            fw="0.0",
-        ),
-    ]
+    return devices
 
 
 @dataclass(slots=True)

@@ -47,36 +47,49 @@ class Account:
     status: str  # the resting status; "registered" accounts are "connected" during calls
 
 
+_SIP, _STUN = "sip.telefon.example", "stun.telefon.example"
 ACCOUNTS = (
+    Account(_SIP, "+49301234567", "4930123456701", "", _STUN, "registered"),
+    Account(_SIP, "+49301234568", "4930123456802", "", _STUN, "not registered"),
     Account(
-        "sip.telefon.example",
-        "+49301234567",
-        "4930123456701",
-        "",
-        "stun.telefon.example",
-        "registered",
-    ),
-    Account(
-        "sip.telefon.example",
-        "+49301234568",
-        "4930123456802",
-        "",
-        "stun.telefon.example",
-        "not registered",
-    ),
-    Account(
-        "voip.anbieter.example",
-        "+498955501234",
-        "mueller-home",
-        "proxy.anbieter.example",
-        "",
-        "disabled",
+        "voip.anbieter.example", "+498955501234", "home", "proxy.anbieter.example", "", "disabled"
     ),
 )
 CLIENTS = (
     ("ipphone620", "Büro IP-Telefon", "+49301234567", "620"),
     ("smartphone621", "Smartphone", "+49301234568", "621"),
 )
+ACCOUNT_OUT = (
+    "NewVoIPRegistrar",
+    "NewVoIPNumber",
+    "NewVoIPUsername",
+    "NewVoIPOutboundProxy",
+    "NewVoIPSTUNServer",
+)
+CLIENT_OUT = (
+    "NewX_AVM-DE_ClientUsername",
+    "NewX_AVM-DE_ClientRegistrar",
+    "NewX_AVM-DE_ClientRegistrarPort",
+    "NewX_AVM-DE_PhoneName",
+    "NewX_AVM-DE_ClientId",
+    "NewX_AVM-DE_OutGoingNumber",
+    "NewX_AVM-DE_InternalNumber",
+)
+STATUS_OUT = ("NewX_AVM-DE_VoIPStatus",)
+# Every argument is "New" + its state variable; these are the ones that are not strings.
+_TYPES = {
+    "NewFaxT38Enable": "boolean",
+    "NewVoIPEnableAreaCode": "boolean",
+    "NewX_AVM-DE_ClientRegistrarPort": "ui2",
+    "NewX_AVM-DE_NumberOfClients": "ui2",
+    "NewNumberOfNumbers": "ui4",
+    "NewExistingVoIPNumbers": "ui2",
+    "NewMaxVoIPNumbers": "ui2",
+    "NewVoIPAccountIndex": "ui2",
+    "NewX_AVM-DE_ClientIndex": "ui2",
+}
+
+Handler = Callable[[dict[str, str]], dict[str, str]]
 
 
 class UpnpError(Exception):
@@ -85,15 +98,15 @@ class UpnpError(Exception):
         self.code = code
 
 
-Handler = Callable[[dict[str, str]], dict[str, str]]
-# An action: input arguments, output arguments with their data type, and the handler.
-# Every argument is "New" + the name of its state variable.
-Action = tuple[tuple[str, ...], tuple[tuple[str, str], ...], Handler]
-STRING = "string"
+@dataclass(frozen=True, slots=True)
+class Action:
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    handler: Handler
 
 
-def _strings(*names: str) -> tuple[tuple[str, str], ...]:
-    return tuple((name, STRING) for name in names)
+def _const(values: dict[str, str]) -> Action:
+    return Action((), tuple(values), lambda args: values)
 
 
 class Tr064Service:
@@ -118,10 +131,46 @@ class Tr064Service:
         self.status_override: dict[int, str] = {}
         self._nonces: list[str] = []
         self._lock = threading.Lock()
-        self.services: dict[str, dict[str, Action]] = {
-            VOIP: self._voip_actions(),
-            DEVICEINFO: self._deviceinfo_actions(),
+        index = ("NewVoIPAccountIndex",)
+        voip = {
+            "GetInfo": _const({"NewFaxT38Enable": "0", "NewVoiceCoding": "auto"}),
+            "GetExistingVoIPNumbers": _const({"NewExistingVoIPNumbers": str(len(ACCOUNTS))}),
+            "GetMaxVoIPNumbers": _const({"NewMaxVoIPNumbers": "20"}),
+            "GetVoIPEnableAreaCode": Action(index, ("NewVoIPEnableAreaCode",), self._area_code),
+            "X_AVM-DE_GetVoIPCommonAreaCode": _const(
+                {"NewX_AVM-DE_OKZ": "30", "NewX_AVM-DE_OKZPrefix": "0"}
+            ),
+            "X_AVM-DE_GetVoIPCommonCountryCode": _const(
+                {"NewX_AVM-DE_LKZ": "49", "NewX_AVM-DE_LKZPrefix": "00"}
+            ),
+            "X_AVM-DE_GetNumberOfClients": _const(
+                {"NewX_AVM-DE_NumberOfClients": str(len(CLIENTS))}
+            ),
+            "X_AVM-DE_GetClient2": Action(("NewX_AVM-DE_ClientIndex",), CLIENT_OUT, self._client),
+            "X_AVM-DE_GetNumberOfNumbers": _const({"NewNumberOfNumbers": str(len(ACCOUNTS))}),
+            "X_AVM-DE_GetNumbers": Action((), ("NewNumberList",), self._numbers),
+            "X_AVM-DE_GetVoIPAccount": Action(
+                index, ACCOUNT_OUT + (() if old_firmware else STATUS_OUT), self._account_info
+            ),
+            "X_AVM-DE_GetVoIPAccounts": Action(
+                (), ("NewX_AVM-DE_VoIPAccountList",), self._accounts
+            ),
+            "X_AVM-DE_GetVoIPStatus": Action(index, STATUS_OUT, self._status),
         }
+        if old_firmware:
+            for name in NEW_IN_2021:
+                del voip[name]
+        info = {
+            "NewManufacturerName": "AVM",
+            "NewModelName": "FRITZ!Box 7590",
+            "NewDescription": "FRITZ!Box 7590 (simulated)",
+            "NewProductClass": "AVMFB",
+            "NewSerialNumber": "3C3786000000",
+            "NewSoftwareVersion": self.firmware,
+            "NewHardwareVersion": "FRITZ!Box 7590",
+            "NewSpecVersion": "1.0",
+        }
+        self.services = {VOIP: voip, DEVICEINFO: {"GetInfo": _const(info)}}
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -140,154 +189,47 @@ class Tr064Service:
             raise ValueError(f"unknown VoIP status {status!r}")
         self.status_override[index] = status
 
-    def _account(self, args: dict[str, str]) -> tuple[int, Account]:
-        index = _index(args, "NewVoIPAccountIndex", len(ACCOUNTS))
-        return index, ACCOUNTS[index]
+    def _status(self, args: dict[str, str]) -> dict[str, str]:
+        return {"NewX_AVM-DE_VoIPStatus": self.status(_index(args, len(ACCOUNTS)))}
 
-    def _voip_actions(self) -> dict[str, Action]:
-        index = ("NewVoIPAccountIndex",)
+    def _area_code(self, args: dict[str, str]) -> dict[str, str]:
+        _index(args, len(ACCOUNTS))
+        return {"NewVoIPEnableAreaCode": "1"}
 
-        def account(args: dict[str, str]) -> dict[str, str]:
-            i, acc = self._account(args)
-            out = {
-                "NewVoIPRegistrar": acc.registrar,
-                "NewVoIPNumber": acc.number,
-                "NewVoIPUsername": acc.username,
-                "NewVoIPOutboundProxy": acc.outbound_proxy,
-                "NewVoIPSTUNServer": acc.stun,
-            }
-            if not self.old_firmware:
-                out["NewX_AVM-DE_VoIPStatus"] = self.status(i)
-            return out
+    def _account_info(self, args: dict[str, str]) -> dict[str, str]:
+        index = _index(args, len(ACCOUNTS))
+        acc = ACCOUNTS[index]
+        values = (acc.registrar, acc.number, acc.username, acc.outbound_proxy, acc.stun)
+        return {
+            **dict(zip(ACCOUNT_OUT, values, strict=True)),
+            "NewX_AVM-DE_VoIPStatus": self.status(index),
+        }
 
-        def accounts(args: dict[str, str]) -> dict[str, str]:
-            items = "".join(
-                f"<Account><VoIPAccountIndex>{i}</VoIPAccountIndex>"
-                f"<VoIPRegistrar>{a.registrar}</VoIPRegistrar><VoIPNumber>{a.number}</VoIPNumber>"
-                f"<VoIPUsername>{escape(a.username)}</VoIPUsername>"
-                f"<VoIPOutboundProxy>{a.outbound_proxy}</VoIPOutboundProxy>"
-                f"<VoIPSTUNServer>{a.stun}</VoIPSTUNServer>"
-                f"<X_AVM-DE_VoIPStatus>{self.status(i)}</X_AVM-DE_VoIPStatus></Account>"
-                for i, a in enumerate(ACCOUNTS)
-            )
-            listing = f"<X_AVM-DE_VoIPAccountList><AccountList>{items}</AccountList>"
-            return {"NewX_AVM-DE_VoIPAccountList": listing + "</X_AVM-DE_VoIPAccountList>"}
-
-        def client(args: dict[str, str]) -> dict[str, str]:
-            user, phone, outgoing, internal = CLIENTS[
-                _index(args, "NewX_AVM-DE_ClientIndex", len(CLIENTS))
-            ]
-            return {
-                "NewX_AVM-DE_ClientUsername": user,
-                "NewX_AVM-DE_ClientRegistrar": "fritz.box",
-                "NewX_AVM-DE_ClientRegistrarPort": "5060",
-                "NewX_AVM-DE_PhoneName": phone,
-                "NewX_AVM-DE_ClientId": "",
-                "NewX_AVM-DE_OutGoingNumber": outgoing,
-                "NewX_AVM-DE_InternalNumber": internal,
-            }
-
-        def numbers(args: dict[str, str]) -> dict[str, str]:
-            items = "".join(
-                f"<Item><Number>{a.number}</Number><Type>eVoIP</Type><Index>{i}</Index>"
-                f"<Name>SIP{i + 1}</Name></Item>"
-                for i, a in enumerate(ACCOUNTS)
-            )
-            return {"NewNumberList": f"<List>{items}</List>"}
-
-        def enable_area_code(args: dict[str, str]) -> dict[str, str]:
-            self._account(args)
-            return {"NewVoIPEnableAreaCode": "1"}
-
-        def fixed(**values: str) -> Handler:
-            return lambda args: {f"New{k.replace('__', '-')}": v for k, v in values.items()}
-
-        status = (("NewX_AVM-DE_VoIPStatus", STRING),)
-        account_out = _strings(
-            "NewVoIPRegistrar",
-            "NewVoIPNumber",
-            "NewVoIPUsername",
-            "NewVoIPOutboundProxy",
-            "NewVoIPSTUNServer",
+    def _accounts(self, args: dict[str, str]) -> dict[str, str]:
+        items = "".join(
+            f"<Account><VoIPAccountIndex>{i}</VoIPAccountIndex>"
+            f"<VoIPRegistrar>{a.registrar}</VoIPRegistrar><VoIPNumber>{a.number}</VoIPNumber>"
+            f"<VoIPUsername>{escape(a.username)}</VoIPUsername>"
+            f"<VoIPOutboundProxy>{a.outbound_proxy}</VoIPOutboundProxy>"
+            f"<VoIPSTUNServer>{a.stun}</VoIPSTUNServer>"
+            f"<X_AVM-DE_VoIPStatus>{self.status(i)}</X_AVM-DE_VoIPStatus></Account>"
+            for i, a in enumerate(ACCOUNTS)
         )
-        if not self.old_firmware:
-            account_out += status
-        actions: dict[str, Action] = {
-            "GetInfo": (
-                (),
-                (("NewFaxT38Enable", "boolean"), ("NewVoiceCoding", STRING)),
-                fixed(FaxT38Enable="0", VoiceCoding="auto"),
-            ),
-            "GetExistingVoIPNumbers": (
-                (),
-                (("NewExistingVoIPNumbers", "ui2"),),
-                fixed(ExistingVoIPNumbers=str(len(ACCOUNTS))),
-            ),
-            "GetMaxVoIPNumbers": ((), (("NewMaxVoIPNumbers", "ui2"),), fixed(MaxVoIPNumbers="20")),
-            "GetVoIPEnableAreaCode": (
-                index,
-                (("NewVoIPEnableAreaCode", "boolean"),),
-                enable_area_code,
-            ),
-            "X_AVM-DE_GetVoIPCommonAreaCode": (
-                (),
-                _strings("NewX_AVM-DE_OKZ", "NewX_AVM-DE_OKZPrefix"),
-                fixed(X_AVM__DE_OKZ="30", X_AVM__DE_OKZPrefix="0"),
-            ),
-            "X_AVM-DE_GetVoIPCommonCountryCode": (
-                (),
-                _strings("NewX_AVM-DE_LKZ", "NewX_AVM-DE_LKZPrefix"),
-                fixed(X_AVM__DE_LKZ="49", X_AVM__DE_LKZPrefix="00"),
-            ),
-            "X_AVM-DE_GetNumberOfClients": (
-                (),
-                (("NewX_AVM-DE_NumberOfClients", "ui2"),),
-                fixed(X_AVM__DE_NumberOfClients=str(len(CLIENTS))),
-            ),
-            "X_AVM-DE_GetClient2": (
-                ("NewX_AVM-DE_ClientIndex",),
-                _strings(
-                    "NewX_AVM-DE_ClientUsername",
-                    "NewX_AVM-DE_ClientRegistrar",
-                    "NewX_AVM-DE_ClientRegistrarPort",
-                    "NewX_AVM-DE_PhoneName",
-                    "NewX_AVM-DE_ClientId",
-                    "NewX_AVM-DE_OutGoingNumber",
-                    "NewX_AVM-DE_InternalNumber",
-                ),
-                client,
-            ),
-            "X_AVM-DE_GetNumberOfNumbers": (
-                (),
-                (("NewNumberOfNumbers", "ui4"),),
-                fixed(NumberOfNumbers=str(len(ACCOUNTS))),
-            ),
-            "X_AVM-DE_GetNumbers": ((), _strings("NewNumberList"), numbers),
-            "X_AVM-DE_GetVoIPAccount": (index, account_out, account),
-            "X_AVM-DE_GetVoIPAccounts": ((), _strings("NewX_AVM-DE_VoIPAccountList"), accounts),
-            "X_AVM-DE_GetVoIPStatus": (
-                index,
-                status,
-                lambda args: {"NewX_AVM-DE_VoIPStatus": self.status(self._account(args)[0])},
-            ),
-        }
-        if self.old_firmware:
-            for name in NEW_IN_2021:
-                del actions[name]
-        return actions
+        listing = f"<X_AVM-DE_VoIPAccountList><AccountList>{items}</AccountList>"
+        return {"NewX_AVM-DE_VoIPAccountList": listing + "</X_AVM-DE_VoIPAccountList>"}
 
-    def _deviceinfo_actions(self) -> dict[str, Action]:
-        fields = {
-            "NewManufacturerName": "AVM",
-            "NewModelName": "FRITZ!Box 7590",
-            "NewDescription": "FRITZ!Box 7590 (simulated)",
-            "NewProductClass": "AVMFB",
-            "NewSerialNumber": "3C3786000000",
-            "NewSoftwareVersion": self.firmware,
-            "NewHardwareVersion": "FRITZ!Box 7590",
-            "NewSpecVersion": "1.0",
-        }
-        return {"GetInfo": ((), _strings(*fields), lambda args: dict(fields))}
+    def _client(self, args: dict[str, str]) -> dict[str, str]:
+        user, phone, outgoing, internal = CLIENTS[_index(args, len(CLIENTS))]
+        values = (user, "fritz.box", "5060", phone, "", outgoing, internal)
+        return dict(zip(CLIENT_OUT, values, strict=True))
+
+    def _numbers(self, args: dict[str, str]) -> dict[str, str]:
+        items = "".join(
+            f"<Item><Number>{a.number}</Number><Type>eVoIP</Type><Index>{i}</Index>"
+            f"<Name>SIP{i + 1}</Name></Item>"
+            for i, a in enumerate(ACCOUNTS)
+        )
+        return {"NewNumberList": f"<List>{items}</List>"}
 
     @property
     def firmware(self) -> str:
@@ -354,19 +296,19 @@ class Tr064Service:
         if not action:
             action = call.tag.rpartition("}")[2]
             service_type = call.tag[1:].partition("}")[0]
-        self.soap_actions[action] += 1
+        with self._lock:
+            self.soap_actions[action] += 1
         known = self.services[service].get(action)
         if known is None or service_type != service:
             return _fault(401)
-        inputs, outputs, handler = known
         args = {el.tag.rpartition("}")[2]: (el.text or "") for el in call}
-        if any(name not in args for name in inputs):
+        if any(name not in args for name in known.inputs):
             return _fault(402)
         try:
-            values = handler(args)
+            values = known.handler(args)
         except UpnpError as err:
             return _fault(err.code)
-        inner = "".join(f"<{name}>{escape(values[name])}</{name}>" for name, _ in outputs)
+        inner = "".join(f"<{name}>{escape(values[name])}</{name}>" for name in known.outputs)
         text = f'<u:{action}Response xmlns:u="{service}">\n{inner}\n</u:{action}Response>'
         return Response(200, _ENVELOPE.format(text).encode(), 'text/xml; charset="utf-8"')
 
@@ -394,17 +336,15 @@ class Tr064Service:
 
     def _scpd(self, service: str) -> str:
         actions, variables = [], {}
-        for name, (inputs, outputs, _) in self.services[service].items():
-            args = [(arg, "in", arg[3:]) for arg in inputs]
-            args += [(arg, "out", arg[3:]) for arg, _ in outputs]
-            variables.update({arg[3:]: kind for arg, kind in outputs})
-            variables.update({arg[3:]: "ui2" for arg in inputs})
+        for name, action in self.services[service].items():
+            args = [(arg, "in") for arg in action.inputs] + [(a, "out") for a in action.outputs]
+            variables.update({arg[3:]: _TYPES.get(arg, "string") for arg, _ in args})
             actions.append(
                 f"<action><name>{name}</name><argumentList>"
                 + "".join(
                     f"<argument><name>{a}</name><direction>{d}</direction>"
-                    f"<relatedStateVariable>{v}</relatedStateVariable></argument>"
-                    for a, d, v in args
+                    f"<relatedStateVariable>{a[3:]}</relatedStateVariable></argument>"
+                    for a, d in args
                 )
                 + "</argumentList></action>"
             )
@@ -436,8 +376,9 @@ _SCPD_PATHS = {scpd: stype for stype, _, _, scpd in _SERVICES}
 _CONTROL_PATHS = {control: stype for stype, _, control, _ in _SERVICES}
 
 
-def _index(args: dict[str, str], name: str, size: int) -> int:
-    text = args.get(name, "").strip()
+def _index(args: dict[str, str], size: int) -> int:
+    """The one index argument of an action, checked against the table it points into."""
+    text = next((v for k, v in args.items() if k.endswith("Index")), "").strip()
     if not text.isdigit():
         raise UpnpError(402)
     if int(text) >= size:

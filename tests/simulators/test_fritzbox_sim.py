@@ -435,7 +435,7 @@ def soap(
             "Content-Type": 'text/xml; charset="utf-8"',
             "SOAPACTION": f'"{SOAP_NS}#{action}"',
         },
-        auth=auth,
+        auth=httpx.USE_CLIENT_DEFAULT if auth is None else auth,
     )
 
 

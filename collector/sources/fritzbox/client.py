@@ -247,10 +247,17 @@ class AuthBackoff:
             raise AuthError(str(self._error))
 
     def failed(self, error: AuthError) -> float:
-        """Record a refusal; returns the seconds until the box may be asked again."""
+        """Record a refusal; returns the seconds until the box may be asked again.
+
+        Refusals that arrive while a period is running (concurrent requests of one round)
+        do not lengthen it again.
+        """
+        now = self._clock()
+        if self._error is not None and now < self._until:
+            return self._until - now
         period = self._next_s
         self._error = error
-        self._until = self._clock() + period
+        self._until = now + period
         self._next_s = min(period * 2, self._max_s)
         return period
 
@@ -301,7 +308,6 @@ class FritzboxClient:
         self._lock = asyncio.Lock()
         self._sid: str | None = None
         self._rights: tuple[tuple[str, int], ...] = ()
-        self.login_count = 0
 
     @property
     def name(self) -> str:
@@ -463,7 +469,6 @@ class FritzboxClient:
         self._backoff.succeeded()
         self._sid = info.sid
         self._rights = info.rights
-        self.login_count += 1
         log.info(
             "FRITZ!Box %s: logged in as %s (%s)",
             self.name,

@@ -57,6 +57,8 @@ def raw_int(text: str | None) -> int | None:
     """
     if text is None:
         return None
+    if text.isdigit() and text.isascii() and len(text) <= _MAX_DIGITS:
+        return int(text)  # the common case, checked first
     s = text.strip()
     if s.lower() in UNKNOWN_TEXTS:
         return None
@@ -154,8 +156,6 @@ HKR_MAX_CODE = 56
 HKR_OFF = 253
 HKR_ON = 254
 HKR_UNKNOWN = 255
-HKR_MIN_C = 8.0
-HKR_MAX_C = 28.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ Decisions, in one place:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -143,6 +144,16 @@ _NUMBERS: dict[str, _NumberSpecs] = {
     "hkr": (("battery", "battery_pct", nz.percent),),
 }
 
+#: function groups with readings
+_GROUPS = frozenset({*_FLAGS, *_NUMBERS, "alert", "levelcontrol", "button"}) - {""}
+
+#: function group -> the statistics series a device with it delivers (1.2.2)
+_STATS_OF = (
+    ("temperature", Stats.TEMPERATURE),
+    ("humidity", Stats.HUMIDITY),
+    ("powermeter", Stats.POWER | Stats.VOLTAGE | Stats.ENERGY),
+)
+
 #: HKR 0.5 °C code elements that become setpoints, with their ``kind`` tag.
 _SETPOINTS = (("komfort", "comfort"), ("absenk", "eco"))
 
@@ -180,6 +191,19 @@ def _internal_ids(root: Element) -> dict[str, str]:
     return out
 
 
+_Texts = dict[object, str | None]
+
+
+def _texts(el: Element) -> _Texts:
+    """Child tag -> text of an element: one pass instead of a search per value."""
+    return {c.tag: c.text for c in el}
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags(model: str, scope: str | None, extra: tuple[str, str] | None) -> Tags:
+    return make_tags(model=model, scope=scope, **dict([extra] if extra else []))
+
+
 def _ain(identifier: str) -> str:
     """1.03: the AIN is given with a space ("08761 0000434"); it is used without."""
     return "".join(identifier.split())
@@ -199,9 +223,10 @@ class _Device:
         if not self.device_id:
             self.where = f"{el.tag}[id={(el.get('id') or '?')[:40]}]"
             self.problem("@identifier", "device without identifier skipped")
-        self.device = (el.findtext("name") or "").strip() or self.device_id
-        product = (el.get("productname") or "").strip()
-        self._base = {"model": product, "scope": "group" if el.tag == "group" else None}
+        self.top = _texts(el)
+        self.device = (self.top.get("name") or "").strip() or self.device_id
+        self._model = (el.get("productname") or "").strip()
+        self._scope = "group" if el.tag == "group" else None
         self._unit: nz.HanFunUnitType | None = None
 
     # -- plumbing -------------------------------------------------------------------
@@ -209,9 +234,9 @@ class _Device:
     def problem(self, path: str, message: str) -> None:
         self.out.problems.append(ParseError(message, part=f"{self.where}/{path}"))
 
-    def raw(self, el: Element, path: str, tag: str) -> int | None:
+    def raw(self, texts: _Texts, path: str, tag: str) -> int | None:
         try:
-            return nz.raw_int(el.findtext(tag))
+            return nz.raw_int(texts.get(tag))
         except ValueError as err:
             self.problem(f"{path}{tag}", str(err))
             return None
@@ -223,29 +248,32 @@ class _Device:
             self.problem(path, str(err))
             return None
 
-    def point(self, measurement: str, value: float, *, label: str | None = None,
-              time: datetime | None = None, device_id: str = "", device: str = "",
-              **tags: str) -> None:  # fmt: skip
+    def point(self, measurement: str, value: float, extra: tuple[str, str] | None = None,
+              label: str | None = None, time: datetime | None = None, device_id: str = "",
+              device: str = "") -> None:  # fmt: skip
         dev_id = device_id or self.device_id
-        all_tags = make_tags(**self._base, **tags)
-        key = (measurement, dev_id, all_tags)
+        tags = _tags(self._model, self._scope, extra)
+        key = (measurement, dev_id, tags)
         if key in self._seen:  # e.g. <battery> both on the device and in <hkr>
             return
         self._seen.add(key)
-        t = time or self.time
-        reading = Reading(measurement, value, t, SOURCE, self.site, dev_id,
-                          device or self.device, all_tags, label)  # fmt: skip
+        reading = Reading(measurement, value, time or self.time, SOURCE, self.site, dev_id,
+                          device or self.device, tags, label)  # fmt: skip
         self.out.readings.append(reading)
 
-    def flags(self, el: Element, path: str, specs: _FlagSpecs) -> None:
-        for tag, name, labels in specs:
-            raw = self.raw(el, path, tag)
-            if raw is not None and (on := self.convert(path + tag, raw, nz.flag)) is not None:
-                self.point("state", float(raw), label=labels[on], name=name)
+    def state(self, name: str, label: str, code: float, *, time: datetime | None = None,
+              device_id: str = "", device: str = "") -> None:  # fmt: skip
+        self.point("state", code, ("name", name), label, time, device_id, device)
 
-    def numbers(self, el: Element, path: str, specs: _NumberSpecs) -> None:
+    def flags(self, texts: _Texts, path: str, specs: _FlagSpecs) -> None:
+        for tag, name, labels in specs:
+            raw = self.raw(texts, path, tag)
+            if raw is not None and (on := self.convert(path + tag, raw, nz.flag)) is not None:
+                self.state(name, labels[on], float(raw))
+
+    def numbers(self, texts: _Texts, path: str, specs: _NumberSpecs) -> None:
         for tag, measurement, fn in specs:
-            raw = self.raw(el, path, tag)
+            raw = self.raw(texts, path, tag)
             if raw is not None and (value := self.convert(path + tag, raw, fn)) is not None:
                 self.point(measurement, value)
 
@@ -256,30 +284,26 @@ class _Device:
         is_group = el.tag == "group"
         mask = self._bitmask()
         self._unit = self._unit_type()
-        present_raw = self.raw(el, "", "present")
+        present_raw = self.raw(self.top, "", "present")
         present = None if present_raw is None else self.convert("present", present_raw, nz.flag)
         if present is not None:
             label = "present" if present else "absent"
-            self.point("state", float(present), label=label, name="present")
-        groups = {str(c.tag) for c in el}
+            self.state("present", label, float(present))
+        groups = {str(t) for t in self.top}
         if present is not False:
-            self.flags(el, "", _FLAGS[""])
-            self.numbers(el, "", _NUMBERS[""])
+            self.flags(self.top, "", _FLAGS[""])
+            self.numbers(self.top, "", _NUMBERS[""])
             for group in el:
                 self._group(group, groups)
         stats = Stats.NONE
-        if not is_group:
-            if "temperature" in groups:
-                stats |= Stats.TEMPERATURE
-            if "humidity" in groups:
-                stats |= Stats.HUMIDITY
-            if "powermeter" in groups:
-                stats |= Stats.POWER | Stats.VOLTAGE | Stats.ENERGY
+        for function, series in () if is_group else _STATS_OF:
+            if function in groups:
+                stats |= series
         return DeviceInfo(
             device_id=self.device_id,
             internal_id=(el.get("id") or "").strip(),
-            name=(el.findtext("name") or "").strip(),
-            product=(el.get("productname") or "").strip(),
+            name=(self.top.get("name") or "").strip(),
+            product=self._model,
             manufacturer=(el.get("manufacturer") or "").strip(),
             fwversion=(el.get("fwversion") or "").strip(),
             functionbitmask=mask,
@@ -306,38 +330,41 @@ class _Device:
         info = self._el.find("etsiunitinfo")
         if info is None:
             return None
-        raw = self.raw(info, "etsiunitinfo/", "unittype")
+        raw = self.raw(_texts(info), "etsiunitinfo/", "unittype")
         return None if raw is None else nz.HanFunUnitType.from_code(raw)
 
     def _group(self, el: Element, groups: set[str]) -> None:
-        tag = str(el.tag)
+        tag = el.tag
+        if not isinstance(tag, str) or tag not in _GROUPS:
+            return
         path = tag + "/"
+        texts = _texts(el)
         if tag in _FLAGS:
-            self.flags(el, path, _FLAGS[tag])
+            self.flags(texts, path, _FLAGS[tag])
         if tag in _NUMBERS:
-            self.numbers(el, path, _NUMBERS[tag])
+            self.numbers(texts, path, _NUMBERS[tag])
         if tag == "switch":
-            self._mode(el, path, "switch_mode")
+            self._mode(texts, "switch_mode")
         elif tag == "blind":
-            self._mode(el, path, "blind_mode")
+            self._mode(texts, "blind_mode")
         elif tag == "hkr":
-            self._hkr(el, use_tist="temperature" not in groups)
+            self._hkr(el, texts, use_tist="temperature" not in groups)
         elif tag == "alert":
-            self._alert(el)
+            self._alert(texts)
         elif tag == "levelcontrol":
-            self._level(el, "blind" if "blind" in groups else "level")
+            self._level(texts, "blind" if "blind" in groups else "level")
         elif tag == "button":
-            self._button(el)
+            self._button(el, texts)
 
-    def _mode(self, el: Element, path: str, name: str) -> None:
-        text = el.findtext("mode")
+    def _mode(self, texts: _Texts, name: str) -> None:
+        text = texts.get("mode")
         if not nz.is_unknown(text):
             mode = nz.SwitchMode.from_text(text or "")
             if mode is not nz.SwitchMode.UNKNOWN:
-                self.point("state", float(mode.value), label=mode.label, name=name)
+                self.state(name, mode.label, float(mode.value))
 
-    def _alert(self, el: Element) -> None:
-        raw = self.raw(el, "alert/", "state")
+    def _alert(self, texts: _Texts) -> None:
+        raw = self.raw(texts, "alert/", "state")
         if raw is None:
             return
         if raw < 0:
@@ -345,56 +372,55 @@ class _Device:
             return
         unit = self._unit
         labels = _WINDOW if unit is not None and unit.is_contact else ("clear", "alert")
-        self.point("state", float(raw), label=labels[raw != 0], name="alert")
+        self.state("alert", labels[raw != 0], float(raw))
 
-    def _level(self, el: Element, kind: str) -> None:
-        raw = self.raw(el, "levelcontrol/", "levelpercentage")
+    def _level(self, texts: _Texts, kind: str) -> None:
+        raw = self.raw(texts, "levelcontrol/", "levelpercentage")
         if raw is not None:
             value = self.convert("levelcontrol/levelpercentage", raw, nz.percent)
-        elif (raw := self.raw(el, "levelcontrol/", "level")) is not None:
+        elif (raw := self.raw(texts, "levelcontrol/", "level")) is not None:
             value = self.convert("levelcontrol/level", raw, nz.percent_from_level)
         else:
             return
         if value is not None:
-            self.point("level_pct", value, kind=kind)
+            self.point("level_pct", value, ("kind", kind))
 
-    def _hkr(self, el: Element, *, use_tist: bool) -> None:
+    def _hkr(self, el: Element, texts: _Texts, *, use_tist: bool) -> None:
         if use_tist:
-            setting = self._hkr_code(el, "hkr/", "tist")
+            setting = self._hkr_code(texts, "hkr/", "tist")
             if setting is not None and setting.celsius is not None:
                 self.point("temperature_c", setting.celsius)
-        setting = self._hkr_code(el, "hkr/", "tsoll")
+        setting = self._hkr_code(texts, "hkr/", "tsoll")
         if setting is not None:
             mode = setting.mode
-            self.point("state", float(mode.value), label=mode.label, name="thermostat_mode")
+            self.state("thermostat_mode", mode.label, float(mode.value))
             if setting.celsius is not None:
-                self.point("setpoint_c", setting.celsius, kind="target")
+                self.point("setpoint_c", setting.celsius, ("kind", "target"))
         for tag, kind in _SETPOINTS:
-            setting = self._hkr_code(el, "hkr/", tag)
+            setting = self._hkr_code(texts, "hkr/", tag)
             if setting is not None and setting.celsius is not None:
-                self.point("setpoint_c", setting.celsius, kind=kind)
+                self.point("setpoint_c", setting.celsius, ("kind", kind))
         nextchange = el.find("nextchange")
         if nextchange is not None:
-            setting = self._hkr_code(nextchange, "hkr/nextchange/", "tchange")
+            setting = self._hkr_code(_texts(nextchange), "hkr/nextchange/", "tchange")
             if setting is not None and setting.celsius is not None:
-                self.point("setpoint_c", setting.celsius, kind="next")
-        raw = self.raw(el, "hkr/", "errorcode")
+                self.point("setpoint_c", setting.celsius, ("kind", "next"))
+        raw = self.raw(texts, "hkr/", "errorcode")
         if raw is not None:
             error = nz.HkrError.from_code(raw)
-            self.point("state", float(raw), label=error.label, name="thermostat_error")
+            self.state("thermostat_error", error.label, float(raw))
 
-    def _hkr_code(self, el: Element, path: str, tag: str) -> nz.HkrSetting | None:
-        raw = self.raw(el, path, tag)
+    def _hkr_code(self, texts: _Texts, path: str, tag: str) -> nz.HkrSetting | None:
+        raw = self.raw(texts, path, tag)
         return None if raw is None else self.convert(path + tag, raw, nz.hkr_setting)
 
-    def _button(self, el: Element) -> None:
-        raw = self.raw(el, "button/", "lastpressedtimestamp")
+    def _button(self, el: Element, texts: _Texts) -> None:
+        raw = self.raw(texts, "button/", "lastpressedtimestamp")
         if raw is None:
             return
         pressed = self.convert("button/lastpressedtimestamp", raw, nz.epoch_time)
         if pressed is None:  # 0: never pressed / unknown (1.2.1)
             return
         ident = _ain(el.get("identifier") or "")
-        name = (el.findtext("name") or "").strip()
-        self.point("state", 1.0, label="pressed", time=pressed, device_id=ident, device=name,
-                   name="button")  # fmt: skip
+        name = (texts.get("name") or "").strip()
+        self.state("button", "pressed", 1.0, time=pressed, device_id=ident, device=name)

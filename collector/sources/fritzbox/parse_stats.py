@@ -6,6 +6,10 @@ blocks of comma-separated values, newest first, ``grid`` seconds apart. ``datati
 the epoch time of the newest value (newer firmware; not in the 2019 document); without it
 the newest value is placed at the fetch time floored to the grid. Both rules give the
 same timestamps when the same document is parsed again.
+
+Energy blocks (grid 86400 s: days; 2678400 s: months) become ``energy_period_wh`` points
+at the start of their local calendar day or month; the newest one is the current, still
+growing day or month (see ``normalise.period_start``).
 """
 
 from __future__ import annotations

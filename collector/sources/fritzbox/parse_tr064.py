@@ -230,7 +230,7 @@ def parse_voip_status(text: str) -> VoipStatus | None:
     try:
         return VoipStatus(value)
     except ValueError:
-        if value not in _unknown_statuses_seen:
+        if value not in _unknown_statuses_seen and len(_unknown_statuses_seen) < 64:
             _unknown_statuses_seen.add(value)
             log.warning("unrecognised X_AVM-DE_VoIPStatus %r, stored as unknown", value)
         return VoipStatus.UNKNOWN

@@ -74,6 +74,7 @@ _FAULTS: dict[int, tuple[type[CollectorError], str]] = {
     402: (PermanentError, "invalid arguments"),
     501: (TransientError, "action failed"),
     606: (AuthError, "action not authorised: the user needs the Phone (Telefonie) right"),
+    713: (PermanentError, "no such entry (index out of range)"),
     714: (PermanentError, "no such entry"),
     820: (TransientError, "internal error of the box"),
 }

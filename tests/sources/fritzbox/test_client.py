@@ -376,6 +376,23 @@ def test_missing_right_is_an_auth_error_and_not_retried_within_the_backoff() -> 
     assert box.logins == 2  # the first login and one renewal, no more
 
 
+def test_concurrent_refusals_start_one_back_off_period() -> None:
+    box = FakeBox()
+    box.forbidden = True
+    clock = FakeClock()
+
+    async def body(c: FritzboxClient) -> None:
+        results = await asyncio.gather(
+            *(c.get_devicestats(f"ain{i}") for i in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(r, AuthError) for r in results)
+        box.forbidden = False
+        clock.now += 60  # one 60 s period, not doubled by each concurrent refusal
+        assert await c.get_devicelist() == DEVICELIST
+
+    run(closing(make_client(box, clock=clock), body))
+
+
 # --- BlockTime and wrong passwords ------------------------------------------------------------
 
 

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from collector import schema
 from collector.model import Reading
 from collector.sources.fritzbox.normalise import HanFunUnitType

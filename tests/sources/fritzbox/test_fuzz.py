@@ -19,7 +19,7 @@ from tests.sources.fritzbox import FIXTURES
 
 T = datetime(2024, 1, 7, 12, 0, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
-FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 LISTS = [p.read_bytes() for p in sorted((FIXTURES / "devicelist").glob("*.xml"))]
 STATS = [p.read_bytes() for p in sorted((FIXTURES / "devicestats").glob("*.xml"))]
@@ -124,8 +124,12 @@ def generated_devicelist(draw: st.DrawFn) -> bytes:
 @st.composite
 def generated_devicestats(draw: st.DrawFn) -> bytes:
     parts = ["<devicestats>"]
-    for quantity in draw(st.lists(st.sampled_from(
-            ["temperature", "humidity", "voltage", "power", "energy", "other"]), max_size=5)):
+    for quantity in draw(
+        st.lists(
+            st.sampled_from(["temperature", "humidity", "voltage", "power", "energy", "other"]),
+            max_size=5,
+        )
+    ):
         parts.append(f"<{quantity}>")
         for _ in range(draw(st.integers(0, 2))):
             attrs = []
@@ -173,9 +177,10 @@ def _devicestats(xml: bytes) -> None:
         assert err.part
         return
     _check(readings)
-    assert parse_devicestats(
-        xml, site="home", device_id="x", device="x", fetched_at=T, tz=BERLIN
-    ) == readings
+    assert (
+        parse_devicestats(xml, site="home", device_id="x", device="x", fetched_at=T, tz=BERLIN)
+        == readings
+    )
 
 
 @FUZZ

@@ -347,7 +347,9 @@ def test_empty_list_and_poll_time_in_utc() -> None:
     assert parse("empty") == DeviceList((), ())
     cet = timezone(timedelta(hours=1))
     dl = parse_devicelist(
-        fixture("devicelist", "spec_example"), site="home", time=datetime(2024, 1, 7, 13, tzinfo=cet)
+        fixture("devicelist", "spec_example"),
+        site="home",
+        time=datetime(2024, 1, 7, 13, tzinfo=cet),
     )
     assert {r.time for r in dl.readings} == {T}
     assert {r.time.tzinfo for r in dl.readings} == {UTC}
