@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collector.errors import (
@@ -79,41 +78,49 @@ class Deliverer:
         self.stats.next_attempt = 0.0
 
     async def deliver_batch(self) -> int:
-        """Deliver one batch; return lines delivered or dead-lettered.
+        """Deliver the oldest chunks (about ``batch_lines`` lines); return how many lines
+        were stored or dead-lettered.
 
         Raises ``StoreUnavailable``/``StoreAuthError`` when the store cannot take lines now;
-        the lines stay pending.
+        the chunks then stay pending, whole.
         """
-        batch = self.spool.peek(self._batch)
-        if not batch:
+        chunks = self.spool.peek(self._batch)
+        if not chunks:
             return 0
-        try:
-            done = await self._write(batch)
-        except StoreTooLarge:
-            if len(batch) == 1:
-                self.spool.reject(batch, status=413, error="line larger than the store accepts")
-                return 1
-            self._batch = max(1, len(batch) // 2)
-            log.warning("store %s: request too large; batches now %d lines",
-                        self.store.name, self._batch)
-            return 0
-        return done
+        lines = [line for _, chunk in chunks for line in chunk]
+        rejected: list[tuple[str, int, str]] = []
+        step = self._batch
+        for i in range(0, len(lines), step):  # a chunk larger than a batch goes in slices
+            await self._write(lines[i:i + step], rejected)
+        self.spool.ack(chunks[0][0], chunks[-1][0], rejected=rejected)
+        self.stats.delivered += len(lines) - len(rejected)
+        self.stats.rejected += len(rejected)
+        return len(lines)
 
-    async def _write(self, batch: Sequence[tuple[int, str]]) -> int:
+    async def _write(self, lines: list[str], rejected: list[tuple[str, int, str]]) -> None:
+        """Write ``lines``; halve on 413 and, to find the bad lines, on 400/422.
+
+        Re-writing good lines while halving is harmless: the same series and timestamp
+        overwrite.
+        """
         try:
-            await self.store.write([line for _, line in batch])
+            await self.store.write(lines)
         except StoreRejected as err:
-            if len(batch) == 1:
-                self.spool.reject(batch, status=err.status, error=str(err))
-                self.stats.rejected += 1
-                return 1
-            # Find the bad lines by halving; re-writing good lines is harmless (same
-            # series and timestamp overwrite).
-            mid = len(batch) // 2
-            return await self._write(batch[:mid]) + await self._write(batch[mid:])
-        self.spool.ack(batch[0][0], batch[-1][0])
-        self.stats.delivered += len(batch)
-        return len(batch)
+            if len(lines) == 1:
+                rejected.append((lines[0], err.status, str(err)))
+                return
+        except StoreTooLarge:
+            if len(lines) == 1:
+                rejected.append((lines[0], 413, "line larger than the store accepts"))
+                return
+            self._batch = max(1, min(self._batch, len(lines) // 2))
+            log.warning("store %s: request too large; batches now about %d lines",
+                        self.store.name, self._batch)
+        else:
+            return
+        mid = len(lines) // 2
+        await self._write(lines[:mid], rejected)
+        await self._write(lines[mid:], rejected)
 
     async def drain(self, *, deadline_s: float | None = None) -> bool:
         """Deliver until the spool is empty; False if the store failed or time ran out."""

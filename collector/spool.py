@@ -1,11 +1,13 @@
 """The durable spool between collection and the store.
 
 A reading counts as collected once its line is committed here (SQLite, WAL,
-``synchronous=FULL``). Delivery takes the oldest lines in batches and removes them only
-after the store accepted them, so a store outage or a kill -9 loses nothing; a line the
-store rejects (HTTP 400/422) is moved to the ``dead_letter`` table with the server's
-message. Re-delivering a line after a crash is harmless: the same series and timestamp
-overwrite in InfluxDB and in the embedded store.
+``synchronous=FULL``). The lines of one job run are kept as one chunk (one row), which
+keeps the spool's cost per line small. Delivery takes the oldest chunks and removes them
+only after the store accepted their lines, so a store outage or a kill -9 loses nothing; a
+line the store rejects (HTTP 400/422) goes to the ``dead_letter`` table with the server's
+message, in the same transaction that removes its chunk. Re-delivering a line after a
+crash is harmless: the same series and timestamp overwrite in InfluxDB and in the
+embedded store.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    line TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    lines TEXT NOT NULL,
     queued_ns INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -80,7 +83,8 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._pending = self._count("pending")
+        row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
+        self._pending = int(row[0])
 
     def close(self) -> None:
         self._db.close()
@@ -105,24 +109,19 @@ class Spool:
         return self._pending
 
     def append(self, lines: Sequence[str]) -> int:
-        """Commit ``lines``; return how many older lines had to be dropped to stay bounded."""
+        """Commit ``lines`` as one chunk; return how many older lines were dropped to stay
+        within ``max_lines``."""
         if not lines:
             return 0
-        now = time.time_ns()
         dropped = 0
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO pending(line, queued_ns) VALUES (?, ?)", [(ln, now) for ln in lines]
+            self._db.execute(
+                "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
+                (len(lines), "\n".join(lines), time.time_ns()),
             )
             excess = self._pending + len(lines) - self.max_lines
             if excess > 0:
-                cur = self._db.execute(
-                    "DELETE FROM pending WHERE id IN "
-                    "(SELECT id FROM pending ORDER BY id LIMIT ?)",
-                    (excess,),
-                )
-                dropped = cur.rowcount
-                self._bump("dropped", dropped)
+                dropped = self._drop_oldest(excess)
         self._pending += len(lines) - dropped
         if dropped:
             log.error(
@@ -132,40 +131,66 @@ class Spool:
             )
         return dropped
 
-    def peek(self, limit: int) -> list[tuple[int, str]]:
-        """The oldest ``limit`` pending lines as (id, line)."""
-        return [
-            (int(i), str(ln))
-            for i, ln in self._db.execute(
-                "SELECT id, line FROM pending ORDER BY id LIMIT ?", (limit,)
-            )
-        ]
+    def _drop_oldest(self, excess: int) -> int:
+        """Drop whole old chunks, then trim the oldest remaining one, until ``excess`` lines
+        are gone (inside the caller's transaction)."""
+        dropped = 0
+        for chunk_id, n, text in self._db.execute(
+            "SELECT id, n, lines FROM pending ORDER BY id"
+        ).fetchall():
+            if dropped >= excess:
+                break
+            if n <= excess - dropped:
+                self._db.execute("DELETE FROM pending WHERE id = ?", (chunk_id,))
+                dropped += n
+            else:
+                keep = text.split("\n")[excess - dropped:]
+                self._db.execute("UPDATE pending SET n = ?, lines = ? WHERE id = ?",
+                                 (len(keep), "\n".join(keep), chunk_id))
+                dropped = excess
+        self._bump("dropped", dropped)
+        return dropped
 
-    def ack(self, first_id: int, last_id: int) -> int:
-        """Remove the delivered lines with ids in [first_id, last_id]."""
-        with self._tx():
-            n = self._db.execute(
-                "DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id)
-            ).rowcount
-            self._bump("delivered", n)
-        self._pending -= n
-        return n
+    def peek(self, limit: int) -> list[tuple[int, list[str]]]:
+        """The oldest chunks as (id, lines): at least one, then as many as fit ``limit``."""
+        out: list[tuple[int, list[str]]] = []
+        total = 0
+        for chunk_id, n, text in self._db.execute(
+            "SELECT id, n, lines FROM pending ORDER BY id"
+        ):
+            if out and total + n > limit:
+                break
+            out.append((int(chunk_id), str(text).split("\n")))
+            total += int(n)
+        return out
 
-    def reject(self, entries: Sequence[tuple[int, str]], *, status: int, error: str) -> None:
-        """Move lines the store refused into the dead-letter table, with its message."""
+    def lines(self, limit: int = 1_000_000) -> list[str]:
+        """The oldest pending lines, flattened (for inspection)."""
+        return [line for _, chunk in self.peek(limit) for line in chunk][:limit]
+
+    def ack(self, first_id: int, last_id: int, *,
+            rejected: Sequence[tuple[str, int, str]] = ()) -> int:
+        """Remove the delivered chunks with ids in [first_id, last_id]; in the same
+        transaction keep ``rejected`` (line, HTTP status, server message) as dead letters."""
         now = time.time_ns()
         with self._tx():
-            self._db.executemany(
-                "INSERT INTO dead_letter(line, status, error, failed_ns) VALUES (?, ?, ?, ?)",
-                [(line, status, error, now) for _, line in entries],
-            )
-            n = 0
-            for i, _ in entries:
-                n += self._db.execute("DELETE FROM pending WHERE id = ?", (i,)).rowcount
+            if rejected:
+                self._db.executemany(
+                    "INSERT INTO dead_letter(line, status, error, failed_ns) VALUES (?, ?, ?, ?)",
+                    [(line, status, error, now) for line, status, error in rejected],
+                )
+            row = self._db.execute(
+                "SELECT coalesce(sum(n), 0) FROM pending WHERE id BETWEEN ? AND ?",
+                (first_id, last_id),
+            ).fetchone()
+            n = int(row[0])
+            self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            self._bump("delivered", n - len(rejected))
         self._pending -= n
-        for _, line in entries:
+        for line, status, error in rejected:
             log.error("store rejected a line (HTTP %d: %s); kept as a dead letter: %.200s",
                       status, error, line)
+        return n
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return [
@@ -180,10 +205,14 @@ class Spool:
         """Put every dead letter back into the pending queue (after fixing the cause)."""
         now = time.time_ns()
         with self._tx():
-            n = self._db.execute(
-                "INSERT INTO pending(line, queued_ns) SELECT line, ? FROM dead_letter ORDER BY id",
-                (now,),
-            ).rowcount
+            found = [str(r[0]) for r in
+                     self._db.execute("SELECT line FROM dead_letter ORDER BY id").fetchall()]
+            n = len(found)
+            if found:
+                self._db.execute(
+                    "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
+                    (n, "\n".join(found), now),
+                )
             self._db.execute("DELETE FROM dead_letter")
         self._pending += n
         return n

@@ -140,9 +140,10 @@ def test_spool_status_and_dead_letter_commands(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n')
     spool = Spool(tmp_path / "spool.sqlite3")
-    spool.append(["a value=1.0 1", "b value=2.0 2"])
-    (first, _), (second, line2) = spool.peek(2)
-    spool.reject([(second, line2)], status=422, error="unprocessable entity: bad line")
+    spool.append(["a value=1.0 1"])
+    spool.append(["b value=2.0 2"])
+    (_, _), (second, (line2,)) = spool.peek(2)
+    spool.ack(second, second, rejected=[(line2, 422, "unprocessable entity: bad line")])
     spool.close()
     result = run(["spool", "status", "--config", str(cfg)], tmp_path)
     assert result.returncode == 0

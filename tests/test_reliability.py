@@ -202,7 +202,7 @@ timezone = "Europe/Berlin"
             proc.kill()
         hole.close()
     spool = Spool(spool_path)
-    spooled = [parse_line(line) for _, line in spool.peek(1_000_000)]
+    spooled = [parse_line(line) for line in spool.lines()]
     spool.close()
     assert len(spooled) > 200
 

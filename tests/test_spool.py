@@ -56,7 +56,7 @@ def test_spool_file_is_private_and_survives_reopen(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = Spool(path)
     assert again.pending == 10
-    assert [ln for _, ln in again.peek(3)] == lines(3)
+    assert again.lines(3) == lines(3)
 
 
 def test_bound_drops_oldest_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -66,7 +66,7 @@ def test_bound_drops_oldest_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixt
         dropped = sp.append(lines(50, start=80))
     assert dropped == 30
     assert sp.pending == 100
-    assert [ln for _, ln in sp.peek(1)] == lines(1, start=30)
+    assert sp.lines(1) == lines(1, start=30)
     assert sp.status().dropped_total == 30
     assert "DROPPED the 30 oldest lines" in caplog.text
 
@@ -143,6 +143,30 @@ def test_too_large_halves_the_batch(tmp_path: Path) -> None:
     assert asyncio.run(d.drain()) is True
     assert store.lines == lines(10)
     assert d._batch <= 3
+
+
+def test_chunks_are_batched_up_to_the_limit(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    for i in range(5):
+        sp.append(lines(4, start=4 * i))
+    assert [len(c) for _, c in sp.peek(9)] == [4, 4]
+    assert [len(c) for _, c in sp.peek(2)] == [4]  # at least one chunk, even if larger
+    assert sp.pending == 20
+    store = MemoryStore()
+    assert asyncio.run(Deliverer(sp, store, batch_lines=9).drain())
+    assert store.calls == [8, 8, 4]
+    assert store.lines == lines(20)
+
+
+def test_spool_survives_reopen_mid_backlog_with_chunk_counts(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db", max_lines=10)
+    sp.append(lines(6))
+    sp.append(lines(6, start=6))  # 12 > 10: the two oldest lines go
+    assert sp.pending == 10
+    assert sp.lines() == lines(10, start=2)
+    sp.close()
+    again = Spool(tmp_path / "s.db", max_lines=10)
+    assert again.pending == 10
 
 
 def test_run_loop_delivers_new_lines_and_stops(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ Sleep = Callable[[float], Awaitable[None]]
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
-# --- pure helpers -------------------------------------------------------------------------
+# --- pure functions -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,7 @@ def login_response(challenge: str, password: str) -> str:
     return md5_response(challenge, password)
 
 
-# --- transport helpers shared with the TR-064 client -------------------------------------
+# --- transport, shared with the TR-064 client -------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """FritzboxClient against a fake box behind httpx.MockTransport.
 
 The fake computes the expected login responses itself (straight from AVM's description,
-not through the client's helpers), so a wrong hash fails the login.
+not through the client's own functions), so a wrong hash fails the login.
 """
 
 from __future__ import annotations
