@@ -153,7 +153,8 @@ def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float
             # As in the daemon: polls spool their lines while the delivery task writes
             # earlier batches, so the store's work overlaps with parsing.
             spool = Spool(Path(tmp) / f"spool{tag}.sqlite3", max_lines=10_000_000)
-            store = InfluxV1Store(server.url, "e2e")
+            # Uncompressed like the raw ingest it is compared with (gzip is for networks).
+            store = InfluxV1Store(server.url, "e2e", gzip=False)
             deliverer = Deliverer(spool, store, batch_lines=5000, flush_interval_s=0.05)
             stop = asyncio.Event()
             delivery = asyncio.create_task(deliverer.run(stop))

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from math import isfinite as _isfinite
+from typing import NamedTuple
 
 from collector.errors import EncodeError
 
 Tags = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One point.
-
-    ``value`` is always a float in the unit the schema table gives for ``measurement``.
-    ``time`` is an aware UTC datetime. ``tags`` holds the extra tags (room, model, kind,
-    name, period, scope, ...) beyond the ones every point carries. ``label`` is the
-    readable text of a ``state`` reading.
-    """
-
+class _ReadingFields(NamedTuple):
     measurement: str
     value: float
     time: datetime
@@ -31,15 +22,43 @@ class Reading:
     tags: Tags = ()
     label: str | None = None
 
-    def __post_init__(self) -> None:
-        if type(self.value) is not float:  # ints and bools become floats: one field type
-            object.__setattr__(self, "value", float(self.value))
-        if not math.isfinite(self.value):
-            raise EncodeError(
-                f"{self.measurement} of {self.device_id!r}: value {self.value!r} is not finite"
-            )
-        if self.time.tzinfo is None:
-            raise EncodeError(f"{self.measurement} of {self.device_id!r}: naive timestamp")
+
+class Reading(_ReadingFields):
+    """One point, immutable.
+
+    ``value`` is always a finite float in the unit the schema table gives for
+    ``measurement`` (ints and bools are turned into floats, so one series never changes
+    field type). ``time`` is an aware datetime (written as UTC). ``tags`` holds the extra
+    tags (room, model, kind, name, period, scope, ...) beyond the ones every point carries,
+    sorted by key. ``label`` is the readable text of a ``state`` reading.
+
+    A named tuple rather than a frozen dataclass: parsers create one per value, and this
+    is about three times cheaper to build.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        measurement: str,
+        value: float,
+        time: datetime,
+        source: str,
+        site: str,
+        device_id: str,
+        device: str,
+        tags: Tags = (),
+        label: str | None = None,
+    ) -> Reading:
+        if type(value) is not float:
+            value = float(value)
+        if not _isfinite(value):
+            raise EncodeError(f"{measurement} of {device_id!r}: value {value!r} is not finite")
+        if time.tzinfo is None:
+            raise EncodeError(f"{measurement} of {device_id!r}: naive timestamp")
+        return tuple.__new__(
+            cls, (measurement, value, time, source, site, device_id, device, tags, label)
+        )
 
     def tag(self, key: str) -> str | None:
         for k, v in self.tags:

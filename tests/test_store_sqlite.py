@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 import stat
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -288,7 +287,7 @@ def test_encoder_output_round_trips(
         tags=make_tags(room=room),
         label=label,
     )
-    later = replace(reading, value=value / 2, time=when + timedelta(seconds=1), label=None)
+    later = reading._replace(value=value / 2, time=when + timedelta(seconds=1), label=None)
     encoder = Encoder()
     line, line2 = encoder.encode(reading), encoder.encode(later)
     s = SqliteStore(tmp_path_factory.mktemp("rt") / "c.sqlite3")

@@ -132,7 +132,9 @@ class InfluxV1Store:
         verify_tls: bool = True,
         ca_file: str | None = None,
         client: httpx.AsyncClient | None = None,
+        gzip: bool = True,
     ) -> None:
+        self.gzip = gzip  # worth it over networks; on loopback it only costs CPU
         self._url = url.rstrip("/")
         self._shown_url = redact_url(self._url)
         self.database = database
@@ -212,14 +214,13 @@ class InfluxV1Store:
     async def write(self, lines: Sequence[str]) -> None:
         if not lines:
             return
-        body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=5)
-        resp = await self._request(
-            "POST",
-            "/write",
-            params=self._params(),
-            content=body,
-            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
-        )
+        body = "\n".join(lines).encode("utf-8")
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        resp = await self._request("POST", "/write", params=self._params(), content=body,
+                                   headers=headers)
         if not 200 <= resp.status_code < 300:
             err = self._error(resp)
             log.debug("write of %d lines failed: %s", len(lines), err)
