@@ -24,7 +24,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     full_env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
     full_env.update(env or {})
     return subprocess.run([*CMD, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def test_once_with_empty_config_exits_cleanly(tmp_path: Path) -> None:
