@@ -183,6 +183,43 @@ def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float
         }
 
 
+def bench_daemon_memory(devices: int = 100, seconds: float = 30.0) -> dict[str, float]:
+    """Resident memory of ``collector run`` polling a simulated box with ``devices`` devices
+    every 2 s (statistics every 10 s), sampled once a second after a warm-up."""
+    import subprocess
+    import sys
+
+    from collector.simulators.fritzbox import FritzboxSimulator
+
+    with FritzboxSimulator(devices=devices) as sim, tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "collector.toml"
+        cfg.write_text(
+            f'[store]\npath = "{tmp}/store.sqlite3"\n[spool]\npath = "{tmp}/spool.sqlite3"\n'
+            f'[log]\nlevel = "WARNING"\n'
+            f'[[fritzbox]]\nname = "home"\nurl = "{sim.url}"\ntr064_url = "{sim.tr064_url}"\n'
+            f'username = "{sim.username}"\npassword = "{sim.password}"\ninterval = "2s"\n'
+            f'stats_interval = "10s"\ntimezone = "Europe/Berlin"\n'
+        )
+        proc = subprocess.Popen([sys.executable, "-m", "collector", "run", "--config", str(cfg)])
+        samples: list[float] = []
+        peak = 0.0
+        try:
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                time.sleep(1.0)
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                rss = int(fields["VmRSS"].split()[0]) / 1024
+                peak = int(fields["VmHWM"].split()[0]) / 1024
+                if time.monotonic() - started > seconds / 3:
+                    samples.append(rss)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+    samples.sort()
+    return {"daemon_rss_mb": samples[len(samples) // 2], "daemon_peak_rss_mb": peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
@@ -201,11 +238,16 @@ def main() -> None:
     results.update(e2e)
     print(f"into influxd: raw pre-encoded 5,000-line batches {e2e['raw_ingest_lines_per_s']:,.0f}"
           f" lines/s; parse+normalise+spool+deliver {e2e['end_to_end_lines_per_s']:,.0f} lines/s")
+    if Path("/proc/self/status").exists():
+        results.update(bench_daemon_memory(seconds=15.0 if args.quick else 30.0))
+        print(f"collector run with 100 simulated devices: {results['daemon_rss_mb']:.1f} MB "
+              f"resident in steady state, peak {results['daemon_peak_rss_mb']:.1f} MB")
     print()
     for key in ("encode_vs_point", "end_to_end_vs_raw_ingest", "fritz_parse_100_ms",
                 "fritz_parse_readings_per_s", "encode_lines_per_s", "end_to_end_lines_per_s",
-                "raw_ingest_lines_per_s"):
-        print(f"{key}: {results[key]:.2f}")
+                "raw_ingest_lines_per_s", "daemon_rss_mb", "daemon_peak_rss_mb"):
+        if key in results:
+            print(f"{key}: {results[key]:.2f}")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,56 @@ TABLE: tuple[Measurement, ...] = (
 BY_NAME: dict[str, Measurement] = {m.name: m for m in TABLE}
 
 
+@dataclass(frozen=True, slots=True)
+class State:
+    """One ``name`` of the ``state`` measurement: its codes and their labels."""
+
+    name: str
+    codes: tuple[tuple[int, str], ...]
+    description: str
+
+
+_OFF_ON = ((0, "off"), (1, "on"))
+_LOCKS = ((0, "unlocked"), (1, "locked"))
+
+STATES: tuple[State, ...] = (
+    State("present", ((0, "absent"), (1, "present")), "device connected to the box"),
+    State("switch", _OFF_ON, "switch state of a plug or group"),
+    State("switch_mode", ((0, "manual"), (1, "auto")), "switching by hand or by schedule"),
+    State("on_off", _OFF_ON, "simple on/off unit"),
+    State("lock", _LOCKS, "switching locked through the UI/API"),
+    State("device_lock", _LOCKS, "switching locked on the device"),
+    State("tx_busy", ((0, "idle"), (1, "busy")), "commands still being sent to the device"),
+    State("battery_low", ((0, "ok"), (1, "low")), "battery warning"),
+    State("window_open", ((0, "closed"), (1, "open")), "thermostat's open-window mode"),
+    State("boost", _OFF_ON, "thermostat boost"),
+    State("summer_mode", _OFF_ON, "thermostat summer time (heating off)"),
+    State("holiday_mode", _OFF_ON, "thermostat holiday time"),
+    State("adaptive_heating", _OFF_ON, "adaptive heating enabled"),
+    State("adaptive_heating_running", ((0, "idle"), (1, "running")), "pre-heating now"),
+    State("thermostat_mode", ((0, "off"), (1, "on"), (2, "setpoint")),
+          "HKR 253 = off, 254 = on (valve open), 16..56 = regulating to setpoint_c"),
+    State("thermostat_error", ((-1, "unknown error"), (0, "ok"),
+                               (1, "no adaptation possible, check mounting"),
+                               (2, "valve stroke too short or battery weak"),
+                               (3, "no valve movement possible"),
+                               (4, "installation being prepared"),
+                               (5, "installation mode, ready to mount"),
+                               (6, "adapting to the valve stroke")),
+          "HKR errorcode (AHA 1.2.1)"),
+    State("alert", ((0, "clear"), (1, "alert"), (0, "closed"), (1, "open")),
+          "alarm unit; door/window contacts (HAN-FUN, FRITZ!DECT 350) say closed/open"),
+    State("button", ((1, "pressed"),), "a button press, timestamped when it happened"),
+    State("blind_mode", ((0, "manual"), (1, "auto")), "blind driven by hand or schedule"),
+    State("end_positions_set", ((0, "no"), (1, "yes")), "blind end positions calibrated"),
+    State("voip_status", ((-1, "unknown"), (0, "disabled"), (1, "not registered"),
+                          (2, "registered"), (3, "connected")),
+          "TR-064 X_VoIP account status (X_AVM-DE_GetVoIPStatus)"),
+)
+
+STATE_BY_NAME: dict[str, State] = {st.name: st for st in STATES}
+
+
 def unit_of(measurement: str) -> str:
     return BY_NAME[measurement].unit
 
@@ -145,6 +195,18 @@ def render_markdown() -> str:
             f"| `{m.name}` | {m.unit or '-'} | {m.kind.value} | {tags or '-'} | "
             f"{m.description} | {m.sources} |"
         )
+    out += [
+        "",
+        "## States",
+        "",
+        "`state` points carry the tag `name`; `value` is the code and `label` its text.",
+        "",
+        "| name | codes | meaning |",
+        "|---|---|---|",
+    ]
+    for st in STATES:
+        codes = ", ".join(f"{code} = {label}" for code, label in st.codes)
+        out.append(f"| `{st.name}` | {codes} | {st.description} |")
     out += [
         "",
         "Unknown or invalid readings (`inval`, empty elements, `-` in statistics, HKR code 255,",
