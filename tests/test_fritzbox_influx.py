@@ -115,8 +115,8 @@ def test_once_writes_every_quantity_with_units_and_timestamps(
         checked += 1
     assert checked >= 20
     # thermostat OFF/ON are states, never temperatures
-    states = _series(influxd, influx_db,
-                     "SELECT \"value\", \"label\" FROM \"state\" WHERE \"name\" = 'thermostat_mode'")
+    states = _series(influxd, influx_db, "SELECT \"value\", \"label\" FROM \"state\" "
+                     "WHERE \"name\" = 'thermostat_mode'")
     assert {r["label"] for r in states} >= {"off"}
     setpoints = _series(influxd, influx_db, 'SELECT "value" FROM "setpoint_c"')
     assert all(8.0 <= r["value"] <= 28.0 for r in setpoints)
