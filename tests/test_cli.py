@@ -159,3 +159,17 @@ def test_help(args: list[str], tmp_path: Path) -> None:
     result = run(args, tmp_path)
     assert result.returncode == 0
     assert "Usage" in result.stdout
+
+
+def test_check_reports_store_and_source(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim)
+        ok = run(["check", "--config", str(cfg)], tmp_path, env={"FRITZ_PASSWORD": sim.password})
+        bad = run(["check", "--config", str(cfg)], tmp_path, env={"FRITZ_PASSWORD": "nope-nope"})
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "sqlite:" in ok.stdout
+    assert "fritzbox:home" in ok.stdout
+    assert "FRITZ!OS" in ok.stdout
+    assert bad.returncode == 1
+    assert "NO" in bad.stdout
+    assert "nope-nope" not in bad.stdout + bad.stderr

@@ -246,3 +246,45 @@ def test_store_rejection_lands_in_dead_letters_with_server_message(
     rows = server.rows('SELECT "value" FROM "energy_wh"', "energy")
     assert [(r["time"], r["value"]) for r in rows] == [(2, 2.5)]
     assert spool.pending == 0
+
+
+def test_v2_path_through_the_app_with_outage_and_retry_after(tmp_path: Path) -> None:
+    """App -> spool -> InfluxDB 2 API: a 503 with Retry-After and a 429 keep the lines;
+    the next delivery brings each line exactly once, the token never shows."""
+    from pydantic import SecretStr
+
+    from tests.fake_influx2 import running_fake_influx2
+
+    with running_fake_influx2(token="tok-123456789") as fake:
+        config = Config(
+            store=StoreConfig(kind="influxdb"),
+            influxdb=InfluxConfig(url=fake.url, api="v2", org="home", bucket="energy",
+                                  token=SecretStr("tok-123456789")),
+            spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
+        )
+        source = CountingSource()
+        (job,) = source.jobs()
+
+        async def scenario() -> None:
+            app = App(config, sources=[source])
+            fake.answer_next(503, "service unavailable", retry_after="7")
+            await app.run_job(source, job)
+            assert await app.deliverer.drain() is False
+            assert app.deliverer.stats.last_error is not None
+            assert "tok-123456789" not in app.deliverer.stats.last_error
+            assert 6.0 < app.deliverer.stats.next_attempt - time.monotonic() <= 7.0
+            fake.answer_next(429, "too many requests", retry_after="1")
+            app.deliverer.stats.next_attempt = 0.0
+            assert await app.deliverer.drain() is False
+            await app.run_job(source, job)
+            assert await app.deliverer.drain() is True
+            await app.aclose()
+
+        asyncio.run(scenario())
+    assert fake.violations == []
+    power = [line for line in fake.lines if line.startswith("power_w,")]
+    assert len(power) == len(set(power)) == 10
+    assert sorted({parse_line(line).time_ns for line in power}) == [
+        int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) * 10**9,
+        int(datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC).timestamp()) * 10**9,
+    ]
