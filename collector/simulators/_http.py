@@ -8,6 +8,7 @@ can be tested against the bad days of a real device.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -145,8 +146,10 @@ class SimServer:
         faults: Faults | None = None,
         clock: Clock = time.time,
         server_header: str = "simulator",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.app = app
+        self.tls = tls  # serve HTTPS with this server-side context
         self.faults = faults if faults is not None else Faults()
         self.clock = clock
         self.requests: Counter[str] = Counter()
@@ -164,13 +167,16 @@ class SimServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         if self._httpd is not None:
             return
         httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
         httpd.daemon_threads = True
+        if self.tls is not None:
+            httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

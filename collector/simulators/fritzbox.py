@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import math
 import random
+import ssl
 import threading
 import time
 from collections import Counter
@@ -163,6 +164,7 @@ class FritzboxSimulator(BaseSimulator):
         tr064_port: int = 0,
         old_firmware: bool = False,
         timezone: str = "Europe/Berlin",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         self.username = username
@@ -179,7 +181,7 @@ class FritzboxSimulator(BaseSimulator):
         self._tsoll: dict[int, tuple[int, int]] = {}  # device id -> (code, until)
         self.faults.on_expire(self._login.end_all)
         self._servers = [
-            SimServer(self._app, port=port, faults=self.faults, clock=clock),
+            SimServer(self._app, port=port, faults=self.faults, clock=clock, tls=tls),
             SimServer(self.tr064.handle, port=tr064_port, faults=self.faults, clock=clock),
         ]
         self._commands: dict[str, Callable[[dict[str, str], float], Response]] = {
