@@ -213,7 +213,11 @@ async def fetch_capped(
         ) from err
     except httpx.HTTPError as err:
         # str(err) of transport errors is the OS reason (e.g. "connection refused"), never the URL.
-        raise TransientError(f"{what}: {type(err).__name__}: {err}") from err
+        hint = ""
+        if "CERTIFICATE_VERIFY_FAILED" in str(err):
+            hint = (" (a box with its own self-signed certificate needs ca_file = the box's "
+                    "certificate, or verify_tls = false)")
+        raise TransientError(f"{what}: {type(err).__name__}: {err}{hint}") from err
 
 
 class AuthBackoff:

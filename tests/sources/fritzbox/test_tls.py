@@ -58,7 +58,8 @@ def test_self_signed_box_is_refused_by_default(https_box: FritzboxSimulator) -> 
     with pytest.raises(CollectorError) as info:
         _poll(https_box)
     assert isinstance(info.value, TransientError)
-    assert "certificate" in str(info.value).lower() or "ssl" in str(info.value).lower()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert "needs ca_file" in str(info.value)
     assert https_box.login_count == 0
 
 
