@@ -23,12 +23,13 @@ Decisions, in one place:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
 from collector.model import Reading, Tags, make_tags
@@ -144,9 +145,6 @@ _NUMBERS: dict[str, _NumberSpecs] = {
     "hkr": (("battery", "battery_pct", nz.percent),),
 }
 
-#: function groups with readings
-_GROUPS = frozenset({*_FLAGS, *_NUMBERS, "alert", "levelcontrol", "button"}) - {""}
-
 #: function group -> the statistics series a device with it delivers (1.2.2)
 _STATS_OF = (
     ("temperature", Stats.TEMPERATURE),
@@ -154,44 +152,129 @@ _STATS_OF = (
     ("powermeter", Stats.POWER | Stats.VOLTAGE | Stats.ENERGY),
 )
 
+_STATS_FUNCTIONS = tuple(function for function, _ in _STATS_OF)
+
 #: HKR 0.5 °C code elements that become setpoints, with their ``kind`` tag.
-_SETPOINTS = (("komfort", "comfort"), ("absenk", "eco"))
+_SETPOINTS = (("komfort", ("kind", "comfort")), ("absenk", ("kind", "eco")))
+
+# --------------------------------------------------------------------------- tables
+# The tables above, resolved once at import into what the reading loop needs. The texts a
+# box actually sends ("0", "1", "34", "auto", ...) are looked up in tables made with the
+# normaliser; any other text (" 1", "inval", "2", ...) still goes through ``nz.raw_int``
+# and the normaliser, which is where problems and warnings come from. Either way gives
+# the same result.
+
+#: A point's extra tag besides model and scope: ("name", state) or ("kind", setpoint kind).
+_Extra = tuple[str, str] | None
+#: What keeps a point from being written twice: (measurement, extra tag).
+_Key = tuple[str, _Extra]
+_Texts = dict[object, str | None]
+#: What a function group has besides 0/1 and numeric elements: (device, el, texts, top).
+_Special = Callable[["_Device", Element, _Texts, _Texts], None]
+#: (element, key, labels, documented text -> (value, label))
+_Flag = tuple[str, _Key, tuple[str, str], dict[str, tuple[float, str]]]
+#: (element, key, conversion)
+_Number = tuple[str, _Key, Callable[[int], float]]
+
+
+def _known(convert: Callable[[int], _T], raws: Iterable[int]) -> dict[str, _T]:
+    """text -> ``convert`` of the documented raw values."""
+    return {str(raw): convert(raw) for raw in raws}
+
+
+def _flag(element: str, name: str, labels: tuple[str, str]) -> _Flag:
+    known = {text: (float(on), labels[on]) for text, on in _known(nz.flag, (0, 1)).items()}
+    return element, ("state", ("name", name)), labels, known
+
+
+class _Group(NamedTuple):
+    """How to read one function group ("" for the device's own elements)."""
+
+    path: str  # of the group's elements in a problem
+    flags: tuple[_Flag, ...]
+    numbers: tuple[_Number, ...]
+    special: _Special | None
+
+
+def _group(group: str, special: _Special | None = None) -> _Group:
+    return _Group(
+        f"{group}/" if group else "",
+        tuple(_flag(*spec) for spec in _FLAGS.get(group, ())),
+        tuple((tag, (measurement, None), fn) for tag, measurement, fn in _NUMBERS.get(group, ())),
+        special,
+    )
+
+
+#: <present> -> connected
+_PRESENT = _known(nz.flag, (0, 1))
+#: HKR code -> setting, for the temperatures, OFF, ON and unknown (the others warn)
+_HKR_CODES = _known(
+    nz.hkr_setting,
+    (*range(nz.HKR_MIN_CODE, nz.HKR_MAX_CODE + 1), nz.HKR_OFF, nz.HKR_ON, nz.HKR_UNKNOWN),
+)
+#: thermostat mode -> (value, label) of its ``state`` point
+_THERMOSTAT_MODES = {mode: (float(mode.value), mode.label) for mode in nz.ThermostatMode}
+#: <hkr><errorcode> -> (value, label) of the ``thermostat_error`` point
+_HKR_ERRORS = _known(
+    lambda raw: (float(raw), nz.HkrError.from_code(raw).label),
+    (error.value for error in nz.HkrError if error is not nz.HkrError.UNKNOWN),
+)
+#: <switch>/<blind><mode> -> (value, label) of its ``state`` point
+_SWITCH_MODES = {
+    text: (float(mode.value), mode.label)
+    for text in ("auto", "manuell")
+    if (mode := nz.SwitchMode.from_text(text)) is not nz.SwitchMode.UNKNOWN
+}
+_BUTTON = ("name", "button")
+
+#: ``Reading`` without its checks, for the points of this parser: every value is a float
+#: the normaliser made from an integer of at most 19 digits (so finite), every time is the
+#: aware UTC time of the poll or of a button press. The checks would cost as much as the
+#: rest of the reading; the tests hold every reading of this parser to them.
+_reading: Callable[[tuple[object, ...]], Reading] = functools.partial(tuple.__new__, Reading)
+
+
+# --------------------------------------------------------------------------- the parser
 
 
 def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     """Devices and readings of one ``getdevicelistinfos`` answer, polled at ``time``."""
     root = load_document(xml, "devicelist")
-    when = to_utc(time)
-    members_of = _internal_ids(root)
+    out = _Out(site, to_utc(time), [], [])
     devices: list[DeviceInfo] = []
-    out = _Out([], [])
+    members_of: dict[str, str] = {}  # internal id -> device_id, for resolving group members
+    groups: list[tuple[int, Element]] = []  # their members are known at the end
     for el in root:
-        if el.tag not in ("device", "group"):
+        tag = el.tag
+        if tag != "device" and tag != "group":  # noqa: PLR1714 (a set per element is slower)
             continue
-        ctx = _Device(el, site, when, out)
-        if ctx.device_id:
-            devices.append(ctx.read(members_of))
+        device = _Device(el, out)
+        if tag == "device" and device.identifier and device.internal_id:
+            # The first device wins when the box repeats an id (seen in real lists).
+            members_of.setdefault(device.internal_id.strip(), device.device_id)
+        info = device.read()
+        if info is not None:
+            if info.is_group:
+                groups.append((len(devices), el))
+            devices.append(info)
+    for i, el in groups:
+        devices[i] = dataclasses.replace(devices[i], members=_members(el, members_of))
     return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
 
 
-@dataclass(slots=True)
-class _Out:
+class _Out(NamedTuple):
+    """What all devices of one list share."""
+
+    site: str
+    time: datetime
     readings: list[Reading]
     problems: list[ParseError]
 
 
-def _internal_ids(root: Element) -> dict[str, str]:
-    """internal id -> device_id of every <device>, for resolving group members. The first
-    device wins when the box repeats an id (seen in real lists)."""
-    out: dict[str, str] = {}
-    for el in root.findall("device"):
-        ident, internal = el.get("identifier"), el.get("id")
-        if ident and internal:
-            out.setdefault(internal.strip(), _ain(ident))
-    return out
-
-
-_Texts = dict[object, str | None]
+def _members(group: Element, members_of: dict[str, str]) -> tuple[str, ...]:
+    text = group.findtext("groupinfo/members") or ""
+    ids = (i.strip() for i in text.split(","))
+    return tuple(members_of[i] for i in ids if i in members_of)
 
 
 def _texts(el: Element) -> _Texts:
@@ -199,46 +282,88 @@ def _texts(el: Element) -> _Texts:
     return {c.tag: c.text for c in el}
 
 
-@functools.lru_cache(maxsize=4096)
-def _tags(model: str, scope: str | None, extra: tuple[str, str] | None) -> Tags:
-    return make_tags(model=model, scope=scope, **dict([extra] if extra else []))
-
-
 def _ain(identifier: str) -> str:
     """1.03: the AIN is given with a space ("08761 0000434"); it is used without."""
     return "".join(identifier.split())
 
 
-class _Device:
-    """Reads one <device>/<group> element into a DeviceInfo and its readings."""
+class _TagSets(dict[_Extra, Tags]):
+    """extra tag -> all extra tags of a point, for the devices of one model and scope."""
 
-    def __init__(self, el: Element, site: str, time: datetime, out: _Out) -> None:
-        self._el = el
-        self.site = site
-        self.time = time
+    def __init__(self, model: str, scope: str | None) -> None:
+        super().__init__()
+        self.model = model
+        self.scope = scope
+
+    def __missing__(self, extra: _Extra) -> Tags:
+        tags = make_tags(model=self.model, scope=self.scope, **dict([extra] if extra else []))
+        self[extra] = tags
+        return tags
+
+
+@functools.lru_cache(maxsize=256)
+def _tag_sets(model: str, scope: str | None) -> _TagSets:
+    return _TagSets(model, scope)
+
+
+@functools.lru_cache(maxsize=1024)
+def _device_info(device_id: str, internal_id: str, name: str, product: str, manufacturer: str,
+                 fwversion: str, functionbitmask: int, present: bool | None, is_group: bool,
+                 has_stats: tuple[bool, ...], unit_type: nz.HanFunUnitType | None,
+                 ) -> DeviceInfo:  # fmt: skip
+    """DeviceInfo is immutable and a device's rarely changes between polls: the one of an
+    earlier poll is handed out again instead of building a new one. ``has_stats`` tells
+    which function groups of ``_STATS_OF`` the device has."""
+    stats = Stats.NONE
+    for (_, series), has in zip(_STATS_OF, has_stats, strict=True):
+        if has and not is_group:  # groups are never asked: their members are
+            stats |= series
+    return DeviceInfo(device_id, internal_id, name, product, manufacturer, fwversion,
+                      functionbitmask, present, is_group, (), stats, unit_type)  # fmt: skip
+
+
+class _Device:
+    """Reads one <device>/<group> element into a DeviceInfo (without the members of a
+    group) and its readings.
+
+    This runs for every value of every poll, so the common case (a value that is there
+    and valid) is kept to a few dict lookups and the reading itself: the tables above
+    stand in for the normaliser for documented texts, the tags of a point come from a
+    table per model, and the element path of a problem is only put together when there
+    is one.
+    """
+
+    __slots__ = ("device", "device_id", "el", "identifier", "internal_id", "model", "out",
+                 "seen", "tag_sets", "unit")  # fmt: skip
+
+    def __init__(self, el: Element, out: _Out) -> None:
+        self.el = el
         self.out = out
-        self._seen: set[tuple[str, str, Tags]] = set()
-        self.device_id = _ain(el.get("identifier") or "")
-        self.where = f"{el.tag}[ain={self.device_id}]"
-        if not self.device_id:
-            self.where = f"{el.tag}[id={(el.get('id') or '?')[:40]}]"
-            self.problem("@identifier", "device without identifier skipped")
-        self.top = _texts(el)
-        self.device = (self.top.get("name") or "").strip() or self.device_id
-        self._model = (el.get("productname") or "").strip()
-        self._scope = "group" if el.tag == "group" else None
-        self._unit: nz.HanFunUnitType | None = None
+        self.identifier = el.get("identifier")
+        self.internal_id = el.get("id")  # the box's own id, used by group member lists
+        self.device_id = _ain(self.identifier or "")
+        self.device = self.device_id  # its name, once read
+        self.model = (el.get("productname") or "").strip()
+        self.tag_sets = _tag_sets(self.model, "group" if el.tag == "group" else None)
+        #: the points so far; buttons are keyed by their own device_id instead of "state"
+        self.seen: set[_Key] = set()
+        self.unit: nz.HanFunUnitType | None = None
 
     # -- plumbing -------------------------------------------------------------------
 
     def problem(self, path: str, message: str) -> None:
-        self.out.problems.append(ParseError(message, part=f"{self.where}/{path}"))
+        el = self.el
+        if self.device_id:
+            where = f"{el.tag}[ain={self.device_id}]"
+        else:
+            where = f"{el.tag}[id={(self.internal_id or '?')[:40]}]"
+        self.out.problems.append(ParseError(message, part=f"{where}/{path}"))
 
     def raw(self, texts: _Texts, path: str, tag: str) -> int | None:
         try:
             return nz.raw_int(texts.get(tag))
         except ValueError as err:
-            self.problem(f"{path}{tag}", str(err))
+            self.problem(path + tag, str(err))
             return None
 
     def convert(self, path: str, raw: int, fn: Callable[[int], _T]) -> _T | None:
@@ -248,133 +373,156 @@ class _Device:
             self.problem(path, str(err))
             return None
 
-    def point(self, measurement: str, value: float, extra: tuple[str, str] | None = None,
-              label: str | None = None, time: datetime | None = None, device_id: str = "",
-              device: str = "") -> None:  # fmt: skip
-        dev_id = device_id or self.device_id
-        tags = _tags(self._model, self._scope, extra)
-        key = (measurement, dev_id, tags)
-        if key in self._seen:  # e.g. <battery> both on the device and in <hkr>
+    def value(self, texts: _Texts, path: str, tag: str, fn: Callable[[int], _T]) -> _T | None:
+        """``fn`` of an element's integer; None when the element is missing, unknown or
+        bad (reported)."""
+        raw = self.raw(texts, path, tag)
+        return None if raw is None else self.convert(path + tag, raw, fn)
+
+    def point(self, measurement: str, value: float, extra: _Extra = None,
+              label: str | None = None) -> None:  # fmt: skip
+        key = (measurement, extra)
+        if key in self.seen:  # e.g. <battery> both on the device and in <hkr>
             return
-        self._seen.add(key)
-        reading = Reading(measurement, value, time or self.time, SOURCE, self.site, dev_id,
-                          device or self.device, tags, label)  # fmt: skip
-        self.out.readings.append(reading)
+        self.seen.add(key)
+        out = self.out
+        reading = (measurement, value, out.time, SOURCE, out.site, self.device_id, self.device,
+                   self.tag_sets[extra], label)  # fmt: skip
+        out.readings.append(_reading(reading))
 
-    def state(self, name: str, label: str, code: float, *, time: datetime | None = None,
-              device_id: str = "", device: str = "") -> None:  # fmt: skip
-        self.point("state", code, ("name", name), label, time, device_id, device)
-
-    def flags(self, texts: _Texts, path: str, specs: _FlagSpecs) -> None:
-        for tag, name, labels in specs:
-            raw = self.raw(texts, path, tag)
-            if raw is not None and (on := self.convert(path + tag, raw, nz.flag)) is not None:
-                self.state(name, labels[on], float(raw))
-
-    def numbers(self, texts: _Texts, path: str, specs: _NumberSpecs) -> None:
-        for tag, measurement, fn in specs:
-            raw = self.raw(texts, path, tag)
-            if raw is not None and (value := self.convert(path + tag, raw, fn)) is not None:
-                self.point(measurement, value)
+    def values(self, group: _Group, texts: _Texts) -> None:
+        """The 0/1 and numeric elements of a function group, most of the readings: what
+        ``value`` and ``point`` do, written out."""
+        seen, tag_sets = self.seen, self.tag_sets
+        site, time, readings, _ = self.out
+        device_id, device = self.device_id, self.device
+        for tag, key, labels, known in group.flags:
+            text = texts.get(tag)
+            if text is None:
+                continue
+            if (hit := known.get(text)) is not None:
+                value, label = hit
+            else:
+                try:
+                    raw = nz.raw_int(text)
+                    if raw is None:
+                        continue
+                    value, label = float(raw), labels[nz.flag(raw)]
+                except ValueError as err:
+                    self.problem(group.path + tag, str(err))
+                    continue
+            if key not in seen:
+                seen.add(key)
+                readings.append(_reading(("state", value, time, SOURCE, site, device_id,
+                                          device, tag_sets[key[1]], label)))  # fmt: skip
+        for tag, key, fn in group.numbers:
+            text = texts.get(tag)
+            if text is None:
+                continue
+            try:
+                raw = nz.raw_int(text)
+                if raw is None:
+                    continue
+                value = fn(raw)
+            except ValueError as err:
+                self.problem(group.path + tag, str(err))
+                continue
+            if key not in seen:
+                seen.add(key)
+                readings.append(_reading((key[0], value, time, SOURCE, site, device_id,
+                                          device, tag_sets[None], None)))  # fmt: skip
 
     # -- the device -----------------------------------------------------------------
 
-    def read(self, members_of: dict[str, str]) -> DeviceInfo:
-        el = self._el
-        is_group = el.tag == "group"
+    def read(self) -> DeviceInfo | None:
+        el = self.el
+        if not self.device_id:
+            self.problem("@identifier", "device without identifier skipped")
+            return None
+        top: _Texts = {}
+        groups: list[tuple[_Group, Element]] = []  # function groups, in document order
+        for child in el:
+            tag = child.tag
+            top[tag] = child.text
+            if (group := _GROUPS.get(tag)) is not None:
+                groups.append((group, child))
+        name = (top.get("name") or "").strip()
+        self.device = name or self.device_id
         mask = self._bitmask()
-        self._unit = self._unit_type()
-        present_raw = self.raw(self.top, "", "present")
-        present = None if present_raw is None else self.convert("present", present_raw, nz.flag)
-        if present is not None:
-            label = "present" if present else "absent"
-            self.state("present", label, float(present))
-        groups = {str(t) for t in self.top}
+        if "etsiunitinfo" in top:
+            self.unit = self._unit_type()
+        present = self._present(top)
         if present is not False:
-            self.flags(self.top, "", _FLAGS[""])
-            self.numbers(self.top, "", _NUMBERS[""])
-            for group in el:
-                self._group(group, groups)
-        stats = Stats.NONE
-        for function, series in () if is_group else _STATS_OF:
-            if function in groups:
-                stats |= series
-        return DeviceInfo(
-            device_id=self.device_id,
-            internal_id=(el.get("id") or "").strip(),
-            name=(self.top.get("name") or "").strip(),
-            product=self._model,
-            manufacturer=(el.get("manufacturer") or "").strip(),
-            fwversion=(el.get("fwversion") or "").strip(),
-            functionbitmask=mask,
-            present=present,
-            is_group=is_group,
-            members=self._members(members_of) if is_group else (),
-            stats=stats,
-            unit_type=self._unit,
+            self.values(_OWN, top)
+            for group, child in groups:
+                texts = _texts(child)
+                self.values(group, texts)
+                if group.special is not None:
+                    group.special(self, child, texts, top)
+        return _device_info(
+            self.device_id,
+            (self.internal_id or "").strip(),
+            name,
+            self.model,
+            (el.get("manufacturer") or "").strip(),
+            (el.get("fwversion") or "").strip(),
+            mask,
+            present,
+            el.tag == "group",
+            tuple(map(top.__contains__, _STATS_FUNCTIONS)),
+            self.unit,
         )
 
     def _bitmask(self) -> int:
         try:
-            return nz.raw_int(self._el.get("functionbitmask")) or 0
+            return nz.raw_int(self.el.get("functionbitmask")) or 0
         except ValueError as err:
             self.problem("@functionbitmask", str(err))
             return 0
 
-    def _members(self, members_of: dict[str, str]) -> tuple[str, ...]:
-        text = self._el.findtext("groupinfo/members") or ""
-        ids = (i.strip() for i in text.split(","))
-        return tuple(members_of[i] for i in ids if i in members_of)
-
     def _unit_type(self) -> nz.HanFunUnitType | None:
-        info = self._el.find("etsiunitinfo")
+        info = self.el.find("etsiunitinfo")
         if info is None:
             return None
-        raw = self.raw(_texts(info), "etsiunitinfo/", "unittype")
-        return None if raw is None else nz.HanFunUnitType.from_code(raw)
+        return self.value(_texts(info), "etsiunitinfo/", "unittype", nz.HanFunUnitType.from_code)
 
-    def _group(self, el: Element, groups: set[str]) -> None:
-        tag = el.tag
-        if not isinstance(tag, str) or tag not in _GROUPS:
-            return
-        path = tag + "/"
-        texts = _texts(el)
-        if tag in _FLAGS:
-            self.flags(texts, path, _FLAGS[tag])
-        if tag in _NUMBERS:
-            self.numbers(texts, path, _NUMBERS[tag])
-        if tag == "switch":
-            self._mode(texts, "switch_mode")
-        elif tag == "blind":
-            self._mode(texts, "blind_mode")
-        elif tag == "hkr":
-            self._hkr(el, texts, use_tist="temperature" not in groups)
-        elif tag == "alert":
-            self._alert(texts)
-        elif tag == "levelcontrol":
-            self._level(texts, "blind" if "blind" in groups else "level")
-        elif tag == "button":
-            self._button(el, texts)
+    def _present(self, top: _Texts) -> bool | None:
+        present = _PRESENT.get(top.get("present") or "")
+        if present is None and (present := self.value(top, "", "present", nz.flag)) is None:
+            return None
+        label = "present" if present else "absent"
+        self.point("state", float(present), ("name", "present"), label)
+        return present
 
-    def _mode(self, texts: _Texts, name: str) -> None:
+    # -- function groups beyond their 0/1 and numeric elements -----------------------
+
+    def _switch(self, el: Element, texts: _Texts, top: _Texts) -> None:
+        self._mode(texts, ("name", "switch_mode"))
+
+    def _blind(self, el: Element, texts: _Texts, top: _Texts) -> None:
+        self._mode(texts, ("name", "blind_mode"))
+
+    def _mode(self, texts: _Texts, extra: _Extra) -> None:
         text = texts.get("mode")
-        if not nz.is_unknown(text):
+        if (hit := _SWITCH_MODES.get(text or "")) is not None:
+            self.point("state", hit[0], extra, hit[1])
+        elif not nz.is_unknown(text):
             mode = nz.SwitchMode.from_text(text or "")
             if mode is not nz.SwitchMode.UNKNOWN:
-                self.state(name, mode.label, float(mode.value))
+                self.point("state", float(mode.value), extra, mode.label)
 
-    def _alert(self, texts: _Texts) -> None:
+    def _alert(self, el: Element, texts: _Texts, top: _Texts) -> None:
         raw = self.raw(texts, "alert/", "state")
         if raw is None:
             return
         if raw < 0:
             self.problem("alert/state", f"negative alert state: {raw}")
             return
-        unit = self._unit
+        unit = self.unit
         labels = _WINDOW if unit is not None and unit.is_contact else ("clear", "alert")
-        self.state("alert", labels[raw != 0], float(raw))
+        self.point("state", float(raw), ("name", "alert"), labels[raw != 0])
 
-    def _level(self, texts: _Texts, kind: str) -> None:
+    def _level(self, el: Element, texts: _Texts, top: _Texts) -> None:
         raw = self.raw(texts, "levelcontrol/", "levelpercentage")
         if raw is not None:
             value = self.convert("levelcontrol/levelpercentage", raw, nz.percent)
@@ -383,44 +531,70 @@ class _Device:
         else:
             return
         if value is not None:
-            self.point("level_pct", value, ("kind", kind))
+            self.point("level_pct", value, ("kind", "blind" if "blind" in top else "level"))
 
-    def _hkr(self, el: Element, texts: _Texts, *, use_tist: bool) -> None:
-        if use_tist:
+    def _hkr(self, el: Element, texts: _Texts, top: _Texts) -> None:
+        # <tist> only for a device without <temperature> (see the module docstring)
+        if "temperature" not in top:
             setting = self._hkr_code(texts, "hkr/", "tist")
             if setting is not None and setting.celsius is not None:
                 self.point("temperature_c", setting.celsius)
         setting = self._hkr_code(texts, "hkr/", "tsoll")
         if setting is not None:
-            mode = setting.mode
-            self.state("thermostat_mode", mode.label, float(mode.value))
+            value, label = _THERMOSTAT_MODES[setting.mode]
+            self.point("state", value, ("name", "thermostat_mode"), label)
             if setting.celsius is not None:
                 self.point("setpoint_c", setting.celsius, ("kind", "target"))
-        for tag, kind in _SETPOINTS:
+        for tag, extra in _SETPOINTS:
             setting = self._hkr_code(texts, "hkr/", tag)
             if setting is not None and setting.celsius is not None:
-                self.point("setpoint_c", setting.celsius, ("kind", kind))
-        nextchange = el.find("nextchange")
+                self.point("setpoint_c", setting.celsius, extra)
+        nextchange = el.find("nextchange") if "nextchange" in texts else None
         if nextchange is not None:
             setting = self._hkr_code(_texts(nextchange), "hkr/nextchange/", "tchange")
             if setting is not None and setting.celsius is not None:
                 self.point("setpoint_c", setting.celsius, ("kind", "next"))
-        raw = self.raw(texts, "hkr/", "errorcode")
-        if raw is not None:
-            error = nz.HkrError.from_code(raw)
-            self.state("thermostat_error", error.label, float(raw))
+        if (error := _HKR_ERRORS.get(texts.get("errorcode") or "")) is not None:
+            self.point("state", error[0], ("name", "thermostat_error"), error[1])
+        elif (raw := self.raw(texts, "hkr/", "errorcode")) is not None:
+            label = nz.HkrError.from_code(raw).label
+            self.point("state", float(raw), ("name", "thermostat_error"), label)
 
     def _hkr_code(self, texts: _Texts, path: str, tag: str) -> nz.HkrSetting | None:
-        raw = self.raw(texts, path, tag)
-        return None if raw is None else self.convert(path + tag, raw, nz.hkr_setting)
+        text = texts.get(tag)
+        if text in _HKR_CODES:
+            return _HKR_CODES[text]
+        return self.value(texts, path, tag, nz.hkr_setting)
 
-    def _button(self, el: Element, texts: _Texts) -> None:
-        raw = self.raw(texts, "button/", "lastpressedtimestamp")
-        if raw is None:
-            return
-        pressed = self.convert("button/lastpressedtimestamp", raw, nz.epoch_time)
+    def _button(self, el: Element, texts: _Texts, top: _Texts) -> None:
+        pressed = self.value(texts, "button/", "lastpressedtimestamp", nz.epoch_time)
         if pressed is None:  # 0: never pressed / unknown (1.2.1)
             return
-        ident = _ain(el.get("identifier") or "")
-        name = (texts.get("name") or "").strip()
-        self.state("button", "pressed", 1.0, time=pressed, device_id=ident, device=name)
+        # The button's own AIN and name, falling back to the device's.
+        ident = _ain(el.get("identifier") or "") or self.device_id
+        key = (ident, _BUTTON)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        name = (texts.get("name") or "").strip() or self.device
+        reading = ("state", 1.0, pressed, SOURCE, self.out.site, ident, name,
+                   self.tag_sets[_BUTTON], "pressed")  # fmt: skip
+        self.out.readings.append(_reading(reading))
+
+
+#: the device's own 0/1 and numeric elements
+_OWN = _group("")
+
+#: function groups with readings
+_GROUPS: dict[object, _Group] = {
+    "switch": _group("switch", _Device._switch),
+    "simpleonoff": _group("simpleonoff"),
+    "powermeter": _group("powermeter"),
+    "temperature": _group("temperature"),
+    "humidity": _group("humidity"),
+    "hkr": _group("hkr", _Device._hkr),
+    "blind": _group("blind", _Device._blind),
+    "alert": _group("alert", _Device._alert),
+    "levelcontrol": _group("levelcontrol", _Device._level),
+    "button": _group("button", _Device._button),
+}

@@ -30,10 +30,12 @@ SOURCE = "fritzbox"
 #: an answer of a FRITZ!Box.
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: A quick refusal before parsing; the check after parsing catches any other encoding.
-_DTD_MARKERS = tuple(
-    word.encode(enc)
-    for word in ("<!DOCTYPE", "<!ENTITY")
-    for enc in ("utf-8", "utf-16-le", "utf-16-be")
+_DTD_WORDS = ("<!DOCTYPE", "<!ENTITY")
+_DTD_MARKERS = tuple(word.encode("utf-8") for word in _DTD_WORDS)
+#: The UTF-16 forms contain NUL bytes, so they are only looked for in a document that has
+#: one (each search is a pass over the whole document).
+_DTD_MARKERS_UTF16 = tuple(
+    word.encode(enc) for word in _DTD_WORDS for enc in ("utf-16-le", "utf-16-be")
 )
 
 
@@ -62,7 +64,9 @@ def load_document(xml: bytes, root_tag: str) -> Element:
     """
     if len(xml) > MAX_DOCUMENT_BYTES:
         raise ParseError(f"document too large ({len(xml)} bytes)", part=root_tag)
-    if any(marker in xml for marker in _DTD_MARKERS):
+    if any(marker in xml for marker in _DTD_MARKERS) or (
+        b"\0" in xml and any(marker in xml for marker in _DTD_MARKERS_UTF16)
+    ):
         raise ParseError("document type declarations are not accepted", part=root_tag)
     parser = etree.XMLParser(
         resolve_entities=False,

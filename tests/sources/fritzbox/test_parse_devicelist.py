@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from collector.errors import ParseError
+from collector.model import Reading
 from collector.sources.fritzbox.normalise import HanFunUnitType
 from collector.sources.fritzbox.parse import DeviceInfo, DeviceList, Stats, parse_devicelist
-from tests.sources.fritzbox import fixture, rows
+from tests.sources.fritzbox import FIXTURES, fixture, rows
+from tests.sources.fritzbox.test_fuzz import generated_devicelist
 
 T = datetime(2024, 1, 7, 12, 0, tzinfo=UTC)
 
@@ -372,3 +376,103 @@ def test_a_hundred_devices() -> None:
     assert len(dl.devices) == 100
     assert len(dl.readings) == 900
     assert len({r.device_id for r in dl.readings}) == 100
+
+
+# --------------------------------------------------------------------------- fast paths
+# The parser looks documented texts up in tables made with the normaliser and builds its
+# readings without Reading's checks; these tests hold both to the slow path.
+
+
+def _held_to_reading_checks(dl: DeviceList) -> None:
+    for r in dl.readings:
+        assert type(r) is Reading
+        assert type(r.value) is float
+        assert Reading(*r) == r  # passes the checks and comes out unchanged
+
+
+@pytest.mark.parametrize(
+    "path", sorted((FIXTURES / "devicelist").glob("*.xml")), ids=lambda p: p.stem
+)
+def test_fixture_readings_pass_the_reading_checks(path: Path) -> None:
+    try:
+        dl = parse_devicelist(path.read_bytes(), site="home", time=T)
+    except ParseError:
+        return
+    _held_to_reading_checks(dl)
+
+
+@settings(max_examples=300, deadline=None)
+@given(generated_devicelist())
+def test_generated_readings_pass_the_reading_checks(xml: bytes) -> None:
+    try:
+        dl = parse_devicelist(xml, site="home", time=T)
+    except ParseError:
+        return
+    _held_to_reading_checks(dl)
+
+
+def _hkr_list(texts: dict[str, str]) -> bytes:
+    def el(tag: str) -> str:
+        return f"<{tag}>{texts[tag]}</{tag}>" if tag in texts else ""
+
+    return (
+        '<devicelist><device identifier="09995 0421775" id="21" productname="FRITZ!DECT 302">'
+        + el("present") + el("txbusy") + "<name>Bad</name>"
+        + "<switch>" + el("state") + el("mode") + el("lock") + "</switch>"
+        + "<hkr>" + el("tist") + el("tsoll") + el("komfort") + el("absenk") + el("errorcode")
+        + el("boostactive") + "<nextchange>" + el("tchange") + "</nextchange></hkr>"
+        + "</device></devicelist>"
+    ).encode()  # fmt: skip
+
+
+DOCUMENTED = {
+    "present": ["0", "1"],
+    "txbusy": ["0", "1"],
+    "state": ["0", "1"],
+    "lock": ["0", "1"],
+    "boostactive": ["0", "1"],
+    "mode": ["auto", "manuell"],
+    "tsoll": ["16", "17", "40", "56", "253", "254", "255"],
+    "komfort": ["16", "41", "56", "253", "254", "255"],
+    "absenk": ["16", "33", "56", "253", "254", "255"],
+    "tchange": ["16", "39", "56", "253", "254", "255"],
+    "tist": ["16", "38", "56", "253", "254", "255"],
+    "errorcode": ["0", "1", "2", "3", "4", "5", "6"],
+}
+
+
+@pytest.mark.parametrize(
+    ("tag", "text"), [(tag, text) for tag, texts in DOCUMENTED.items() for text in texts]
+)
+def test_documented_texts_read_as_through_the_normaliser(tag: str, text: str) -> None:
+    """A documented text and the same text with spaces around it (which misses the
+    tables and goes through raw_int and the normaliser) give the same list."""
+    texts = {t: values[-1] for t, values in DOCUMENTED.items()} | {"present": "1", tag: text}
+    padded = texts | {tag: f" {text} "}
+    fast = parse_devicelist(_hkr_list(texts), site="home", time=T)
+    slow = parse_devicelist(_hkr_list(padded), site="home", time=T)
+    assert fast == slow
+    assert fast.problems == ()
+
+
+def test_members_of_a_group_listed_before_them_first_device_wins() -> None:
+    xml = (
+        b"<devicelist>"
+        b'<group identifier="65:3A:18-900" id="900"><present>1</present><name>G</name>'
+        b"<groupinfo><members>17, 18,99</members></groupinfo></group>"
+        b'<device identifier="08761 0000017" id="17"><present>1</present></device>'
+        b'<device identifier="08761 0000018" id=" 18 "><present>1</present></device>'
+        b'<device identifier="08761 0000098" id="18"><present>1</present></device>'
+        b"</devicelist>"
+    )
+    group = parse_devicelist(xml, site="home", time=T).device("65:3A:18-900")
+    assert group is not None
+    assert group.members == ("087610000017", "087610000018")
+
+
+def test_device_info_is_the_same_in_the_next_poll() -> None:
+    xml = fixture("devicelist", "hanfun")
+    first = parse_devicelist(xml, site="home", time=T)
+    later = parse_devicelist(xml, site="home", time=T + timedelta(minutes=1))
+    assert later.devices == first.devices
+    assert later.problems == first.problems
