@@ -101,15 +101,26 @@ class Encoder:
     __slots__ = ("_last_ns", "_last_time", "_prefixes")
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[object, ...], str] = {}
+        self._prefixes: dict[tuple[object, ...], tuple[object, str]] = {}
         self._last_time: datetime | None = None
         self._last_ns = 0
 
     def prefix(self, r: Reading) -> str:
-        key = (r.measurement, r.source, r.site, r.device_id, r.device, r.tags)
-        cached = self._prefixes.get(key)
-        if cached is not None:
-            return cached
+        # Keyed by the identity of the tags tuple: tuples do not cache their hash, and the
+        # readings of one device share one tags object. The entry keeps that object alive,
+        # so its id cannot be reused while cached.
+        key = (r.measurement, r.source, r.site, r.device_id, r.device, id(r.tags))
+        hit = self._prefixes.get(key)
+        if hit is not None and hit[0] is r.tags:
+            return hit[1]
+        prefix = self._build_prefix(r)
+        if len(self._prefixes) > 100_000:
+            self._prefixes.clear()
+        self._prefixes[key] = (r.tags, prefix)
+        return prefix
+
+    @staticmethod
+    def _build_prefix(r: Reading) -> str:
         tags = [("device", r.device), ("device_id", r.device_id), ("site", r.site),
                 ("source", r.source), *r.tags]
         seen: set[str] = set()
@@ -124,25 +135,37 @@ class Encoder:
             seen.add(k)
             if v:  # InfluxDB has no empty tag values: leave the tag out
                 parts.append(f"{escape_key(k)}={escape_key(v)}")
-        prefix = ",".join(parts)
-        if len(self._prefixes) > 100_000:
-            self._prefixes.clear()
-        self._prefixes[key] = prefix
-        return prefix
+        return ",".join(parts)
+
+    def _time_ns(self, t: datetime) -> int:
+        # Readings of one poll share one datetime object: convert it once.
+        if t is not self._last_time:
+            self._last_ns = time_ns(t)
+            self._last_time = t
+        return self._last_ns
 
     def encode(self, r: Reading) -> str:
-        # Readings of one poll share one datetime object: convert it once.
-        if r.time is not self._last_time:
-            self._last_ns = time_ns(r.time)
-            self._last_time = r.time
+        ns = self._time_ns(r.time)
         # Reading guarantees a finite float, whose repr is exact and always a float literal.
         if r.label is None:
-            return f"{self.prefix(r)} value={r.value!r} {self._last_ns}"
-        label = escape_string_field(r.label)
-        return f'{self.prefix(r)} value={r.value!r},label="{label}" {self._last_ns}'
+            return f"{self.prefix(r)} value={r.value!r} {ns}"
+        return f'{self.prefix(r)} value={r.value!r},label="{escape_string_field(r.label)}" {ns}'
 
     def encode_many(self, readings: Iterable[Reading]) -> list[str]:
-        return [self.encode(r) for r in readings]
+        """The hot path of every job: ``encode`` with its lookups inlined."""
+        prefixes = self._prefixes
+        out: list[str] = []
+        append = out.append
+        for r in readings:
+            measurement, value, t, source, site, device_id, device, tags, label = r
+            ns = self._last_ns if t is self._last_time else self._time_ns(t)
+            hit = prefixes.get((measurement, source, site, device_id, device, id(tags)))
+            prefix = hit[1] if hit is not None and hit[0] is tags else self.prefix(r)
+            if label is None:
+                append(f"{prefix} value={value!r} {ns}")
+            else:
+                append(f'{prefix} value={value!r},label="{escape_string_field(label)}" {ns}')
+        return out
 
 
 _default = Encoder()
