@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from collector.errors import (
     StoreAuthError,
@@ -43,7 +44,9 @@ class Deliverer:
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,
         flush_interval_s: float = 2.0,
+        max_in_flight: int = 2,
     ) -> None:
+        self.max_in_flight = max_in_flight
         self.spool = spool
         self.store = store
         self.batch_lines = batch_lines
@@ -84,7 +87,9 @@ class Deliverer:
         Raises ``StoreUnavailable``/``StoreAuthError`` when the store cannot take lines now;
         the chunks then stay pending, whole.
         """
-        chunks = self.spool.peek(self._batch)
+        return await self._deliver(self.spool.peek(self._batch))
+
+    async def _deliver(self, chunks: list[tuple[int, list[str]]]) -> int:
         if not chunks:
             return 0
         lines = [line for _, chunk in chunks for line in chunk]
@@ -155,38 +160,64 @@ class Deliverer:
 
         A full batch goes out at once; a partial one waits until ``flush_interval_s`` has
         passed since the last delivery, so that many small polls make few large writes.
+        While the store is healthy up to ``max_in_flight`` batches are under way, so that
+        the store works on one while the next is prepared; after a failure one batch at a
+        time probes until the store takes lines again. Order between batches does not
+        matter: every point carries its own timestamp.
         """
         last_delivery = time.monotonic()
+        inflight: dict[asyncio.Task[int], tuple[int, int]] = {}  # -> (last chunk id, lines)
         while not stop.is_set():
-            now = time.monotonic()
-            pending = self.spool.pending
-            wait = self.flush_interval_s
-            if pending and now < self.stats.next_attempt:
-                wait = self.stats.next_attempt - now
-            elif pending >= self._batch or (
-                pending and now - last_delivery >= self.flush_interval_s
-            ):
-                try:
-                    await self.deliver_batch()
-                except (StoreUnavailable, StoreAuthError) as err:
-                    wait = self._record_failure(err)
-                except Exception:
-                    log.exception("unexpected error while delivering to %s", self.store.name)
-                    wait = self._backoff(None)
-                else:
-                    self._healthy()
+            for task in [t for t in inflight if t.done()]:
+                inflight.pop(task)
+                if self._settle(task):
                     last_delivery = time.monotonic()
-                    if self.spool.pending >= self._batch:
-                        await asyncio.sleep(0)
-                        continue
-                    wait = self.flush_interval_s
-            elif pending:
+            now = time.monotonic()
+            queued = self.spool.pending - sum(n for _, n in inflight.values())
+            limit = 1 if self.stats.consecutive_failures else self.max_in_flight
+            wait = self.flush_interval_s
+            if queued > 0 and now < self.stats.next_attempt:
+                wait = self.stats.next_attempt - now
+            elif queued > 0 and len(inflight) < limit and (
+                queued >= self._batch or now - last_delivery >= self.flush_interval_s
+            ):
+                after = max((last for last, _ in inflight.values()), default=0)
+                chunks = self.spool.peek(self._batch, after_id=after)
+                if chunks:
+                    task = asyncio.create_task(self._deliver(chunks))
+                    inflight[task] = (chunks[-1][0], sum(len(c) for _, c in chunks))
+                    await asyncio.sleep(0)
+                    continue
+            elif queued > 0:
                 wait = self.flush_interval_s - (now - last_delivery)
             self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait())]
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
             if not self.stats.consecutive_failures:
                 waiters.append(asyncio.ensure_future(self._wake.wait()))
-            _, rest = await asyncio.wait(waiters, timeout=max(0.0, wait),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in rest:
-                task.cancel()
+            pending: list[asyncio.Future[Any]] = [*waiters, *inflight]
+            await asyncio.wait(pending, timeout=max(0.0, wait),
+                               return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+        if inflight:  # let batches under way finish; what fails stays in the spool
+            await asyncio.wait(inflight, timeout=60)
+            for task in inflight:
+                if task.done():
+                    self._settle(task)
+                else:
+                    task.cancel()
+
+    def _settle(self, task: asyncio.Task[int]) -> bool:
+        """Account for a finished delivery task; True if it delivered."""
+        if task.cancelled():
+            return False
+        err = task.exception()
+        if err is None:
+            self._healthy()
+            return True
+        if isinstance(err, StoreUnavailable | StoreAuthError):
+            self._record_failure(err)
+        else:
+            log.error("unexpected error while delivering to %s: %r", self.store.name, err)
+            self._backoff(None)
+        return False

@@ -101,22 +101,19 @@ class Encoder:
     __slots__ = ("_last_ns", "_last_time", "_prefixes")
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[object, ...], tuple[object, str]] = {}
+        self._prefixes: dict[tuple[object, ...], str] = {}
         self._last_time: datetime | None = None
         self._last_ns = 0
 
     def prefix(self, r: Reading) -> str:
-        # Keyed by the identity of the tags tuple: tuples do not cache their hash, and the
-        # readings of one device share one tags object. The entry keeps that object alive,
-        # so its id cannot be reused while cached.
-        key = (r.measurement, r.source, r.site, r.device_id, r.device, id(r.tags))
+        key = (r.measurement, r.source, r.site, r.device_id, r.device, r.tags)
         hit = self._prefixes.get(key)
-        if hit is not None and hit[0] is r.tags:
-            return hit[1]
+        if hit is not None:
+            return hit
         prefix = self._build_prefix(r)
         if len(self._prefixes) > 100_000:
             self._prefixes.clear()
-        self._prefixes[key] = (r.tags, prefix)
+        self._prefixes[key] = prefix
         return prefix
 
     @staticmethod
@@ -159,8 +156,9 @@ class Encoder:
         for r in readings:
             measurement, value, t, source, site, device_id, device, tags, label = r
             ns = self._last_ns if t is self._last_time else self._time_ns(t)
-            hit = prefixes.get((measurement, source, site, device_id, device, id(tags)))
-            prefix = hit[1] if hit is not None and hit[0] is tags else self.prefix(r)
+            prefix = prefixes.get((measurement, source, site, device_id, device, tags))
+            if prefix is None:
+                prefix = self.prefix(r)
             if label is None:
                 append(f"{prefix} value={value!r} {ns}")
             else:

@@ -22,6 +22,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: SQLite page cache of the spool connection in KiB (SQLite's default: 2,000 KiB). Chunks are
+#: written once and read once: a larger cache would save no I/O, only hold resident memory.
+_CACHE_KIB = 256
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -82,6 +86,7 @@ class Spool:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
         self._pending = int(row[0])
@@ -151,12 +156,13 @@ class Spool:
         self._bump("dropped", dropped)
         return dropped
 
-    def peek(self, limit: int) -> list[tuple[int, list[str]]]:
-        """The oldest chunks as (id, lines): at least one, then as many as fit ``limit``."""
+    def peek(self, limit: int, *, after_id: int = 0) -> list[tuple[int, list[str]]]:
+        """The oldest chunks with an id above ``after_id`` as (id, lines): at least one,
+        then as many as fit ``limit`` lines."""
         out: list[tuple[int, list[str]]] = []
         total = 0
         for chunk_id, n, text in self._db.execute(
-            "SELECT id, n, lines FROM pending ORDER BY id"
+            "SELECT id, n, lines FROM pending WHERE id > ? ORDER BY id", (after_id,)
         ):
             if out and total + n > limit:
                 break
