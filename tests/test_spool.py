@@ -188,3 +188,54 @@ def test_run_loop_delivers_new_lines_and_stops(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert store.lines == lines(3)
+
+
+class SlowStore(MemoryStore):
+    """Counts how many writes are under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.most = 0
+        self.release = asyncio.Event()
+
+    async def write(self, lines: Sequence[str]) -> None:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        try:
+            await self.release.wait()
+            await super().write(lines)
+        finally:
+            self.active -= 1
+
+
+def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    for i in range(6):
+        sp.append(lines(5, start=5 * i))
+    store = SlowStore()
+    d = Deliverer(sp, store, batch_lines=5, flush_interval_s=0.01, base_backoff_s=0.01)
+
+    async def scenario() -> tuple[int, int]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(d.run(stop))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+        healthy_most = store.most
+        store.fail_with = [StoreUnavailable("503")]
+        store.most = 0
+        store.release.set()
+        for _ in range(300):
+            if not sp.pending:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return healthy_most, store.calls.count(5)
+
+    healthy_most, calls = asyncio.run(scenario())
+    assert healthy_most == 2  # never more than max_in_flight
+    assert sp.pending == 0
+    assert sorted(store.lines) == sorted(lines(30))  # each line once, none lost
+    assert len(store.lines) == len(set(store.lines))
+    assert calls == 7  # six batches plus the one that failed and was sent again
