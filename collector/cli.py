@@ -7,18 +7,18 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from collector.config import Config, load_config
 from collector.errors import CollectorError, ConfigError
 from collector.logs import setup_logging
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -43,6 +43,28 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _console() -> Console:
+    # rich (with pygments) costs megabytes of resident memory: only the commands that print
+    # tables or progress bars import it, never the daemon.
+    from rich.console import Console
+
+    return Console()
+
+
+def _without_httpx_cli() -> None:
+    """Keep httpx's own command line client out of this process.
+
+    ``import httpx`` also imports ``httpx._main`` (the ``httpx`` console script, which pulls
+    in rich and pygments) whenever those are installed; the collector never uses it. A module
+    marked absent before httpx is first imported makes httpx take its own ``ImportError``
+    fallback, which keeps about 4 MB out of the daemon's resident memory.
+    """
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        # None in sys.modules is the documented way to make an import fail; typeshed's
+        # type for sys.modules does not allow it.
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+
+
 def _load(config_path: Path | None) -> Config:
     config = load_config(config_path)
     setup_logging(config.log.level, config.secrets())
@@ -60,6 +82,7 @@ def main() -> None:
 @user_errors
 def run(config_path: Path | None) -> None:
     """Collect on schedule until SIGTERM/SIGINT, then flush and exit."""
+    _without_httpx_cli()
     from collector.app import App
     from collector.daemon import run as run_daemon
 
@@ -86,6 +109,9 @@ def once(config_path: Path | None) -> None:
             await app.aclose()
 
     outcomes, pending = asyncio.run(go())
+    from rich.table import Table
+
+    console = _console()
     table = Table(title="collector once")
     for col in ("source", "job", "points", "seconds", "result"):
         table.add_column(col)
@@ -120,6 +146,8 @@ def check(config_path: Path | None) -> None:
             await app.aclose()
 
     rows = asyncio.run(go())
+    from rich.table import Table
+
     table = Table(title="collector check")
     table.add_column("part")
     table.add_column("ok")
@@ -127,7 +155,7 @@ def check(config_path: Path | None) -> None:
     table.add_row("config", "yes", "valid")
     for part, ok, detail in rows:
         table.add_row(part, "yes" if ok else "[red]NO[/]", detail)
-    console.print(table)
+    _console().print(table)
     sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
 
 
@@ -192,7 +220,7 @@ def demo(seconds: float, out_dir: Path) -> None:
     from collector.demo import run_demo
 
     setup_logging("WARNING")
-    run_demo(seconds=seconds, out_dir=out_dir, console=console)
+    run_demo(seconds=seconds, out_dir=out_dir, console=_console())
 
 
 @main.command()

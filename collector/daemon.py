@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,6 +26,28 @@ log = logging.getLogger(__name__)
 
 SELF_METRICS_INTERVAL_S = 60.0
 SHUTDOWN_FLUSH_S = 20.0
+#: glibc's mallopt parameter M_MMAP_THRESHOLD (<malloc.h>) and its documented default.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def return_large_blocks_to_the_os() -> None:
+    """Keep glibc from holding on to the large buffers of a statistics round.
+
+    glibc gives blocks above its mmap threshold (128 KiB) their own mappings, which go back
+    to the system when freed; but the first such block freed raises the threshold to its
+    own size (up to 32 MiB). After the first statistics round (a spool chunk of several MB
+    and the UTF-8 copy SQLite gets of it) later large buffers come from the heap instead,
+    which rarely shrinks: with 100 devices about 9 MB of resident memory kept for good.
+    Setting the threshold explicitly turns that adjustment off.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a C library without mallopt: nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def _jitter(interval_s: float) -> int:
@@ -73,6 +97,7 @@ async def _spool_metrics(app: App) -> None:
 async def run(app: App, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop``); then stop jobs, flush the spool, close."""
     stop = stop or asyncio.Event()
+    return_large_blocks_to_the_os()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,20 +88,21 @@ class Deliverer:
         Raises ``StoreUnavailable``/``StoreAuthError`` when the store cannot take lines now;
         the chunks then stay pending, whole.
         """
-        return await self._deliver(self.spool.peek(self._batch))
+        return await self._deliver(self.spool.peek_text(self._batch))
 
-    async def _deliver(self, chunks: list[tuple[int, list[str]]]) -> int:
+    async def _deliver(self, chunks: list[tuple[int, int, str]]) -> int:
         if not chunks:
             return 0
-        lines = [line for _, chunk in chunks for line in chunk]
         rejected: list[tuple[str, int, str]] = []
-        step = self._batch
-        for i in range(0, len(lines), step):  # a chunk larger than a batch goes in slices
-            await self._write(lines[i:i + step], rejected)
+        total = 0
+        # a chunk larger than a batch goes in slices
+        for lines in _batches([(n, text) for _, n, text in chunks], self._batch):
+            await self._write(lines, rejected)
+            total += len(lines)
         self.spool.ack(chunks[0][0], chunks[-1][0], rejected=rejected)
-        self.stats.delivered += len(lines) - len(rejected)
+        self.stats.delivered += total - len(rejected)
         self.stats.rejected += len(rejected)
-        return len(lines)
+        return total
 
     async def _write(self, lines: list[str], rejected: list[tuple[str, int, str]]) -> None:
         """Write ``lines``; halve on 413 and, to find the bad lines, on 400/422.
@@ -182,10 +184,10 @@ class Deliverer:
                 queued >= self._batch or now - last_delivery >= self.flush_interval_s
             ):
                 after = max((last for last, _ in inflight.values()), default=0)
-                chunks = self.spool.peek(self._batch, after_id=after)
+                chunks = self.spool.peek_text(self._batch, after_id=after)
                 if chunks:
                     task = asyncio.create_task(self._deliver(chunks))
-                    inflight[task] = (chunks[-1][0], sum(len(c) for _, c in chunks))
+                    inflight[task] = (chunks[-1][0], sum(n for _, n, _ in chunks))
                     await asyncio.sleep(0)
                     continue
             elif queued > 0:
@@ -221,3 +223,28 @@ class Deliverer:
             log.error("unexpected error while delivering to %s: %r", self.store.name, err)
             self._backoff(None)
         return False
+
+
+def _batches(chunks: Iterable[tuple[int, str]], size: int) -> Iterator[list[str]]:
+    """The lines of ``chunks`` ((number of lines, lines joined by newlines) pairs) in lists
+    of ``size``. A chunk larger than that (a statistics round: some 20,000 lines) is split
+    one list at a time, never held as one string object per line: that keeps the daemon's
+    resident memory low."""
+    batch: list[str] = []
+    for n, text in chunks:
+        if len(batch) + n <= size:  # the usual case: split at C speed
+            batch += text.split("\n")
+        else:
+            start = 0
+            while (end := text.find("\n", start)) >= 0:
+                batch.append(text[start:end])
+                start = end + 1
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            batch.append(text[start:])
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

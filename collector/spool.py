@@ -116,18 +116,22 @@ class Spool:
     def append(self, lines: Sequence[str]) -> int:
         """Commit ``lines`` as one chunk; return how many older lines were dropped to stay
         within ``max_lines``."""
-        if not lines:
+        return self.append_text("\n".join(lines), len(lines))
+
+    def append_text(self, text: str, n: int) -> int:
+        """``append`` for ``n`` lines already joined by newlines."""
+        if n <= 0:
             return 0
         dropped = 0
         with self._tx():
             self._db.execute(
                 "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-                (len(lines), "\n".join(lines), time.time_ns()),
+                (n, text, time.time_ns()),
             )
-            excess = self._pending + len(lines) - self.max_lines
+            excess = self._pending + n - self.max_lines
             if excess > 0:
                 dropped = self._drop_oldest(excess)
-        self._pending += len(lines) - dropped
+        self._pending += n - dropped
         if dropped:
             log.error(
                 "spool is full (%d lines, limit spool.max_lines = %d): DROPPED the %d oldest "
@@ -159,14 +163,19 @@ class Spool:
     def peek(self, limit: int, *, after_id: int = 0) -> list[tuple[int, list[str]]]:
         """The oldest chunks with an id above ``after_id`` as (id, lines): at least one,
         then as many as fit ``limit`` lines."""
-        out: list[tuple[int, list[str]]] = []
+        return [(chunk_id, text.split("\n"))
+                for chunk_id, _, text in self.peek_text(limit, after_id=after_id)]
+
+    def peek_text(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, str]]:
+        """``peek`` with each chunk as (id, number of lines, the lines joined by newlines)."""
+        out: list[tuple[int, int, str]] = []
         total = 0
         for chunk_id, n, text in self._db.execute(
             "SELECT id, n, lines FROM pending WHERE id > ? ORDER BY id", (after_id,)
         ):
             if out and total + n > limit:
                 break
-            out.append((int(chunk_id), str(text).split("\n")))
+            out.append((int(chunk_id), int(n), str(text)))
             total += int(n)
         return out
 

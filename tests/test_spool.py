@@ -158,6 +158,19 @@ def test_chunks_are_batched_up_to_the_limit(tmp_path: Path) -> None:
     assert store.lines == lines(20)
 
 
+def test_chunks_as_text(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    assert sp.append_text("", 0) == 0
+    sp.append_text("\n".join(lines(3)), 3)
+    sp.append(lines(2, start=3))
+    assert sp.pending == 5
+    chunks = sp.peek_text(10)
+    assert [(n, text.split("\n")) for _, n, text in chunks] == [(3, lines(3)),
+                                                               (2, lines(2, start=3))]
+    assert sp.peek_text(1, after_id=chunks[0][0]) == chunks[1:]
+    assert sp.lines() == lines(5)
+
+
 def test_spool_survives_reopen_mid_backlog_with_chunk_counts(tmp_path: Path) -> None:
     sp = Spool(tmp_path / "s.db", max_lines=10)
     sp.append(lines(6))

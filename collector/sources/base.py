@@ -10,14 +10,24 @@ from typing import Self
 
 from collector.model import Reading
 
+#: Takes one part of a job's readings (e.g. one device's statistics); it does not raise.
+ReadingSink = Callable[[Sequence[Reading]], None]
+
 
 @dataclass(frozen=True, slots=True)
 class SourceJob:
-    """A scheduled job of a source: ``run`` returns the readings of one cycle."""
+    """A scheduled job of a source: ``run`` returns the readings of one cycle.
+
+    A job with many readings per cycle may also offer ``stream``: the same cycle, handing
+    its readings to a sink part by part as they are ready, so that they never all exist at
+    once. It raises like ``run``, but a ``PartialFailure`` then carries no readings (every
+    reading collected went to the sink).
+    """
 
     name: str  # e.g. "poll", "stats"
     interval_s: float
     run: Callable[[], Awaitable[Sequence[Reading]]]
+    stream: Callable[[ReadingSink], Awaitable[None]] | None = None
 
 
 class Source:

@@ -11,6 +11,7 @@ back-off period has passed, so a wrong config never locks the box's login for ev
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import ssl
@@ -152,17 +153,43 @@ class HttpAnswer:
     content_type: str
 
 
-def build_http_client(config: FritzboxConfig) -> httpx.AsyncClient:
-    """An AsyncClient honouring ``verify_tls``, ``ca_file`` and ``timeout``."""
-    verify: ssl.SSLContext | bool = config.verify_tls
+@functools.cache
+def _trusted_tls() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CA bundle, or $SSL_CERT_FILE/DIR), built
+    once and shared by every client: each load of the bundle costs about 1 MB of memory."""
+    return httpx.create_ssl_context()
+
+
+@functools.cache
+def _unused_tls() -> ssl.SSLContext:
+    """For a box reached over plain HTTP only. Redirects are not followed, so no TLS
+    connection is ever made and the CA bundle is not loaded; the context still requires a
+    verified certificate and host name, so TLS would fail rather than trust anyone."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def tls_verify(config: FritzboxConfig) -> ssl.SSLContext | bool:
+    """How the box's certificate is checked: against ``ca_file``, not at all (an explicit
+    ``verify_tls = false``), or against the shared default trust store. A box reached over
+    plain HTTP only gets a context that loads no CA bundle and trusts nobody."""
     if config.ca_file is not None:
         try:
-            verify = ssl.create_default_context(cafile=str(config.ca_file))
+            return ssl.create_default_context(cafile=str(config.ca_file))
         except (OSError, ssl.SSLError) as err:
             raise ConfigError(
                 f"fritzbox {config.name}: cannot load ca_file {config.ca_file}: {err}"
             ) from err
-    return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(config.timeout))
+    if not config.verify_tls:
+        return False
+    # plain HTTP only: the default TR-064 URL has the scheme of ``url``
+    if all(urlsplit(u).scheme.lower() == "http" for u in (config.url, config.tr064_url) if u):
+        return _unused_tls()
+    return _trusted_tls()
+
+
+def build_http_client(config: FritzboxConfig) -> httpx.AsyncClient:
+    """An AsyncClient honouring ``verify_tls``, ``ca_file`` and ``timeout``."""
+    return httpx.AsyncClient(verify=tls_verify(config), timeout=httpx.Timeout(config.timeout))
 
 
 async def fetch_capped(

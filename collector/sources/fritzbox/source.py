@@ -25,7 +25,7 @@ import tzlocal
 from collector.config import FritzboxConfig
 from collector.errors import CollectorError, PartialFailure
 from collector.model import Reading, utc_now
-from collector.sources.base import Source, SourceJob
+from collector.sources.base import ReadingSink, Source, SourceJob
 from collector.sources.fritzbox.client import (
     Clock,
     FritzboxClient,
@@ -113,7 +113,7 @@ class FritzboxSource(Source):
     def jobs(self) -> Sequence[SourceJob]:
         return (
             SourceJob("poll", self.config.interval, self.poll),
-            SourceJob("stats", self.config.stats_interval, self.stats),
+            SourceJob("stats", self.config.stats_interval, self.stats, self.stream_stats),
         )
 
     async def poll(self) -> Sequence[Reading]:
@@ -139,24 +139,34 @@ class FritzboxSource(Source):
         A failing device costs only its own readings (``PartialFailure``); when every
         device fails the round fails with the first error.
         """
-        devices = [d for d in (await self._devicelist(utc_now())).devices if d.wants_stats]
-        results = await asyncio.gather(*(self._device_stats(d) for d in devices))
         readings: list[Reading] = []
-        errors: list[str] = []
-        first: CollectorError | None = None
+        try:
+            await self.stream_stats(readings.extend)
+        except PartialFailure as err:
+            raise PartialFailure(readings, err.errors) from err
+        return readings
+
+    async def stream_stats(self, sink: ReadingSink) -> None:
+        """``stats``, handing each device's readings to ``sink`` as soon as they are parsed:
+        a round of 100 devices (some 20,000 readings) never holds all of them at once."""
+        devices = [d for d in (await self._devicelist(utc_now())).devices if d.wants_stats]
+        failed: dict[int, CollectorError] = {}
+
+        async def one(index: int, device: DeviceInfo) -> None:
+            result = await self._device_stats(device)
+            if isinstance(result, CollectorError):
+                failed[index] = result
+            else:
+                sink(result)
+
+        await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
         for part in [p for p in self._problems if p.startswith(STATS_PART_PREFIX)]:
             self._problems.pop(part)  # devices that left the list stop being problems
-        for device, result in zip(devices, results, strict=True):
-            if isinstance(result, CollectorError):
-                first = first or result
-                errors.append(self._failed(stats_part(device.device_id), result))
-            else:
-                readings.extend(result)
-        if first is not None and len(errors) == len(devices):
-            raise first
+        errors = [self._failed(stats_part(devices[i].device_id), failed[i]) for i in sorted(failed)]
+        if failed and len(failed) == len(devices):
+            raise failed[min(failed)]
         if errors:
-            raise PartialFailure(readings, errors)
-        return readings
+            raise PartialFailure((), errors)
 
     async def history(self, since: datetime) -> Sequence[Reading]:
         """The box keeps only its own statistics window: one statistics round."""

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from collector.sources.fritzbox.client import (
     md5_response,
     parse_session_info,
     pbkdf2_response,
+    tls_verify,
 )
 
 T = TypeVar("T")
@@ -623,6 +625,22 @@ def test_base_url_with_path_and_trailing_slash() -> None:
         "/box/login_sid.lua",
         "/box/webservices/homeautoswitch.lua",
     ]
+
+
+def test_tls_verification_is_on_and_its_trust_store_loaded_once() -> None:
+    secure = tls_verify(make_config(url="https://fritz.test"))
+    assert isinstance(secure, ssl.SSLContext)
+    assert secure.verify_mode == ssl.CERT_REQUIRED and secure.check_hostname
+    assert secure.cert_store_stats()["x509_ca"] > 0
+    assert tls_verify(make_config(url="https://other.test")) is secure  # shared
+    tr064_https = make_config(url="http://fritz.test", tr064_url="https://fritz.test:49443")
+    assert tls_verify(tr064_https) is secure
+    # Plain HTTP only: no CA bundle in memory, and still no certificate would be trusted.
+    plain = tls_verify(make_config(url="http://fritz.test"))
+    assert isinstance(plain, ssl.SSLContext) and plain is not secure
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert tls_verify(make_config(url="https://fritz.test", verify_tls=False)) is False
 
 
 def test_own_http_client_honours_tls_settings(tmp_path: Path) -> None:

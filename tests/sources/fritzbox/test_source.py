@@ -256,6 +256,28 @@ def test_one_failing_device_does_not_stop_the_others() -> None:
     use_source(fake, body)
 
 
+def test_stats_stream_hands_over_one_device_at_a_time() -> None:
+    fake = FakeFritz()
+    fake.box.statuses[PLUG_B] = 500
+
+    async def body(source: FritzboxSource) -> list[list[tuple[str, float]]]:
+        parts: list[list[tuple[str, float]]] = []
+        (stats_job,) = [j for j in source.jobs() if j.name == "stats"]
+        assert stats_job.stream is not None
+        with pytest.raises(PartialFailure) as info:
+            await stats_job.stream(lambda rs: parts.append([(r.device_id, r.value) for r in rs]))
+        assert info.value.readings == ()  # every reading went to the sink
+        assert info.value.errors == [
+            f"stats:{PLUG_B}: TransientError: FRITZ!Box home: getbasicdevicestats "
+            f"ain={PLUG_B}: internal error of the box (HTTP 500)"
+        ]
+        assert list(source.problems) == [f"stats:{PLUG_B}"]
+        return parts
+
+    parts = use_source(fake, body)
+    assert sorted(parts) == sorted([[(PLUG_A, 10.0), (PLUG_A, 20.0)], [(HKR, 21.5)]])
+
+
 def test_stats_fail_when_every_device_fails() -> None:
     fake = FakeFritz()
     fake.box.statuses.update({PLUG_A: 500, PLUG_B: 500, HKR: 500})
