@@ -147,7 +147,6 @@ def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float
                                   content=body.encode())
                     r.raise_for_status()
 
-        t_raw = _best(raw, repeat=2)
 
         async def pipeline(tag: int) -> None:
             # As in the daemon: polls spool their lines while the delivery task writes
@@ -173,8 +172,13 @@ def bench_end_to_end(xml: bytes, target_lines: int = 100_000) -> dict[str, float
             await store.aclose()
             spool.close()
 
-        runs = iter(range(10))
-        t_e2e = _best(lambda: asyncio.run(pipeline(next(runs))), repeat=2)
+        # Alternate the two so that both see the same machine state; keep each one's best.
+        t_raw = t_e2e = float("inf")
+        for run in range(3):
+            t_raw = min(t_raw, _best(raw, repeat=1))
+            started = time.perf_counter()
+            asyncio.run(pipeline(run))
+            t_e2e = min(t_e2e, time.perf_counter() - started)
         n = len(raw_lines)
         return {
             "raw_ingest_lines_per_s": n / t_raw,
