@@ -23,12 +23,12 @@ from collector.errors import CollectorError, ConfigError, PartialFailure
 from collector.spool import private_file
 
 log = logging.getLogger(__name__)
-_REL = re.compile(r"^(\d+)([hdw])$")
-_REL_S = {"h": 3600, "d": 86400, "w": 604800}
+_REL = re.compile(r"^(\d+)([mhdw])$")
+_REL_S = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """'7d', '12h', '2w' (ago) or an ISO date/time (UTC unless it says otherwise)."""
+    """'7d', '12h', '30m', '2w' (ago) or an ISO date/time (UTC unless it says otherwise)."""
     now = now or datetime.now(UTC)
     if m := _REL.match(text.strip()):
         return now - timedelta(seconds=int(m.group(1)) * _REL_S[m.group(2)])

@@ -159,6 +159,53 @@ def check(config_path: Path | None) -> None:
     sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
 
 
+@main.command()
+@config_option
+@click.option("--since", default="7d", show_default=True,
+              help="How far back: 7d, 12h, 2w or an ISO date/time.")
+@click.option("--source", "source_name", default=None, help="Only this source (name).")
+@click.option("--restart", is_flag=True, help="Also redo sources that finished before.")
+@user_errors
+def backfill(config_path: Path | None, since: str, source_name: str | None,
+             restart: bool) -> None:
+    """Load device-side history (FRITZ! statistics) into the store; resumable."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from rich.table import Table
+
+    from collector.app import App
+    from collector.backfill import parse_since, run_backfill
+
+    config = _load(config_path)
+    start = parse_since(since)
+    console = _console()
+
+    async def go() -> tuple[list[Any], int]:
+        app = App(config)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
+                          transient=True) as progress:
+                progress.add_task(f"backfilling since {start.isoformat()}", total=None)
+                outcomes = await run_backfill(app, start, source_name=source_name,
+                                              restart=restart)
+            return outcomes, app.spool.pending
+        finally:
+            await app.aclose()
+
+    outcomes, pending = asyncio.run(go())
+    table = Table(title=f"collector backfill since {start.isoformat()}")
+    for col in ("source", "points", "result"):
+        table.add_column(col)
+    for o in outcomes:
+        result = ("done before (--restart to redo)" if o.skipped else
+                  "ok" if not o.errors else "[red]" + "; ".join(o.errors)[:200] + "[/]")
+        table.add_row(o.source, str(o.points), result)
+    console.print(table if outcomes else "no sources configured")
+    if pending:
+        click.echo(f"{pending} lines wait in the spool for the store "
+                   "(see `collector spool status`)", err=True)
+    sys.exit(1 if pending or any(o.errors for o in outcomes) else 0)
+
+
 @main.group()
 def spool() -> None:
     """Inspect the durable buffer and its dead letters."""

@@ -21,6 +21,7 @@ def test_parse_since() -> None:
     now = datetime(2026, 11, 22, 12, tzinfo=UTC)
     assert parse_since("7d", now=now) == now - timedelta(days=7)
     assert parse_since("12h", now=now) == now - timedelta(hours=12)
+    assert parse_since("30m", now=now) == now - timedelta(minutes=30)
     assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
     assert parse_since("2026-11-01T00:00:00+01:00") == datetime(2026, 10, 31, 23, tzinfo=UTC)
     with pytest.raises(ConfigError, match="--since: 'yesterday'"):

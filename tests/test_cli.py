@@ -173,3 +173,23 @@ def test_check_reports_store_and_source(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "NO" in bad.stdout
     assert "nope-nope" not in bad.stdout + bad.stderr
+
+
+def test_backfill_command_loads_statistics_and_then_skips(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim)
+        env = {"FRITZ_PASSWORD": sim.password}
+        first = run(["backfill", "--config", str(cfg), "--since", "30m"], tmp_path, env=env)
+        again = run(["backfill", "--config", str(cfg), "--since", "2026-01-01"], tmp_path,
+                    env=env)
+        bad = run(["backfill", "--config", str(cfg), "--source", "nope"], tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "fritzbox:home" in first.stdout
+    assert again.returncode == 0
+    assert bad.returncode == 2
+    assert "no source named 'nope'" in bad.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    counts = dict(store.measurements())
+    store.close()
+    assert counts.get("power_w", 0) >= 180  # 10-second statistics of the last 30 minutes
+    assert counts.get("energy_period_wh", 0) > 0
