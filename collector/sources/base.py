@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
+from collector.aio import AsyncClosing
 from collector.model import Reading
 
 #: Takes one part of a job's readings (e.g. one device's statistics); it does not raise.
@@ -30,7 +29,7 @@ class SourceJob:
     stream: Callable[[ReadingSink], Awaitable[None]] | None = None
 
 
-class Source:
+class Source(AsyncClosing):
     """Base class: a source is an async context manager that polls readings.
 
     Subclasses implement ``poll``; those with device-side history implement ``history``;
@@ -42,17 +41,6 @@ class Source:
     def __init__(self, name: str, interval_s: float) -> None:
         self.name = name
         self.interval_s = interval_s
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Release sessions and connections (e.g. log out)."""

@@ -18,13 +18,12 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
+from collector.aio import AsyncClosing
 from collector.config import FritzboxConfig
 from collector.errors import (
     AuthError,
@@ -310,7 +309,7 @@ _AHA_STATUS: dict[int, tuple[type[CollectorError], str]] = {
 }
 
 
-class FritzboxClient:
+class FritzboxClient(AsyncClosing):
     """Session handling and the two AHA commands the collector needs.
 
     ``http`` is used as given (and not closed); without one the client builds its own.
@@ -352,17 +351,6 @@ class FritzboxClient:
     @property
     def logged_in(self) -> bool:
         return self._sid is not None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Log out (when logged in) and close our own HTTP client."""

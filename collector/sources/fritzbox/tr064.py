@@ -11,12 +11,11 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from collector.aio import AsyncClosing
 from collector.config import FritzboxConfig
 from collector.errors import (
     AuthError,
@@ -101,7 +100,7 @@ def default_tr064_url(url: str) -> str:
     return f"http://{host}:{TR064_HTTP_PORT}"
 
 
-class Tr064Client:
+class Tr064Client(AsyncClosing):
     """X_VoIP over TR-064. ``http`` is used as given (not closed); else one is built."""
 
     def __init__(
@@ -131,17 +130,6 @@ class Tr064Client:
     def missing_actions(self) -> frozenset[str]:
         """Actions found missing so far (each warned about once)."""
         return frozenset(self._missing)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._owns_http:
