@@ -212,14 +212,28 @@ timezone = "Europe/Berlin"
     sim.stop()
     assert once.returncode == 0, once.stdout + once.stderr
     assert Spool(spool_path).pending == 0
-    # every line that was in the spool at the kill is in InfluxDB, with its value and time
-    for line in spooled[:: max(1, len(spooled) // 60)]:
+    # Every point that was in the spool at the kill is in InfluxDB. A statistics bucket
+    # that was still filling (the newest of its series: today's energy, the current
+    # 10-second slot) may legitimately have been overwritten by a newer value of the same
+    # point, so values are compared for the finished points, with the last spooled value.
+    last: dict[tuple[str, str, int], float] = {}
+    newest: dict[tuple[str, str], int] = {}
+    for line in spooled:
+        series = (line.measurement, line.series_key())
+        last[(*series, line.time_ns)] = float(line.field("value"))  # type: ignore[arg-type]
+        newest[series] = max(newest.get(series, 0), line.time_ns)
+    compared = 0
+    for line in spooled[:: max(1, len(spooled) // 80)]:
         where = " AND ".join(f""""{k}" = '{v.replace("'", "''")}'""" for k, v in line.tags)
         rows = server.rows(
             f'SELECT "value" FROM "{line.measurement}" WHERE {where} AND time = {line.time_ns}',
             "energy")
         assert len(rows) == 1, line
-        assert rows[0]["value"] == pytest.approx(line.field("value"))
+        series = (line.measurement, line.series_key())
+        if line.time_ns < newest[series]:
+            assert rows[0]["value"] == pytest.approx(last[(*series, line.time_ns)]), line
+            compared += 1
+    assert compared >= 20
 
 
 def test_store_rejection_lands_in_dead_letters_with_server_message(
