@@ -45,7 +45,7 @@ class Deliverer:
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,
         flush_interval_s: float = 2.0,
-        max_in_flight: int = 2,
+        max_in_flight: int = 3,
     ) -> None:
         self.max_in_flight = max_in_flight
         self.spool = spool

@@ -227,7 +227,8 @@ def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path)
     for i in range(6):
         sp.append(lines(5, start=5 * i))
     store = SlowStore()
-    d = Deliverer(sp, store, batch_lines=5, flush_interval_s=0.01, base_backoff_s=0.01)
+    d = Deliverer(sp, store, batch_lines=5, flush_interval_s=0.01, base_backoff_s=0.01,
+                  max_in_flight=2)
 
     async def scenario() -> tuple[int, int]:
         stop = asyncio.Event()
