@@ -15,6 +15,7 @@ import pytest
 
 from collector.influxd import Influxd, free_port
 from collector.influxd import influxd_binary as _binary
+from collector.influxd import running_influxd as _running
 
 __all__ = ["Influxd", "free_port", "influxd_binary", "running_influxd"]
 
@@ -31,9 +32,5 @@ def running_influxd(workdir: Path) -> Iterator[Influxd]:
     binary = influxd_binary()
     if binary is None:
         pytest.skip("influxd not installed (apt-get install influxdb); integration test skipped")
-    server = Influxd(workdir, binary)
-    server.start()
-    try:
+    with _running(workdir, binary) as server:
         yield server
-    finally:
-        server.stop()
