@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from collector.aio import AsyncClosing
 from collector.config import FritzboxConfig
@@ -33,6 +32,7 @@ from collector.errors import (
     PermanentError,
     TransientError,
 )
+from collector.sources.fritzbox.xmldoc import parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ AUTH_BACKOFF_MAX_S = 3600.0
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -72,13 +71,8 @@ class SessionInfo:
 
 def parse_session_info(body: bytes) -> SessionInfo:
     """Parse a ``<SessionInfo>`` document."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ParseError("login_sid.lua: document type declarations are not accepted")
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as err:
-        raise ParseError(f"login_sid.lua answered with malformed XML: {err}") from err
-    if root is None or root.tag != "SessionInfo":
+    root = parse_xml(body, "login_sid.lua")
+    if root.tag != "SessionInfo":
         raise ParseError("login_sid.lua did not answer with a SessionInfo", part="root element")
     sid = (root.findtext("SID") or "").strip()
     if not sid:

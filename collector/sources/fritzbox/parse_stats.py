@@ -18,26 +18,12 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol, cast
 
-from lxml import etree  # type: ignore[import-untyped, unused-ignore]
-
 from collector.errors import ParseError
 from collector.model import Reading, Tags
 from collector.sources.fritzbox import normalise as nz
+from collector.sources.fritzbox.xmldoc import parse_xml
 
 SOURCE = "fritzbox"
-
-#: A device list of a few hundred devices is well under 1 MiB; anything this large is not
-#: an answer of a FRITZ!Box.
-MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
-#: A quick refusal before parsing; the check after parsing catches any other encoding.
-_DTD_WORDS = ("<!DOCTYPE", "<!ENTITY")
-_DTD_MARKERS = tuple(word.encode("utf-8") for word in _DTD_WORDS)
-#: The UTF-16 forms contain NUL bytes, so they are only looked for in a document that has
-#: one (each search is a pass over the whole document).
-_DTD_MARKERS_UTF16 = tuple(
-    word.encode(enc) for word in _DTD_WORDS for enc in ("utf-16-le", "utf-16-be")
-)
-
 
 class Element(Protocol):
     """The part of the lxml element API the FRITZ! parsers use."""
@@ -56,35 +42,8 @@ class Element(Protocol):
 
 
 def load_document(xml: bytes, root_tag: str) -> Element:
-    """Parse ``xml`` and check its root element, refusing anything hostile.
-
-    Entities are never expanded and nothing is fetched: a document type declaration
-    (where entity definitions live) is refused outright, so entity-expansion bombs and
-    external entities end as a ``ParseError`` instead of being resolved.
-    """
-    if len(xml) > MAX_DOCUMENT_BYTES:
-        raise ParseError(f"document too large ({len(xml)} bytes)", part=root_tag)
-    if any(marker in xml for marker in _DTD_MARKERS) or (
-        b"\0" in xml and any(marker in xml for marker in _DTD_MARKERS_UTF16)
-    ):
-        raise ParseError("document type declarations are not accepted", part=root_tag)
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        huge_tree=False,
-        load_dtd=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(xml, parser)
-    except (etree.LxmlError, ValueError, TypeError) as err:
-        raise ParseError(f"not well-formed XML: {str(err)[:200]}", part=root_tag) from err
-    if root is None:
-        raise ParseError("empty document", part=root_tag)
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise ParseError("document type declarations are not accepted", part=root_tag)
+    """Parse ``xml`` with the hardened loader and check its root element."""
+    root = parse_xml(xml, root_tag)
     if root.tag != root_tag:
         raise ParseError(
             f"root element is <{str(root.tag)[:60]}>, expected <{root_tag}>", part=root_tag

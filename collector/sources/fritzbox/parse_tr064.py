@@ -17,6 +17,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from collector.errors import ParseError
 from collector.model import Reading, make_tags
+from collector.sources.fritzbox.xmldoc import parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,10 @@ X_VOIP_SERVICE = "urn:dslforum-org:service:X_VoIP:1"
 
 SOURCE = "fritzbox"
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 def _xml(body: bytes, what: str) -> etree._Element:
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ParseError(f"{what}: document type declarations are not accepted")
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as err:
-        raise ParseError(f"{what}: malformed XML: {err}") from err
-    if root is None:
-        raise ParseError(f"{what}: empty document")
-    return root
+    return parse_xml(body, what)
 
 
 def _local(tag: object) -> str:
