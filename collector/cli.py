@@ -276,13 +276,16 @@ def demo(seconds: float, out_dir: Path) -> None:
 @user_errors
 def simulate(system: str, port: int) -> None:
     """Run one device simulator on loopback until Ctrl-C."""
-    setup_logging("INFO")
-    if system == "fritzbox":
-        from collector.simulators.fritzbox import serve_forever
+    import importlib
 
-        serve_forever(port)
-    else:
-        raise CollectorError(f"the {system} simulator is not available in this version yet")
+    setup_logging("INFO")
+    # each simulator module offers serve_forever(port): start, print a working config
+    # snippet, serve until Ctrl-C
+    try:
+        module = importlib.import_module(f"collector.simulators.{system}")
+    except ModuleNotFoundError:
+        raise CollectorError(f"the {system} simulator is not available in this version") from None
+    module.serve_forever(port)
 
 
 @main.command()

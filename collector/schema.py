@@ -155,6 +155,8 @@ STATES: tuple[State, ...] = (
     State("voip_status", ((-1, "unknown"), (0, "disabled"), (1, "not registered"),
                           (2, "registered"), (3, "connected")),
           "TR-064 X_VoIP account status (X_AVM-DE_GetVoIPStatus)"),
+    # --- Thinknx (collector/sources/thinknx) ---------------------------------------------------
+    # --- Overkiz (collector/sources/overkiz) ---------------------------------------------------
 )
 
 STATE_BY_NAME: dict[str, State] = {st.name: st for st in STATES}

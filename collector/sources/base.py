@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from collector.aio import AsyncClosing
 from collector.model import Reading
@@ -29,6 +30,24 @@ class SourceJob:
     stream: Callable[[ReadingSink], Awaitable[None]] | None = None
 
 
+class HistorySink(Protocol):
+    """Where a source hands device-side history, series by series (``collector backfill``).
+
+    A *series* is whatever the source can fetch on its own and resume from: a FRITZ! device's
+    statistics, one Overkiz state of one device. ``start`` says where to begin a series: the
+    requested ``--since`` or, when a previous run got further, its stored watermark. ``put``
+    makes the readings durable (the spool) and only then moves the series' watermark to
+    ``until``, so an interrupted backfill resumes after the last window that was stored and
+    never skips one. ``total`` (optional) tells the progress bar how many windows to expect.
+    """
+
+    def start(self, series: str) -> datetime: ...
+
+    def put(self, series: str, readings: Sequence[Reading], *, until: datetime) -> None: ...
+
+    def total(self, windows: int) -> None: ...
+
+
 class Source(AsyncClosing):
     """Base class: a source is an async context manager that polls readings.
 
@@ -48,9 +67,13 @@ class Source(AsyncClosing):
     async def poll(self) -> Sequence[Reading]:
         raise NotImplementedError
 
-    async def history(self, since: datetime) -> Sequence[Reading]:
-        """Device-side history since ``since``; empty for sources without one."""
-        return ()
+    async def history(self, since: datetime, sink: HistorySink) -> None:
+        """Device-side history from ``since`` on, handed to ``sink`` series by series.
+
+        Sources without device-side history do nothing. A source with many series raises
+        ``PartialFailure`` (with no readings: they went to the sink) when some series failed.
+        """
+        return None
 
     async def check(self) -> str:
         """Reach the device, log in, verify permissions; return a short description."""
