@@ -107,7 +107,7 @@ def is_unknown(raw: object) -> bool:
 def number(raw: object) -> float | None:
     """A JSON number or a numeric string ("21.5", " 21 ", "2,5" is NOT accepted) -> float.
 
-    None and the unknown markers give None (no point). Booleans, other types, texts that
+    None, NaN and the unknown markers give None (no point). Booleans, other types, texts that
     are not numbers and non-finite values raise ``ValueError`` naming what was seen.
     """
     if raw is None:
@@ -116,6 +116,8 @@ def number(raw: object) -> float | None:
         raise ValueError(f"expected a number, got {str(raw).lower()}")
     if isinstance(raw, int | float):
         value = float(raw)
+        if math.isnan(value):  # JSON NaN (Python's json reads it): no value, like "nan"
+            return None
     elif isinstance(raw, str):
         text = raw.strip()
         if text.casefold() in UNKNOWN_TEXTS:
