@@ -15,7 +15,7 @@ from datetime import datetime
 
 from collector.config import Config
 from collector.delivery import Deliverer
-from collector.errors import CollectorError, ConfigError, PartialFailure
+from collector.errors import CollectorError, ConfigError, EncodeError, PartialFailure
 from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags, utc_now
 from collector.sources.base import Source, SourceJob
@@ -69,31 +69,42 @@ class _Chunk:
 
     Only the joined text of each part is kept: a job that streams its readings (a
     statistics round: some 20,000 readings from 100 devices) never holds all its readings,
-    nor one object per line, at once.
+    nor one object per line, at once. A reading that cannot be encoded (a parser let
+    through what line protocol cannot carry, e.g. a time after 2262) is dropped and
+    counted; it costs only itself, never the rest of the run.
     """
 
     def __init__(self, encoder: Encoder) -> None:
         self._encoder = encoder
         self._parts: list[str] = []
         self.lines = 0
-        self._error: CollectorError | None = None
+        self.dropped = 0
+        #: The first encoding error per (measurement, device_id) of the dropped readings.
+        self.drops: dict[tuple[str, str], str] = {}
 
     def add(self, readings: Sequence[Reading]) -> None:
-        """A ``ReadingSink``. An encoding error is raised by ``text``: one reading that
-        cannot be encoded costs the whole run, streamed or not."""
-        if self._error is not None or not readings:
+        """A ``ReadingSink``: never raises for a reading it cannot encode."""
+        if not readings:
             return
         try:
             lines = self._encoder.encode_many(readings)
-        except CollectorError as err:
-            self._error = err
-            return
-        self._parts.append("\n".join(lines))
-        self.lines += len(lines)
+        except EncodeError:
+            lines = self._encode_one_by_one(readings)
+        if lines:
+            self._parts.append("\n".join(lines))
+            self.lines += len(lines)
+
+    def _encode_one_by_one(self, readings: Sequence[Reading]) -> list[str]:
+        lines: list[str] = []
+        for r in readings:
+            try:
+                lines.append(self._encoder.encode(r))
+            except EncodeError as err:
+                self.dropped += 1
+                self.drops.setdefault((r.measurement, r.device_id), str(err))
+        return lines
 
     def text(self) -> str:
-        if self._error is not None:
-            raise self._error
         return "\n".join(self._parts)
 
 
@@ -104,10 +115,22 @@ class JobOutcome:
     points: int = 0
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    #: Readings that could not be encoded and were dropped (the rest was stored).
+    dropped: int = 0
+    #: The first encoding error per (measurement, device_id) among the dropped readings.
+    drops: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def drop_note(self) -> str | None:
+        """'2 unencodable readings dropped (button_time 0815: ...)', or None."""
+        if not self.dropped:
+            return None
+        examples = "; ".join(f"{m} {d}: {e}" for (m, d), e in list(self.drops.items())[:3])
+        noun = "reading" if self.dropped == 1 else "readings"
+        return f"{self.dropped} unencodable {noun} dropped ({examples})"
 
 
 class App:
@@ -124,7 +147,7 @@ class App:
             max_backoff_s=config.spool.max_backoff, flush_interval_s=config.spool.flush_interval,
         )
         self.encoder = Encoder()
-        self._last_state: dict[str, str | None] = {}
+        self._last_state: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {}
         self.outcomes: dict[str, JobOutcome] = {}
 
     async def aclose(self) -> None:
@@ -137,9 +160,17 @@ class App:
         self.spool.close()
 
     def spool_readings(self, readings: Sequence[Reading]) -> int:
+        """Encode and spool ``readings``; return the lines spooled."""
+        return self.spool_counted(readings)[0]
+
+    def spool_counted(self, readings: Sequence[Reading]) -> tuple[int, int]:
+        """``spool_readings``, also returning how many unencodable readings were dropped."""
         chunk = _Chunk(self.encoder)
         chunk.add(readings)
-        return self._spool(chunk)
+        if chunk.dropped:
+            log.warning("%d unencodable readings dropped: %s", chunk.dropped,
+                        "; ".join(f"{m} {d}: {e}" for (m, d), e in chunk.drops.items()))
+        return self._spool(chunk), chunk.dropped
 
     def _spool(self, chunk: _Chunk) -> int:
         self.spool.append_text(chunk.text(), chunk.lines)
@@ -166,8 +197,9 @@ class App:
         except Exception as err:  # a bug in one source must not stop the daemon
             log.exception("%s: unexpected error", key)
             outcome.errors.append(f"{type(err).__name__}: {err}")
+        chunk.add(readings)
+        outcome.dropped, outcome.drops = chunk.dropped, chunk.drops
         try:
-            chunk.add(readings)
             outcome.points = self._spool(chunk)
         except CollectorError as err:
             outcome.errors.append(f"{type(err).__name__}: {err}")
@@ -178,12 +210,19 @@ class App:
         return outcome
 
     def _log_state(self, key: str, outcome: JobOutcome) -> None:
-        state = "; ".join(outcome.errors) if outcome.errors else None
-        previous = self._last_state.get(key, None)
+        """Log a job's failures and drops when they change, not on every run.
+
+        Drops count as the same state while the same (measurement, device) pairs are
+        dropped, whatever their number or values.
+        """
+        state = (tuple(outcome.errors), frozenset(outcome.drops))
+        previous = self._last_state.get(key)
         if state != previous:
-            if state is not None:
-                log.warning("%s failed: %s", key, state)
-            elif key in self._last_state:
+            if outcome.errors:
+                log.warning("%s failed: %s", key, "; ".join(outcome.errors))
+            if outcome.dropped:
+                log.warning("%s: %s", key, outcome.drop_note())
+            if not outcome.errors and not outcome.dropped and previous is not None:
                 log.warning("%s works again", key)
         self._last_state[key] = state
 
@@ -197,6 +236,7 @@ class App:
                 ("duration_s", round(outcome.duration_s, 6)),
                 ("points", float(outcome.points)),
                 ("errors", float(len(outcome.errors))),
+                ("dropped", float(outcome.dropped)),
             )
         ]
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collector.app import App
+import pytest
+
+from collector.app import App, JobOutcome
 from collector.config import Config, SpoolConfig, StoreConfig
 from collector.errors import PartialFailure
-from collector.lineprotocol import Encoder
+from collector.lineprotocol import Encoder, parse_line
 from collector.model import Reading
 from collector.sources.base import ReadingSink, Source, SourceJob
 
@@ -80,8 +83,85 @@ def test_a_partial_stream_keeps_what_it_handed_over(tmp_path: Path) -> None:
     assert errors == ["stats:dev2: TransientError: HTTP 500"]
 
 
-def test_an_unencodable_reading_costs_the_whole_run(tmp_path: Path) -> None:
-    source = StreamingSource([device(1, 2), device(2, 1, measurement="#comment"), device(3, 1)])
-    chunks, points, errors = run_once(tmp_path, source)
-    assert chunks == [] and points == 0
-    assert len(errors) == 1 and errors[0].startswith("EncodeError: ")
+FAR_FUTURE = datetime.fromtimestamp(20_000_000_000, UTC)  # 2603: beyond InfluxDB's range
+
+
+def button(device_id: str, when: datetime) -> Reading:
+    return Reading("button_time", 1.0, when, "fritzbox", "test", device_id, "Button")
+
+
+def test_an_unencodable_reading_costs_only_itself(tmp_path: Path) -> None:
+    parts = [device(1, 2), [button("btn1", FAR_FUTURE), *device(2, 1)], device(3, 1)]
+    chunks, points, errors = run_once(tmp_path, StreamingSource(parts))
+    assert errors == []
+    assert points == 4
+    assert chunks == [[
+        "power_w,device=Device\\ 1,device_id=dev1,site=test,source=fritzbox value=0.0 "
+        "1772323200000000000",
+        "power_w,device=Device\\ 1,device_id=dev1,site=test,source=fritzbox value=1.0 "
+        "1772323200000000000",
+        "power_w,device=Device\\ 2,device_id=dev2,site=test,source=fritzbox value=0.0 "
+        "1772323200000000000",
+        "power_w,device=Device\\ 3,device_id=dev3,site=test,source=fritzbox value=0.0 "
+        "1772323200000000000",
+    ]]
+
+
+def test_drops_are_counted_in_the_outcome_and_the_self_metrics(tmp_path: Path) -> None:
+    source = StreamingSource([[button("btn1", FAR_FUTURE), button("btn2", FAR_FUTURE),
+                               *device(1, 1)]])
+
+    async def go() -> tuple[JobOutcome, list[str]]:
+        config = Config(store=StoreConfig(path=tmp_path / "store.sqlite3"),
+                        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
+        app = App(config, sources=[source])
+        try:
+            (job,) = source.jobs()
+            outcome = await app.run_job(source, job)
+            lines = [line for _, chunk in app.spool.peek(1_000_000) for line in chunk
+                     if line.startswith("collector,")]
+            return outcome, lines
+        finally:
+            await app.aclose()
+
+    outcome, metrics = asyncio.run(go())
+    assert outcome.ok and outcome.points == 1 and outcome.dropped == 2
+    assert set(outcome.drops) == {("button_time", "btn1"), ("button_time", "btn2")}
+    note = outcome.drop_note()
+    assert note is not None and note.startswith("2 unencodable readings dropped (button_time btn1")
+    assert "outside InfluxDB's range" in note
+    by_metric = {parse_line(line).tags: parse_line(line).field("value") for line in metrics}
+    dropped = [v for tags, v in by_metric.items() if ("metric", "dropped") in tags]
+    errors = [v for tags, v in by_metric.items() if ("metric", "errors") in tags]
+    assert dropped == [2.0] and errors == [0.0]
+
+
+def test_drops_are_logged_once_per_state_change(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    bad = [button("btn1", FAR_FUTURE), *device(1, 1)]
+    other = [button("btn2", FAR_FUTURE), *device(1, 1)]
+    rounds = [bad, bad, [button("btn1", FAR_FUTURE), button("btn1", FAR_FUTURE)], other,
+              device(1, 1), device(1, 1)]
+    source = StreamingSource([])
+
+    async def go() -> None:
+        config = Config(store=StoreConfig(path=tmp_path / "store.sqlite3"),
+                        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
+        app = App(config, sources=[source])
+        try:
+            (job,) = source.jobs()
+            for part in rounds:
+                source.parts = [part]
+                await app.run_job(source, job)
+        finally:
+            await app.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="collector.app"):
+        asyncio.run(go())
+    messages = [r.getMessage() for r in caplog.records if r.name == "collector.app"]
+    assert [m.split(" (")[0] for m in messages] == [
+        "fritzbox:test:stats: 1 unencodable reading dropped",  # btn1 starts
+        "fritzbox:test:stats: 1 unencodable reading dropped",  # btn2 instead of btn1
+        "fritzbox:test:stats works again",
+    ]
+    assert "button_time btn2" in messages[1]
