@@ -1,30 +1,38 @@
-"""``collector backfill``: load device-side history into the store.
+"""``collector backfill``: load device-side history into the store, resumable.
 
-Each source's ``history(since)`` is asked once (FRITZ!Box: one statistics round, the box
-keeps about a day of 15-minute temperatures, an hour of 10-second power and two years of
-monthly energy; Overkiz: the history endpoints, window by window). Readings go through the
-spool like polled ones, so an interrupted backfill loses nothing, and the statistics'
-own timestamps make a repeated backfill overwrite instead of doubling. A small state file
-beside the spool remembers which sources finished for which ``--since``, so a rerun after
-an interruption continues with the sources still missing.
+Each source's ``history(since, sink)`` hands its history to a sink series by series (a
+FRITZ! device's statistics, one Overkiz state of one device), window by window. The sink
+here spools every window like polled readings, so an interrupted backfill loses nothing
+that was handed over, and only then moves that series' *watermark*: the end of the last
+window stored. The watermarks live in a small private JSON file beside the spool, one per
+(source, series). A rerun starts every series at ``max(--since, watermark)``, so it fetches
+only what is missing, whatever ``--since`` says; ``--restart`` ignores the watermarks (and
+still stores new ones). The file holds one entry per series, never one per run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from collector.app import App
 from collector.errors import CollectorError, ConfigError, PartialFailure
-from collector.spool import private_file
+from collector.model import Reading
+from collector.sources.base import Source
 
 log = logging.getLogger(__name__)
 _REL = re.compile(r"^(\d+)([mhdw])$")
 _REL_S = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The state file's format; files without it (the per-``--since`` format of earlier
+#: versions) are ignored and replaced at the first stored window.
+STATE_VERSION = 2
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -36,62 +44,179 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         ts = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ConfigError(f"--since: {text!r} is neither e.g. 7d/12h/2w nor an ISO date") from None
+    return _aware(ts)
+
+
+def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def state_path(app: App) -> Path:
+    """The watermark file of ``app``: beside its spool."""
+    return app.spool.path.with_name(app.spool.path.name + ".backfill.json")
+
+
+def write_private_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text``: a private temporary file, fsync, rename, fsync the
+    directory. A crash leaves either the old or the new file, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a stale temporary file may have had other bits
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Watermarks:
+    """One watermark per (source label, series): the end of the last window stored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._marks: dict[str, dict[str, str]] = self._load(path)
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            log.warning("backfill state %s is unreadable (%s): starting every series at "
+                        "--since", path, err)
+            return {}
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            log.info("backfill state %s is from an earlier version: ignored", path)
+            return {}
+        sources = data.get("watermarks")
+        if not isinstance(sources, dict):
+            return {}
+        return {label: {s: t for s, t in series.items() if isinstance(t, str)}
+                for label, series in sources.items() if isinstance(series, dict)}
+
+    def get(self, source: str, series: str) -> datetime | None:
+        text = self._marks.get(source, {}).get(series)
+        if text is None:
+            return None
+        try:
+            return _aware(datetime.fromisoformat(text))
+        except ValueError:
+            log.warning("backfill state %s: %s %s has no valid watermark: ignored",
+                        self.path, source, series)
+            return None
+
+    def set(self, source: str, series: str, until: datetime) -> None:
+        """Store ``until`` for the series and write the file (before returning)."""
+        self._marks.setdefault(source, {})[series] = _aware(until).astimezone(UTC).isoformat()
+        text = json.dumps({"version": STATE_VERSION, "watermarks": self._marks}, indent=1,
+                          sort_keys=True)
+        write_private_atomically(self.path, text)
+
+
+class Progress(Protocol):
+    """What the command line shows while a backfill runs (e.g. a progress bar per source)."""
+
+    def begin(self, source: str) -> None: ...
+
+    def expect(self, source: str, windows: int) -> None: ...
+
+    def advance(self, source: str, points: int) -> None: ...
 
 
 @dataclass
 class BackfillOutcome:
     source: str
+    #: False for a source that keeps no history on the device.
+    has_history: bool = True
+    #: Windows stored, and windows the source announced (None: it did not say).
+    windows: int = 0
+    expected: int | None = None
+    #: Series that handed over at least one window, and series that resumed at a watermark.
+    series: set[str] = field(default_factory=set)
+    resumed: set[str] = field(default_factory=set)
     points: int = 0
-    skipped: bool = False
+    dropped: int = 0
     errors: list[str] = field(default_factory=list)
 
 
-class _State:
-    """Which sources have finished a backfill for a given --since (JSON, private file)."""
+class _Sink:
+    """The ``HistorySink`` of one source in one backfill run."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.data: dict[str, list[str]] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.data = {}
+    def __init__(self, app: App, marks: Watermarks, outcome: BackfillOutcome, since: datetime,
+                 *, restart: bool, progress: Progress | None) -> None:
+        self._app = app
+        self._marks = marks
+        self._outcome = outcome
+        self._since = since
+        self._restart = restart
+        self._progress = progress
 
-    def done(self, key: str, source: str) -> bool:
-        return source in self.data.get(key, [])
+    def start(self, series: str) -> datetime:
+        mark = None if self._restart else self._marks.get(self._outcome.source, series)
+        if mark is not None and mark > self._since:
+            self._outcome.resumed.add(series)
+            return mark
+        return self._since
 
-    def mark(self, key: str, source: str) -> None:
-        self.data.setdefault(key, []).append(source)
-        private_file(self.path)
-        self.path.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+    def put(self, series: str, readings: Sequence[Reading], *, until: datetime) -> None:
+        lines, dropped = self._app.spool_counted(readings)
+        # Only what is in the spool may move the watermark: see HistorySink.
+        self._marks.set(self._outcome.source, series, until)
+        self._outcome.series.add(series)
+        self._outcome.windows += 1
+        self._outcome.points += lines
+        self._outcome.dropped += dropped
+        if self._progress is not None:
+            self._progress.advance(self._outcome.source, lines)
+
+    def total(self, windows: int) -> None:
+        """Each call adds ``windows`` to the windows to expect."""
+        self._outcome.expected = (self._outcome.expected or 0) + windows
+        if self._progress is not None:
+            self._progress.expect(self._outcome.source, windows)
+
+
+def has_history(source: Source) -> bool:
+    return type(source).history is not Source.history
 
 
 async def run_backfill(app: App, since: datetime, *, source_name: str | None = None,
-                       restart: bool = False) -> list[BackfillOutcome]:
+                       restart: bool = False,
+                       progress: Progress | None = None) -> list[BackfillOutcome]:
     sources = [s for s in app.sources
                if source_name is None or source_name in (s.name, s.label)]
     if source_name is not None and not sources:
         known = ", ".join(s.label for s in app.sources) or "none configured"
         raise ConfigError(f"--source: no source named {source_name!r} (known: {known})")
-    state = _State(app.spool.path.with_name(app.spool.path.name + ".backfill.json"))
-    key = since.astimezone(UTC).isoformat()
+    since = _aware(since)
+    marks = Watermarks(state_path(app))
     outcomes = []
     for source in sources:
-        outcome = BackfillOutcome(source.label)
+        outcome = BackfillOutcome(source.label, has_history=has_history(source))
         outcomes.append(outcome)
-        if not restart and state.done(key, source.label):
-            outcome.skipped = True
+        if not outcome.has_history:
             continue
+        if progress is not None:
+            progress.begin(source.label)
+        sink = _Sink(app, marks, outcome, since, restart=restart, progress=progress)
         try:
-            readings = list(await source.history(since))
+            await source.history(since, sink)
         except PartialFailure as err:
-            readings = list(err.readings)  # type: ignore[call-overload]
             outcome.errors += err.errors
+            if isinstance(err.readings, Sequence) and err.readings:
+                outcome.points += app.spool_readings(err.readings)  # not resumable: no series
         except CollectorError as err:
             outcome.errors.append(f"{type(err).__name__}: {err}")
-            continue
-        outcome.points = app.spool_readings(readings)
-        if not outcome.errors:
-            state.mark(key, source.label)
+        except Exception as err:  # a bug in one source must not stop the others
+            log.exception("%s: unexpected error during backfill", source.label)
+            outcome.errors.append(f"{type(err).__name__}: {err}")
     await app.deliverer.drain()
     return outcomes
