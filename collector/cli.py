@@ -17,6 +17,10 @@ from collector.logs import setup_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
+    from rich.text import Text
+
+    from collector.backfill import BackfillOutcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +53,18 @@ def _console() -> Console:
     from rich.console import Console
 
     return Console()
+
+
+def _text(text: str, style: str = "") -> Text:
+    """A table cell shown as it is: texts from devices, stores and configs may contain
+    ``[...]``, which rich would otherwise read as markup (and drop, or fail on)."""
+    from rich.text import Text
+
+    return Text(text, style=style)
+
+
+def _failure(errors: list[str]) -> Text:
+    return _text("; ".join(errors)[:200], "red")
 
 
 def _without_httpx_cli() -> None:
@@ -116,8 +132,11 @@ def once(config_path: Path | None) -> None:
     for col in ("source", "job", "points", "seconds", "result"):
         table.add_column(col)
     for o in outcomes:
-        table.add_row(o.source, o.job, str(o.points), f"{o.duration_s:.2f}",
-                      "ok" if o.ok else "[red]" + "; ".join(o.errors)[:200] + "[/]")
+        result = _text("ok") if o.ok else _failure(o.errors)
+        if note := o.drop_note():
+            result.append_text(_text(("; " if not o.ok else ", ") + note[:200], "yellow"))
+        table.add_row(_text(o.source), _text(o.job), str(o.points), f"{o.duration_s:.2f}",
+                      result)
     if outcomes:
         console.print(table)
     else:
@@ -154,7 +173,7 @@ def check(config_path: Path | None) -> None:
     table.add_column("detail")
     table.add_row("config", "yes", "valid")
     for part, ok, detail in rows:
-        table.add_row(part, "yes" if ok else "[red]NO[/]", detail)
+        table.add_row(_text(part), _text("yes") if ok else _text("NO", "red"), _text(detail))
     _console().print(table)
     sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
 
@@ -164,12 +183,12 @@ def check(config_path: Path | None) -> None:
 @click.option("--since", default="7d", show_default=True,
               help="How far back: 7d, 12h, 2w or an ISO date/time.")
 @click.option("--source", "source_name", default=None, help="Only this source (name).")
-@click.option("--restart", is_flag=True, help="Also redo sources that finished before.")
+@click.option("--restart", is_flag=True,
+              help="Start every series at --since, ignoring how far earlier runs got.")
 @user_errors
 def backfill(config_path: Path | None, since: str, source_name: str | None,
              restart: bool) -> None:
-    """Load device-side history (FRITZ! statistics) into the store; resumable."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+    """Load device-side history into the store; a rerun continues where the last one ended."""
     from rich.table import Table
 
     from collector.app import App
@@ -179,31 +198,85 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
     start = parse_since(since)
     console = _console()
 
-    async def go() -> tuple[list[Any], int]:
+    async def go() -> tuple[list[BackfillOutcome], int]:
         app = App(config)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console,
-                          transient=True) as progress:
-                progress.add_task(f"backfilling since {start.isoformat()}", total=None)
+            bars = _progress()
+            if bars is None:
                 outcomes = await run_backfill(app, start, source_name=source_name,
                                               restart=restart)
+            else:
+                with bars:
+                    outcomes = await run_backfill(app, start, source_name=source_name,
+                                                  restart=restart, progress=_Bars(bars))
             return outcomes, app.spool.pending
         finally:
             await app.aclose()
 
     outcomes, pending = asyncio.run(go())
     table = Table(title=f"collector backfill since {start.isoformat()}")
-    for col in ("source", "points", "result"):
+    for col in ("source", "series", "windows", "points", "result"):
         table.add_column(col)
     for o in outcomes:
-        result = ("done before (--restart to redo)" if o.skipped else
-                  "ok" if not o.errors else "[red]" + "; ".join(o.errors)[:200] + "[/]")
-        table.add_row(o.source, str(o.points), result)
+        table.add_row(_text(o.source), *_backfill_cells(o))
     console.print(table if outcomes else "no sources configured")
     if pending:
         click.echo(f"{pending} lines wait in the spool for the store "
                    "(see `collector spool status`)", err=True)
     sys.exit(1 if pending or any(o.errors for o in outcomes) else 0)
+
+
+def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
+    """series (resumed), windows done/expected, points, result of one source."""
+    if not o.has_history:
+        return "-", "-", "-", _text("no device-side history")
+    series = str(len(o.series)) + (f" ({len(o.resumed)} resumed)" if o.resumed else "")
+    windows = str(o.windows) + ("" if o.expected is None else f"/{o.expected}")
+    if o.errors:
+        result = _failure(o.errors)
+    elif o.windows == 0 and o.resumed:
+        result = _text("up to date")
+    else:
+        result = _text("ok")
+    if o.dropped:
+        result.append_text(_text(f"; {o.dropped} unencodable readings dropped", "yellow"))
+    return series, windows, str(o.points), result
+
+
+def _progress() -> Progress | None:
+    """Progress bars on stderr, only when stderr is a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("windows, {task.fields[points]} points"), console=console)
+
+
+class _Bars:
+    """One progress bar per source (``collector.backfill.Progress``)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+        self._points: dict[str, int] = {}
+        self._totals: dict[str, int] = {}
+
+    def begin(self, source: str) -> None:
+        from rich.markup import escape
+
+        self._points[source] = self._totals[source] = 0
+        self._tasks[source] = self._progress.add_task(escape(source), total=None, points=0)
+
+    def expect(self, source: str, windows: int) -> None:
+        self._totals[source] += windows
+        self._progress.update(self._tasks[source], total=self._totals[source])
+
+    def advance(self, source: str, points: int) -> None:
+        self._points[source] += points
+        self._progress.update(self._tasks[source], advance=1, points=self._points[source])
 
 
 @main.group()

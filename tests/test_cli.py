@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from collector.simulators.fritzbox import FritzboxSimulator
+from collector.sources.fritzbox.source import FritzboxSource
 from collector.spool import Spool
 from collector.stores.sqlite import SqliteStore
 
@@ -175,21 +180,76 @@ def test_check_reports_store_and_source(tmp_path: Path) -> None:
     assert "nope-nope" not in bad.stdout + bad.stderr
 
 
-def test_backfill_command_loads_statistics_and_then_skips(tmp_path: Path) -> None:
-    with FritzboxSimulator() as sim:
+START = 1718028800.0  # 2024-06-10 14:13:20 UTC: the simulated box's clock
+
+
+def _table_row(stdout: str, first_cell: str) -> list[str]:
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in re.split(r"[\u2502\u2503|]", line)]
+        if first_cell in cells:
+            return cells[cells.index(first_cell):-1]
+    raise AssertionError(f"no table row {first_cell!r} in:\n{stdout}")
+
+
+@pytest.mark.skipif(
+    "sink" not in inspect.signature(FritzboxSource.history).parameters,
+    reason="the FRITZ!Box source does not hand its history to a sink yet",
+)
+def test_backfill_command_continues_where_it_ended(tmp_path: Path) -> None:
+    since = datetime.fromtimestamp(START - 1800, UTC).isoformat()
+    state = tmp_path / "spool.sqlite3.backfill.json"
+
+    def power_points() -> int:
+        store = SqliteStore(tmp_path / "store.sqlite3")
+        try:
+            return dict(store.measurements()).get("power_w", 0)
+        finally:
+            store.close()
+
+    with FritzboxSimulator(clock=lambda: START) as sim:
         cfg = _fritz_config(tmp_path, sim)
-        env = {"FRITZ_PASSWORD": sim.password}
-        first = run(["backfill", "--config", str(cfg), "--since", "30m"], tmp_path, env=env)
-        again = run(["backfill", "--config", str(cfg), "--since", "2026-01-01"], tmp_path,
+        env = {"FRITZ_PASSWORD": sim.password, "COLUMNS": "200"}
+        first = run(["backfill", "--config", str(cfg), "--since", since], tmp_path, env=env)
+        marks = json.loads(state.read_text())["watermarks"]["fritzbox:home"]
+        power_first, size_first = power_points(), state.stat().st_size
+        # further back than before: still nothing the first run stored is fetched again
+        again = run(["backfill", "--config", str(cfg), "--since", "2024-01-01"], tmp_path,
                     env=env)
+        power_again = power_points()
+        redo = run(["backfill", "--config", str(cfg), "--since", since, "--restart"], tmp_path,
+                   env=env)
         bad = run(["backfill", "--config", str(cfg), "--source", "nope"], tmp_path, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "fritzbox:home" in first.stdout
-    assert again.returncode == 0
+    series = len(marks)
+    assert series > 1
+    _, n_first, _, points_first, result_first = _table_row(first.stdout, "fritzbox:home")
+    assert (n_first, result_first) == (str(series), "ok")
+    assert power_first >= 180  # 10-second statistics of the last 30 minutes
+    assert again.returncode == 0, again.stdout + again.stderr
+    _, n_again, _, points_again, _ = _table_row(again.stdout, "fritzbox:home")
+    assert n_again.endswith(f"({series} resumed)")
+    assert int(points_again) < int(points_first)
+    assert power_again == power_first
+    assert sorted(json.loads(state.read_text())["watermarks"]["fritzbox:home"]) == sorted(marks)
+    assert state.stat().st_size == size_first
+    _, n_redo, _, points_redo, _ = _table_row(redo.stdout, "fritzbox:home")
+    assert (n_redo, points_redo) == (str(series), points_first)
     assert bad.returncode == 2
     assert "no source named 'nope'" in bad.stderr
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    counts = dict(store.measurements())
-    store.close()
-    assert counts.get("power_w", 0) >= 180  # 10-second statistics of the last 30 minutes
-    assert counts.get("energy_period_wh", 0) > 0
+
+
+def test_tables_show_texts_from_devices_and_configs_as_they_are(tmp_path: Path) -> None:
+    # '[/x]' (the config's name) would end rich markup that was never opened, and
+    # '[ain=...]' (the user name, quoted in the box's refusal) would vanish as a style.
+    with FritzboxSimulator(username="[ain=08761 0000434]") as sim:
+        cfg = _fritz_config(tmp_path, sim, password="wrong-password")
+        cfg.write_text(cfg.read_text().replace('name = "home"', 'name = "[/x]"'))
+        wide = {"COLUMNS": "400"}
+        once = run(["once", "--config", str(cfg)], tmp_path, env=wide)
+        check = run(["check", "--config", str(cfg)], tmp_path, env=wide)
+    for result in (once, check):
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr and "MarkupError" not in result.stderr
+        assert "fritzbox:[/x]" in result.stdout
+        assert "user '[ain=08761 0000434]' was refused" in result.stdout
+        assert "wrong-password" not in result.stdout + result.stderr
