@@ -231,3 +231,34 @@ def test_an_unknown_source_name_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no source named 'nope' \(known: overkiz:home\)"):
         asyncio.run(go())
     assert not state_file(tmp_path).exists()
+
+
+class Recorder:
+    """A ``Progress`` that writes down what a progress bar would show."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def begin(self, source: str) -> None:
+        self.calls.append(("begin", source, 0))
+
+    def expect(self, source: str, windows: int) -> None:
+        self.calls.append(("expect", source, windows))
+
+    def advance(self, source: str, points: int) -> None:
+        self.calls.append(("advance", source, points))
+
+
+def test_progress_follows_the_windows_of_each_source(tmp_path: Path) -> None:
+    progress = Recorder()
+
+    async def go() -> None:
+        app = App(config(tmp_path), sources=[NoHistory("knx", 60.0), HistorySource(T0)])
+        try:
+            await run_backfill(app, T0 - 2 * DAY, progress=progress)
+        finally:
+            await app.aclose()
+
+    asyncio.run(go())
+    assert progress.calls == [("begin", "overkiz:home", 0), ("expect", "overkiz:home", 6),
+                              *[("advance", "overkiz:home", 1)] * 4]

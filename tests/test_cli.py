@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pty
 import re
 import signal
 import sqlite3
@@ -253,3 +254,40 @@ def test_tables_show_texts_from_devices_and_configs_as_they_are(tmp_path: Path) 
         assert "fritzbox:[/x]" in result.stdout
         assert "user '[ain=08761 0000434]' was refused" in result.stdout
         assert "wrong-password" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    "sink" not in inspect.signature(FritzboxSource.history).parameters,
+    reason="the FRITZ!Box source does not hand its history to a sink yet",
+)
+def test_backfill_shows_progress_bars_only_on_a_terminal(tmp_path: Path) -> None:
+    since = datetime.fromtimestamp(START - 1800, UTC).isoformat()
+    with FritzboxSimulator(clock=lambda: START) as sim:
+        cfg = _fritz_config(tmp_path, sim)
+        env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+        env.update(FRITZ_PASSWORD=sim.password, COLUMNS="120", TERM="xterm")
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([*CMD, "backfill", "--config", str(cfg), "--since", since],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the process closed the terminal
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        stdout, _ = proc.communicate(timeout=60)
+        os.close(master)
+        piped = run(["backfill", "--config", str(cfg), "--since", since], tmp_path,
+                    env={"FRITZ_PASSWORD": sim.password})
+    assert proc.returncode == 0, terminal.decode(errors="replace")
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.decode(errors="replace"))
+    series = len(json.loads((tmp_path / "spool.sqlite3.backfill.json").read_text())
+                 ["watermarks"]["fritzbox:home"])
+    assert "fritzbox:home" in screen
+    assert f"{series}/{series} windows" in screen
+    assert "fritzbox:home" in stdout.decode()  # the table still goes to stdout
+    assert "windows," not in piped.stderr  # no progress bars into a pipe or a log file
