@@ -178,8 +178,11 @@ class App:
         return chunk.lines
 
     async def run_job(self, source: Source, job: SourceJob) -> JobOutcome:
-        """Fetch -> encode -> spool; errors are counted and logged once per state change."""
-        key = f"{source.label}:{job.name}"
+        """Fetch -> encode -> spool; errors are counted and logged once per state change.
+
+        A run cancelled midway (a job still running when the collector stops) spools what
+        it streamed so far and counts as failed ("cancelled") before the cancellation goes on.
+        """
         outcome = JobOutcome(source.label, job.name)
         started = time.monotonic()
         readings: Sequence[Reading] = ()
@@ -194,9 +197,18 @@ class App:
             outcome.errors.extend(err.errors)
         except CollectorError as err:
             outcome.errors.append(f"{type(err).__name__}: {err}")
+        except asyncio.CancelledError:
+            outcome.errors.append("cancelled: still running when the collector stopped")
+            self._finish(source, job, outcome, chunk, (), started)
+            raise
         except Exception as err:  # a bug in one source must not stop the daemon
-            log.exception("%s: unexpected error", key)
+            log.exception("%s:%s: unexpected error", source.label, job.name)
             outcome.errors.append(f"{type(err).__name__}: {err}")
+        return self._finish(source, job, outcome, chunk, readings, started)
+
+    def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: _Chunk,
+                readings: Sequence[Reading], started: float) -> JobOutcome:
+        key = f"{source.label}:{job.name}"
         chunk.add(readings)
         outcome.dropped, outcome.drops = chunk.dropped, chunk.drops
         try:

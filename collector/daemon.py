@@ -4,7 +4,9 @@ Every source job becomes one APScheduler interval job with ``coalesce`` (a backl
 missed runs collapses into one), ``max_instances=1`` (a slow device never overlaps with
 itself), a misfire grace of half the interval and a small jitter so that many sources do
 not hit the network at the same instant. Delivery to the store runs as its own task.
-SIGTERM/SIGINT stop the scheduler, wait for running jobs, flush the spool and exit 0.
+SIGTERM/SIGINT stop the scheduler, wait up to 30 s for running jobs (a job still running
+then is cancelled: it spools what it has, counts as failed and is named in the log), flush
+the spool and exit 0. Nothing of a job runs after the spool is closed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 SELF_METRICS_INTERVAL_S = 60.0
 SHUTDOWN_FLUSH_S = 20.0
+#: How long shutdown waits for running jobs before cancelling them.
+JOB_GRACE_S = 30.0
+#: How long a cancelled job may take to wind down (it spools what it has).
+_CANCEL_WAIT_S = 5.0
 #: glibc's mallopt parameter M_MMAP_THRESHOLD (<malloc.h>) and its documented default.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 128 * 1024
@@ -54,11 +60,51 @@ def _jitter(interval_s: float) -> int:
     return int(min(5.0, interval_s * 0.05))
 
 
-def schedule(app: App, scheduler: AsyncIOScheduler) -> None:
+class InFlight:
+    """The job runs in progress, each its own task, so that shutdown can wait for them and
+    then cancel and count the ones still running (APScheduler only runs them)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    async def run(self, app: App, source: Source, job: SourceJob) -> None:
+        """The scheduled function of every job."""
+        task: asyncio.Task[object] = asyncio.create_task(
+            app.run_job(source, job), name=f"{source.label}:{job.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cancelled at shutdown (the run itself, counted by ``stop``) or the scheduler
+            # giving up on this wrapper: the run stays tracked and is waited for either way.
+            return
+
+    async def stop(self, grace_s: float) -> list[str]:
+        """Wait up to ``grace_s`` for the running jobs, cancel the rest; their names."""
+        running = [t for t in self._tasks if not t.done()]
+        if not running:
+            return []
+        _, late = await asyncio.wait(running, timeout=grace_s)
+        if not late:
+            return []
+        names = sorted(t.get_name() for t in late)
+        log.warning("%d job(s) still running after %.0f s cancelled: %s", len(late), grace_s,
+                    ", ".join(names))
+        for task in late:
+            task.cancel()
+        _, stuck = await asyncio.wait(late, timeout=_CANCEL_WAIT_S)
+        if stuck:
+            log.error("job(s) ignoring cancellation, their readings are lost: %s",
+                      ", ".join(sorted(t.get_name() for t in stuck)))
+        return names
+
+
+def schedule(app: App, scheduler: AsyncIOScheduler, jobs: InFlight) -> None:
     start = datetime.now(UTC) + timedelta(seconds=1)
     for source in app.sources:
         for job in source.jobs():
-            _add(app, scheduler, source, job, start)
+            _add(scheduler, jobs, app, source, job, start)
     scheduler.add_job(
         _spool_metrics, "interval", args=[app], seconds=SELF_METRICS_INTERVAL_S,
         id="collector:spool", coalesce=True, max_instances=1, next_run_time=start,
@@ -66,35 +112,22 @@ def schedule(app: App, scheduler: AsyncIOScheduler) -> None:
     )
 
 
-def _add(app: App, scheduler: AsyncIOScheduler, source: Source, job: SourceJob,
+def _add(scheduler: AsyncIOScheduler, jobs: InFlight, app: App, source: Source, job: SourceJob,
          start: datetime) -> None:
     scheduler.add_job(
-        _tracked, "interval", args=[app, source, job], seconds=job.interval_s,
+        jobs.run, "interval", args=[app, source, job], seconds=job.interval_s,
         id=f"{source.label}:{job.name}", name=f"{source.label}:{job.name}",
         coalesce=True, max_instances=1, misfire_grace_time=max(1, int(job.interval_s / 2)),
         jitter=_jitter(job.interval_s), next_run_time=start,
     )
 
 
-_running: set[asyncio.Task[object]] = set()
-
-
-async def _tracked(app: App, source: Source, job: SourceJob) -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        _running.add(task)
-    try:
-        await app.run_job(source, job)
-    finally:
-        if task is not None:
-            _running.discard(task)
-
-
 async def _spool_metrics(app: App) -> None:
     app.spool_readings(app.spool_metrics())
 
 
-async def run(app: App, stop: asyncio.Event | None = None) -> None:
+async def run(app: App, stop: asyncio.Event | None = None, *,
+              job_grace_s: float = JOB_GRACE_S) -> None:
     """Run until SIGTERM/SIGINT (or ``stop``); then stop jobs, flush the spool, close."""
     stop = stop or asyncio.Event()
     return_large_blocks_to_the_os()
@@ -102,7 +135,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     scheduler = AsyncIOScheduler(timezone="UTC")
-    schedule(app, scheduler)
+    jobs = InFlight()
+    schedule(app, scheduler, jobs)
     delivery = asyncio.create_task(app.deliverer.run(stop), name="delivery")
     scheduler.start()
     log.info("collector running: %d source(s), store %s, spool %s",
@@ -111,8 +145,9 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("stopping: waiting for running jobs, then flushing the spool")
+        scheduler.pause()  # no new runs; the running ones finish or are cancelled
+        await jobs.stop(job_grace_s)
         scheduler.shutdown(wait=False)
-        await _wait_running_jobs()
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await delivery
@@ -123,9 +158,3 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await app.aclose()
-
-
-async def _wait_running_jobs(timeout_s: float = 30.0) -> None:
-    tasks = [t for t in _running if not t.done()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout_s)
