@@ -13,7 +13,7 @@ import click
 
 from collector.config import Config, load_config
 from collector.errors import CollectorError, ConfigError
-from collector.logs import setup_logging
+from collector.logs import redact, setup_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,10 +38,10 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ConfigError as err:
-            click.echo(f"config error: {err}", err=True)
+            click.echo(f"config error: {redact(str(err))}", err=True)
             sys.exit(2)
         except CollectorError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {redact(str(err))}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

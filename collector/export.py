@@ -2,13 +2,16 @@
 
 Rows carry the UTC timestamp, every tag, the value and its unit from the schema table.
 pandas is imported only here (and only for Parquet and ``to_dataframe``), never by the
-daemon.
+daemon. InfluxDB is asked with the store's own TLS settings (``verify_tls``, ``ca_file``);
+its errors name the server by ``safe_url`` (no credentials, no query values) and pass
+through ``redact``, since they are printed, not logged.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import ssl
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,8 +20,9 @@ from typing import IO, Any
 
 import httpx
 
-from collector.config import Config
+from collector.config import Config, InfluxConfig
 from collector.errors import CollectorError, ConfigError, StoreUnavailable
+from collector.logs import redact, safe_url
 from collector.schema import BASE_TAGS, BY_NAME
 
 Row = tuple[int, dict[str, str], float, str | None]
@@ -54,6 +58,25 @@ def _sqlite_rows(config: Config, measurement: str, start: int | None, end: int |
         store.close()
 
 
+def _where(ic: InfluxConfig) -> str:
+    return f"InfluxDB at {safe_url(ic.url)}"
+
+
+def _said(ic: InfluxConfig, text: str) -> str:
+    """A server's or library's message, safe to print."""
+    return redact(text.replace(ic.url, safe_url(ic.url)))[:300]
+
+
+def _verify(ic: InfluxConfig) -> ssl.SSLContext | bool:
+    """What httpx verifies the server with, as the store does."""
+    from collector.stores.influx_v1 import tls_verify
+
+    try:
+        return tls_verify(ic.verify_tls, str(ic.ca_file) if ic.ca_file else None)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"influxdb.ca_file: cannot load {ic.ca_file}: {err}") from None
+
+
 def _influx_v1_rows(config: Config, measurement: str, start: int | None, end: int | None,
                     device: str | None) -> Iterator[Row]:
     ic = config.influxdb
@@ -73,15 +96,22 @@ def _influx_v1_rows(config: Config, measurement: str, start: int | None, end: in
         resp = httpx.post(
             f"{ic.url.rstrip('/')}/query",
             data={"q": q, "db": ic.database, "epoch": "ns"},
-            auth=auth, timeout=ic.timeout, verify=ic.verify_tls,
+            auth=auth, timeout=ic.timeout, verify=_verify(ic),
         )
     except httpx.HTTPError as err:
-        raise StoreUnavailable(f"InfluxDB at {ic.url}: {type(err).__name__}") from err
+        raise StoreUnavailable(
+            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
     if resp.status_code != 200:
-        raise CollectorError(f"InfluxDB query failed: HTTP {resp.status_code}: {resp.text[:300]}")
-    for result in resp.json().get("results", []):
+        raise CollectorError(f"{_where(ic)}: query failed: HTTP {resp.status_code}: "
+                             f"{_said(ic, resp.text)}")
+    try:
+        results = resp.json().get("results", [])
+    except ValueError:
+        raise CollectorError(f"{_where(ic)}: query answer is not JSON: "
+                             f"{_said(ic, resp.text[:100])}") from None
+    for result in results:
         if "error" in result:
-            raise CollectorError(f"InfluxDB query failed: {result['error']}")
+            raise CollectorError(f"{_where(ic)}: query failed: {_said(ic, str(result['error']))}")
         for series in result.get("series", []):
             cols = series["columns"]
             for values in series["values"]:
@@ -108,17 +138,27 @@ def _influx_v2_rows(config: Config, measurement: str, start: int | None, end: in
         f' |> filter(fn: (r) => r._measurement == "{measurement}")'
         ' |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
     )
-    with InfluxDBClient(url=ic.url, token=ic.token.get_secret_value(), org=ic.org or "",
-                        verify_ssl=ic.verify_tls, timeout=int(ic.timeout * 1000)) as client:
-        for record in client.query_api().query_stream(flux):
-            vals: dict[str, Any] = dict(record.values)
-            tags = {k: str(v) for k, v in vals.items()
-                    if not k.startswith("_") and k not in ("result", "table", "value", "label")}
-            if device is not None and device not in (tags.get("device"), tags.get("device_id")):
-                continue
-            ts: datetime = vals["_time"]
-            t = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
-            yield t, tags, float(vals["value"]), vals.get("label")
+    client = InfluxDBClient(url=ic.url, token=ic.token.get_secret_value(), org=ic.org or "",
+                            verify_ssl=ic.verify_tls, timeout=int(ic.timeout * 1000),
+                            ssl_ca_cert=str(ic.ca_file) if ic.ca_file else None)
+    try:
+        with client:
+            yield from _v2_records(client, flux, device)
+    except Exception as err:  # the client's own errors (urllib3, ApiException) name the URL
+        raise StoreUnavailable(
+            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
+
+
+def _v2_records(client: Any, flux: str, device: str | None) -> Iterator[Row]:
+    for record in client.query_api().query_stream(flux):
+        vals: dict[str, Any] = dict(record.values)
+        tags = {k: str(v) for k, v in vals.items()
+                if not k.startswith("_") and k not in ("result", "table", "value", "label")}
+        if device is not None and device not in (tags.get("device"), tags.get("device_id")):
+            continue
+        ts: datetime = vals["_time"]
+        t = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+        yield t, tags, float(vals["value"]), vals.get("label")
 
 
 def rows(config: Config, measurement: str, *, start: int | None = None, end: int | None = None,

@@ -19,6 +19,9 @@ from collector.logs import RedactingFormatter, redact, register_secret, setup_lo
         ("login_sid.lua?username=me&response=abcd$ef01", "login_sid.lua?username=me&response=***"),
         ("/write?db=energy&u=admin&p=hunter22", "/write?db=energy&u=***&p=***"),
         ("nothing secret here: power_w 21.5 W", "nothing secret here: power_w 21.5 W"),
+        ("InfluxDB at http://reader:pa55word@influx.lan:8086/query failed",
+         "InfluxDB at http://reader:***@influx.lan:8086/query failed"),
+        ("https://user@host/ and mail@example.org", "https://user@host/ and mail@example.org"),
     ],
 )
 def test_known_secret_shapes_are_masked(text: str, expected: str) -> None:
