@@ -239,17 +239,19 @@ class App:
         self._last_state[key] = state
 
     def _job_metrics(self, source: Source, job: SourceJob, outcome: JobOutcome) -> list[Reading]:
+        """duration_s, points and errors of every run; dropped only for a run that dropped
+        readings (a dashboard reads a missing value as 0)."""
         now = utc_now()
         dev = f"{source.label}:{job.name}"
+        metrics = [("duration_s", round(outcome.duration_s, 6)),
+                   ("points", float(outcome.points)),
+                   ("errors", float(len(outcome.errors)))]
+        if outcome.dropped:
+            metrics.append(("dropped", float(outcome.dropped)))
         return [
             Reading("collector", value, now, "collector", source.name, dev, dev,
                     make_tags(metric=metric))
-            for metric, value in (
-                ("duration_s", round(outcome.duration_s, 6)),
-                ("points", float(outcome.points)),
-                ("errors", float(len(outcome.errors))),
-                ("dropped", float(outcome.dropped)),
-            )
+            for metric, value in metrics
         ]
 
     def spool_metrics(self, now: datetime | None = None) -> list[Reading]:

@@ -16,6 +16,7 @@ from collector.errors import PartialFailure
 from collector.lineprotocol import Encoder, parse_line
 from collector.model import Reading
 from collector.sources.base import ReadingSink, Source, SourceJob
+from collector.spool import Spool
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -134,6 +135,18 @@ def test_drops_are_counted_in_the_outcome_and_the_self_metrics(tmp_path: Path) -
     dropped = [v for tags, v in by_metric.items() if ("metric", "dropped") in tags]
     errors = [v for tags, v in by_metric.items() if ("metric", "errors") in tags]
     assert dropped == [2.0] and errors == [0.0]
+
+
+def test_a_run_without_drops_has_no_dropped_metric(tmp_path: Path) -> None:
+    chunks, points, errors = run_once(tmp_path, StreamingSource([device(1, 2)]))
+    assert [len(c) for c in chunks] == [2]
+    assert points == 2 and errors == []
+    spool = Spool(tmp_path / "spool.sqlite3")
+    metrics = sorted(dict(parse_line(line).tags)["metric"]
+                     for _, chunk in spool.peek(1_000_000) for line in chunk
+                     if line.startswith("collector,"))
+    spool.close()
+    assert metrics == ["duration_s", "errors", "points"]
 
 
 def test_drops_are_logged_once_per_state_change(tmp_path: Path,
