@@ -97,7 +97,14 @@ class InFlight:
         if stuck:
             log.error("job(s) ignoring cancellation, their readings are lost: %s",
                       ", ".join(sorted(t.get_name() for t in stuck)))
+            for task in stuck:  # whatever they end with once the spool is closed: not raised
+                task.add_done_callback(_ended_after_shutdown)
         return names
+
+
+def _ended_after_shutdown(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.debug("%s ended after shutdown: %s: %s", task.get_name(), type(err).__name__, err)
 
 
 def schedule(app: App, scheduler: AsyncIOScheduler, jobs: InFlight) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from collector import daemon
 from collector.app import App
 from collector.config import Config, SpoolConfig, StoreConfig
 from collector.daemon import run
@@ -90,3 +92,57 @@ def test_a_job_running_past_the_grace_is_cancelled_and_counted(
     assert [(t, tags["device_id"], v) for t, tags, v, _ in power] == [
         (1772323200 * 10**9, "0815", 12.5)]
     assert metrics["errors"] == 1.0 and metrics["points"] == 1.0
+
+
+class StubbornSource(HangingSource):
+    """Ignores the first cancellation and goes on once ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    async def hang(self, sink: ReadingSink) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+        await self.release.wait()
+        self.finished.set()
+        sink([Reading("power_w", 1.0, T0, "fritzbox", "home", "0815", "Plug")])
+
+
+def test_a_job_ignoring_cancellation_raises_nothing_after_the_spool_is_closed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daemon, "_CANCEL_WAIT_S", 0.05)
+    config = Config(store=StoreConfig(path=tmp_path / "store.sqlite3"),
+                    spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
+    source = StubbornSource()
+    loop_errors: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: loop_errors.append(ctx))
+        app = App(config, sources=[source])
+        stop = asyncio.Event()
+
+        async def stop_once_running() -> None:
+            await source.started.wait()
+            stop.set()
+
+        stopper = asyncio.create_task(stop_once_running())
+        await run(app, stop, job_grace_s=0.05)
+        await stopper
+        source.release.set()  # the job goes on, and finds the spool closed
+        await source.finished.wait()
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(go())
+    gc.collect()
+    assert source.cancelled
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["job(s) ignoring cancellation, their readings are lost: "
+                      "fritzbox:home:stats"]
+    assert loop_errors == []
