@@ -1,0 +1,356 @@
+"""An Overkiz (Somfy TaHoma, Atlantic Cozytouch) server simulator on 127.0.0.1.
+
+It plays both the cloud end-user API (``/enduser-mobile-web/enduserAPI``: POST /login with
+userId/userPassword, a JSESSIONID cookie, sessions that expire) and the gateway's local API
+(``/enduser-mobile-web/1/enduserAPI`` with a bearer token, no state history), after
+overkiz-enduser-rest-api.txt. The house is in overkiz_house.py, the rate limits and error
+bodies in overkiz_limits.py. Tests read ``violations`` (rate limits broken, per limit) and
+``endpoint_requests`` (calls per operation template) and move the clock with ``MovableClock``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from collector.simulators import overkiz_answers as answers
+from collector.simulators import overkiz_limits as errors
+from collector.simulators._http import BaseSimulator, Clock, Request, Response, SimServer
+from collector.simulators.overkiz_answers import SpanTooLong, json_response, tick, uuid4
+from collector.simulators.overkiz_house import TICK_S, Device, House
+from collector.simulators.overkiz_limits import RateLimits, find_limit
+
+CLOUD = "/enduser-mobile-web/enduserAPI"
+LOCAL = "/enduser-mobile-web/1/enduserAPI"
+MAX_TICKS_PER_FETCH = 30
+
+
+class MovableClock:
+    """Wall-clock time plus an offset that tests move forward."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._offset = 0.0 if start is None else start - time.time()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+
+@dataclass(slots=True)
+class _Session:
+    user: str
+    seen: float
+    listener: str | None = None
+
+
+@dataclass(slots=True)
+class _Listener:
+    session: str
+    cursor: int  # the last tick whose changes were delivered
+    fetched: float
+    local: bool
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+
+class OverkizSimulator(BaseSimulator):
+    """A simulated Overkiz account with one gateway and a small house."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        username: str = "demo@example.com",
+        password: str = "demo-password",  # noqa: S107
+        seed: int = 0,
+        clock: Clock = time.time,
+        session_ttl_s: float = 1800.0,
+        listener_ttl_s: float = 600.0,
+        timezone: str = "Europe/Paris",
+    ) -> None:
+        super().__init__()
+        self.username, self.password, self.clock = username, password, clock
+        self.house = House(seed, clock(), timezone)
+        self._rng = random.Random(seed)
+        self.token = f"{self._rng.getrandbits(128):032x}"
+        self.session_ttl_s, self.listener_ttl_s = session_ttl_s, listener_ttl_s
+        self.limits = RateLimits()
+        self.endpoint_requests: Counter[str] = Counter()
+        self.logins = 0
+        self.logins_failed = 0
+        self._sessions: dict[str, _Session] = {}
+        self._listeners: dict[str, _Listener] = {}
+        self._gone: set[str] = set()  # listener ids that existed once
+        self._failed_logins: list[float] = []
+        self._maintenance = 0
+        self._lock = threading.RLock()
+        self.faults.on_expire(self.expire_sessions)
+        self._servers = [SimServer(self._app, port=port, faults=self.faults, clock=clock)]
+
+    # ---- what tests look at and inject -----------------------------------------------------
+
+    @property
+    def violations(self) -> Counter[str]:
+        """Rate-limit violations per limit (operation or category); tests assert zero."""
+        return self.limits.violations
+
+    @property
+    def violation_count(self) -> int:
+        return sum(self.violations.values())
+
+    def calls(self, template: str) -> int:
+        """Calls of one operation, e.g. ``calls("GET /setup")``, over both APIs."""
+        return self.endpoint_requests[template]
+
+    def maintenance_next(self, n: int = 1) -> None:
+        """The next n requests get the service's 503 maintenance page."""
+        with self._lock:
+            self._maintenance += n
+
+    def expire_sessions(self) -> None:
+        with self._lock:
+            for sid in list(self._sessions):
+                self._end_session(sid)
+
+    def drop_listeners(self) -> None:
+        with self._lock:
+            self._gone.update(self._listeners)
+            self._listeners.clear()
+            for session in self._sessions.values():
+                session.listener = None
+
+    def devices(self) -> list[Device]:
+        return list(self.house.devices)
+
+    # ---- dispatch --------------------------------------------------------------------------
+
+    def _app(self, request: Request) -> Response:
+        with self._lock:
+            if self._maintenance > 0:
+                self._maintenance -= 1
+                return errors.maintenance()
+        for prefix, local in ((LOCAL, True), (CLOUD, False)):
+            if request.path.startswith(prefix + "/"):
+                return self._api(request, request.path[len(prefix) :], local)
+        return errors.no_such_resource()
+
+    def _api(self, request: Request, path: str, local: bool) -> Response:
+        now = self.clock()
+        method = request.method
+        template, handler = self._route(method, path, local)
+        with self._lock:
+            self.endpoint_requests[f"{method} {template}"] += 1
+        if not local and method == "POST" and path == "/login":
+            return self._login(request, now)
+        session, refusal = self._authenticate(request, local, now)
+        if refusal is not None:
+            return refusal
+        limit = find_limit(method, path)
+        if limit is not None and not self.limits.allow(session, limit, now):
+            return errors.too_many_requests(limit)
+        if handler is None:
+            return errors.no_such_resource()
+        return handler(request, session, now)
+
+    def _authenticate(
+        self, request: Request, local: bool, now: float
+    ) -> tuple[str, Response | None]:
+        sid = _cookie(request.headers.get("cookie", ""), "JSESSIONID")
+        bearer = request.headers.get("authorization", "")
+        if sid and bearer:
+            return "", errors.session_and_bearer()
+        if local:
+            if not bearer.lower().startswith("bearer "):
+                return "", errors.missing_token()
+            if bearer[7:].strip() != self.token:
+                return "", errors.not_authenticated(local=True)
+            return "bearer", None
+        with self._lock:
+            session = self._sessions.get(sid or "")
+            if session is None or now - session.seen > self._ttl(session):
+                if session is not None:
+                    self._end_session(sid or "")
+                return "", errors.not_authenticated(local=False)
+            session.seen = now
+        return sid or "", None
+
+    def _ttl(self, session: _Session) -> float:
+        # "registering an event listener drastically reduces the session timeout"
+        return self.listener_ttl_s if session.listener else self.session_ttl_s
+
+    def _end_session(self, sid: str) -> None:
+        session = self._sessions.pop(sid, None)
+        if session is not None and session.listener:
+            self._listeners.pop(session.listener, None)
+            self._gone.add(session.listener)
+        self.limits.forget(sid)
+
+    def _route(
+        self, method: str, path: str, local: bool
+    ) -> tuple[str, Callable[[Request, str, float], Response] | None]:
+        seg, house = path.split("/")[1:], self.house
+        simple: dict[tuple[str, str], Callable[[Request, str, float], Response]] = {
+            ("POST", "/login"): lambda r, s, n: errors.no_such_resource(),
+            ("POST", "/logout"): self._logout,
+            ("GET", "/setup"): lambda r, s, n: json_response(answers.setup(house, n)),
+            ("GET", "/setup/devices"): lambda r, s, n: json_response(
+                [answers.device_json(d, n) for d in house.devices]
+            ),
+            ("GET", "/setup/places"): lambda r, s, n: json_response(house.root.json()),
+            ("GET", "/setup/gateways"): lambda r, s, n: json_response(answers.gateways(house)),
+            ("POST", "/events/register"): lambda r, s, n: self._register(s, n, local),
+            ("POST", "/setup/devices/states/growingIndexes"): lambda r, s, n: answers.growing(
+                house, r, n
+            ),
+        }
+        if (method, path) in simple:
+            return path, simple[(method, path)]
+        if method == "POST" and len(seg) == 3 and seg[0] == "events":
+            if seg[2] == "fetch":
+                return "/events/{listenerId}/fetch", lambda r, s, n: self._fetch(seg[1], s, n)
+            if seg[2] == "unregister":
+                return "/events/{listenerId}/unregister", lambda r, s, n: self._unregister(seg[1])
+        if method != "GET" or seg[:2] != ["setup", "devices"] or len(seg) < 3:
+            return path, None
+        url, rest = unquote(seg[2]), seg[3:]
+        base = "/setup/devices/{deviceURL}"
+        if not rest:
+            return base, lambda r, s, n: answers.with_device(
+                house, url, lambda d: answers.device_json(d, n)
+            )
+        if rest == ["states"]:
+            return base + "/states", lambda r, s, n: answers.with_device(
+                house, url, lambda d: [answers.state_json(st, n) for st in d.states]
+            )
+        if len(rest) == 2 and rest[0] == "states":
+            name = unquote(rest[1])
+            return base + "/states/{name}", lambda r, s, n: answers.one_state(house, url, name, n)
+        if len(rest) in (5, 6) and rest[0] == "states" and rest[2] == "history":
+            name, kind = unquote(rest[1]), rest[3] if len(rest) == 6 else "raw"
+            template = base + "/states/{name}/history/" + ("" if kind == "raw" else kind + "/")
+            template += "{from}/{to}"
+            if local or kind not in ("raw", "daily", "monthly"):
+                return template, None  # the local API keeps no history
+            return template, lambda r, s, n: self._history(r, url, name, kind, rest[-2:], n)
+        return path, None
+
+    # ---- login and listener ----------------------------------------------------------------
+
+    def _login(self, request: Request, now: float) -> Response:
+        form = request.form()
+        user = form.get("userId", "")
+        with self._lock:
+            self._failed_logins = [t for t in self._failed_logins if now - t < 600]
+            if len(self._failed_logins) >= 3:
+                self.limits.violations["login"] += 1
+                return errors.too_many_logins(user)
+            if user != self.username or form.get("userPassword") != self.password:
+                self.logins_failed += 1
+                self._failed_logins.append(now)
+                return errors.bad_credentials()
+            self.logins += 1
+            sid = f"{self._rng.getrandbits(128):032X}"
+            self._sessions[sid] = _Session(user, now)
+        response = json_response({"success": True, "roles": [{"name": "ENDUSER"}]})
+        response.headers["Set-Cookie"] = f"JSESSIONID={sid}; Path=/enduser-mobile-web; HttpOnly"
+        return response
+
+    def _logout(self, request: Request, session: str, now: float) -> Response:
+        with self._lock:
+            self._end_session(session)
+        return json_response({"logout": True})
+
+    def _register(self, session: str, now: float, local: bool) -> Response:
+        with self._lock:
+            owner = self._sessions.get(session)
+            old = owner.listener if owner else None
+            if old:
+                self._listeners.pop(old, None)
+                self._gone.add(old)
+            listener = str(uuid4(self._rng))
+            self._listeners[listener] = _Listener(session, tick(now), now, local)
+            if owner:
+                owner.listener = listener
+        return json_response({"id": listener})
+
+    def _unregister(self, listener: str) -> Response:
+        with self._lock:
+            if self._listeners.pop(listener, None) is None:
+                return errors.no_listener()
+            self._gone.add(listener)
+        return Response(200, b"", "application/json")
+
+    def _fetch(self, listener_id: str, session: str, now: float) -> Response:
+        with self._lock:
+            listener = self._listeners.get(listener_id)
+            if listener is not None and now - listener.fetched > self.listener_ttl_s:
+                del self._listeners[listener_id]
+                self._gone.add(listener_id)
+                listener = None
+            if listener is None or listener.session != session:
+                gone = listener_id in self._gone or listener is not None
+                return errors.no_listener() if gone else errors.invalid_listener(listener_id)
+            listener.fetched = now
+            first = max(listener.cursor + TICK_S, tick(now) - (MAX_TICKS_PER_FETCH - 1) * TICK_S)
+            events = [
+                e
+                for t in range(first, tick(now) + 1, TICK_S)
+                for e in answers.changes(self.house, t, listener.local)
+            ]
+            listener.cursor = max(listener.cursor, tick(now))
+        return json_response(events)
+
+    def _history(
+        self, request: Request, url: str, name: str, kind: str, bounds: list[str], now: float
+    ) -> Response:
+        try:
+            return answers.history(self.house, request, url, name, kind, bounds, now)
+        except SpanTooLong:
+            self.limits.violations["history-span"] += 1
+            return errors.bad_parameters("Max history query span is limited to 3 days")
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def config_snippet(sim: OverkizSimulator) -> str:
+    """A ``[[overkiz]]`` section that works as printed against this running simulator."""
+    return (
+        "[[overkiz]]\n"
+        'name = "overkiz-sim"\n'
+        f'url = "{sim.url}"\n'
+        f'username = "{sim.username}"\n'
+        f'password = "{sim.password}"\n'
+    )
+
+
+def serve_forever(port: int) -> None:
+    """Run the simulator in the foreground until Ctrl-C (``collector simulate overkiz``)."""
+    sim = OverkizSimulator(port=port)
+    sim.start()
+    print(f"Overkiz simulator: {sim.url}{CLOUD}  (local API: {sim.url}{LOCAL})", flush=True)
+    print("Config for collector.toml:\n", flush=True)
+    print(config_snippet(sim), flush=True)
+    print(f'# local API instead: url = "{sim.url}" and token = "{sim.token}"', flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
