@@ -1,0 +1,482 @@
+"""The Overkiz simulator, driven by hand over HTTP the way the end-user API spec describes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from collector.config import parse_config
+from collector.simulators.overkiz import (
+    CLOUD,
+    LOCAL,
+    MovableClock,
+    OverkizSimulator,
+    config_snippet,
+)
+from collector.simulators.overkiz_limits import LIMITS, Limit
+
+# 2024-06-10 14:13:20 UTC (16:13:20 in Paris), on the one-minute grid of live changes
+START = 1718028800.0
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+ENERGY, POWER = "core:ElectricEnergyConsumptionState", "core:ElectricPowerConsumptionState"
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(START)
+
+
+@pytest.fixture
+def sim(clock: MovableClock) -> Iterator[OverkizSimulator]:
+    with OverkizSimulator(clock=clock, seed=3) as running:
+        yield running
+
+
+@contextmanager
+def login(sim: OverkizSimulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sim.url + CLOUD, timeout=10) as client:
+        r = client.post("/login", data={"userId": sim.username, "userPassword": sim.password})
+        assert r.status_code == 200
+        assert r.json() == {"success": True, "roles": [{"name": "ENDUSER"}]}
+        yield client
+
+
+@pytest.fixture
+def http(sim: OverkizSimulator) -> Iterator[httpx.Client]:
+    with login(sim) as client:
+        yield client
+
+
+def seg(device_url: str) -> str:
+    return quote(device_url, safe="")
+
+
+def now_ms(clock: MovableClock) -> int:
+    return int(clock() * 1000)
+
+
+def meter(sim: OverkizSimulator) -> str:
+    return f"io://{sim.house.gateway}/2001#1"
+
+
+def err(r: httpx.Response) -> tuple[int, str, str]:
+    body = r.json()
+    return r.status_code, body["errorCode"], body["error"]
+
+
+# ---- login and sessions ----------------------------------------------------------------------
+
+
+def test_login_sets_a_session_cookie_that_opens_the_api(sim: OverkizSimulator) -> None:
+    with login(sim) as client:
+        assert re.fullmatch(r"[0-9A-F]{32}", client.cookies["JSESSIONID"])
+        assert client.get("/setup/gateways").status_code == 200
+    with httpx.Client(base_url=sim.url + CLOUD, timeout=10) as anonymous:
+        r = anonymous.get("/setup/gateways")
+        assert err(r) == (401, "RESOURCE_ACCESS_DENIED", "Not authenticated")
+    assert sim.logins == 1
+
+
+def test_bad_credentials_and_then_too_many_attempts(sim: OverkizSimulator) -> None:
+    with httpx.Client(base_url=sim.url + CLOUD, timeout=10) as client:
+        for _ in range(3):
+            r = client.post("/login", data={"userId": sim.username, "userPassword": "wrong"})
+            assert err(r) == (401, "AUTHENTICATION_ERROR", "Bad credentials")
+            assert "JSESSIONID" not in client.cookies
+        r = client.post("/login", data={"userId": sim.username, "userPassword": sim.password})
+    assert err(r) == (429, "AUTHENTICATION_ERROR",
+                      f"Too many requests, try again later : login with {sim.username}")
+    assert sim.logins_failed == 3
+    assert sim.violations["login"] == 1
+
+
+def test_a_session_expires_when_idle_and_a_new_login_works(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    assert http.get("/setup/gateways").status_code == 200
+    clock.advance(sim.session_ttl_s + 1)
+    assert err(http.get("/setup/places")) == (401, "RESOURCE_ACCESS_DENIED", "Not authenticated")
+    r = http.post("/login", data={"userId": sim.username, "userPassword": sim.password})
+    assert r.status_code == 200
+    assert http.get("/setup/places").status_code == 200
+
+
+def test_expired_sessions_fault(sim: OverkizSimulator, http: httpx.Client) -> None:
+    sim.faults.expire_sessions()
+    assert err(http.get("/setup")) == (401, "RESOURCE_ACCESS_DENIED", "Not authenticated")
+    assert sim.violation_count == 0  # a refused call does not use up the limit
+
+
+# ---- setup -----------------------------------------------------------------------------------
+
+
+def test_setup_has_heaters_with_sub_devices_meters_sensors_rts_and_places(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    setup = http.get("/setup").json()
+    devices = {d["deviceURL"]: d for d in setup["devices"]}
+    gw = sim.house.gateway
+    heater = devices[f"io://{gw}/1001#1"]
+    assert heater["label"] == "Heater 1"
+    assert heater["controllableName"].startswith("io:AtlanticElectricalHeater")
+    states = {s["name"]: (s["type"], s["value"]) for s in heater["states"]}
+    assert states["core:ComfortRoomTemperatureState"] == (2, 20.0)
+    assert states["core:EcoRoomTemperatureState"] == (2, 16.5)
+    assert states["core:TargetTemperatureState"] == (2, 20.0)  # 16:13 local: comfort time
+    assert states["core:OperatingModeState"] == (3, "internal")
+    # sub-devices #2 (temperature) and #4 (energy) of the same base URL and room
+    probe, energy = devices[f"io://{gw}/1001#2"], devices[f"io://{gw}/1001#4"]
+    assert probe["placeOID"] == energy["placeOID"] == heater["placeOID"]
+    assert probe["attributes"] == [
+        {"name": "core:MeasuredValueType", "type": 3, "value": "core:TemperatureInCelcius"}]
+    assert energy["attributes"][0]["value"] == "core:ElectricalEnergyInWh"
+    kwh = devices[f"io://{gw}/1002#5"]
+    assert kwh["attributes"][0]["value"] == "core:ElectricalEnergyInKWh"
+    assert isinstance(kwh["states"][0]["value"], float)
+    # the main meter: the device counts Wh, its power state has its own unit (kW)
+    main = devices[meter(sim)]
+    assert {a["name"]: a["value"] for a in main["attributes"]} == {
+        "core:MeasuredValueType": "core:ElectricalEnergyInWh",
+        "core:ElectricPowerConsumptionMeasuredValueType": "core:ElectricalPowerInKW",
+    }
+    rts = devices[f"rts://{gw}/16712345"]
+    assert rts["states"] == []
+    kinds = {d["definition"]["widgetName"] for d in setup["devices"]}
+    assert {"TemperatureSensor", "RelativeHumiditySensor", "LuminanceSensor", "CO2Sensor"} <= kinds
+    # places: house > floors > rooms; every device is in a known place
+    root = setup["rootPlace"]
+    assert root["label"] == "Home"
+    rooms = {r["oid"]: r["label"] for floor in root["subPlaces"] for r in floor["subPlaces"]}
+    assert set(rooms.values()) == {"Living room", "Kitchen", "Bedroom"}
+    assert rooms[heater["placeOID"]] == "Living room"
+    assert all(d["placeOID"] in rooms for d in setup["devices"])
+    assert sim.calls("GET /setup") == 1
+
+
+def test_power_and_energy_agree_over_time(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    url = seg(meter(sim))
+    sim.session_ttl_s = 86400.0
+
+    def read() -> dict[str, float]:
+        return {s["name"]: s["value"] for s in http.get(f"/setup/devices/{url}/states").json()}
+
+    clock.advance(3600 - START % 3600)  # the start of an hour: power is constant within it
+    first = read()
+    clock.advance(30 * 60)
+    second = read()
+    assert second[POWER] == first[POWER]
+    assert second[ENERGY] - first[ENERGY] == pytest.approx(first[POWER] * 1000 / 2, abs=1)
+
+
+def test_the_device_url_is_one_percent_encoded_path_segment(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    url = meter(sim)
+    r = http.get(f"/setup/devices/{seg(url)}/states")
+    assert r.status_code == 200
+    assert {s["name"] for s in r.json()} == {ENERGY, POWER}
+    r = http.get(f"/setup/devices/{quote(url, safe=':/')}/states")  # slashes not encoded
+    assert err(r) == (404, "INVALID_API_CALL", "No such resource")
+    r = http.get(f"/setup/devices/{seg('io://0000-0000-0000/1')}/states")
+    assert err(r) == (400, "NO_SUCH_DEVICE", 'No such device : "io://0000-0000-0000/1"')
+
+
+def test_the_house_is_deterministic_for_a_seed(clock: MovableClock) -> None:
+    def answers(seed: int) -> tuple[str, str]:
+        with OverkizSimulator(clock=clock, seed=seed) as other, login(other) as client:
+            end = now_ms(clock)
+            history = client.get(f"/setup/devices/{seg(meter(other))}/states/{ENERGY}/history/"
+                                 f"{end - 2 * DAY_MS}/{end}").text
+            return client.get("/setup/devices").text, history
+
+    assert answers(5) == answers(5)
+    assert answers(5) != answers(6)
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+
+def test_events_carry_string_values_and_their_own_time(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    listener = http.post("/events/register").json()["id"]
+    clock.advance(300)
+    events = http.post(f"/events/{listener}/fetch").json()
+    assert events
+    assert {e["name"] for e in events} == {"DeviceStateChangedEvent"}
+    for event in events:
+        assert event["timestamp"] % 60_000 == 0
+        assert START * 1000 < event["timestamp"] <= now_ms(clock)
+        assert all(isinstance(s["value"], str) for s in event["deviceStates"])
+    # the newest change of the meter equals its typed state at that minute
+    newest = max((e for e in events if e["deviceURL"] == meter(sim)),
+                 key=lambda e: e["timestamp"])
+    energy = next(s for s in newest["deviceStates"] if s["name"] == ENERGY)
+    assert energy["type"] == 1
+    state = sim.house.by_url[meter(sim)].state(ENERGY)
+    assert state is not None
+    assert energy["value"] == str(state.value(newest["timestamp"] / 1000))
+    clock.advance(1)
+    assert http.post(f"/events/{listener}/fetch").json() == []  # nothing new in that second
+
+
+def test_fetching_faster_than_once_a_second_is_refused_and_counted(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    listener = http.post("/events/register").json()["id"]
+    assert http.post(f"/events/{listener}/fetch").status_code == 200
+    clock.advance(0.5)
+    r = http.post(f"/events/{listener}/fetch")
+    assert err(r) == (429, "RESOURCE_ACCESS_DENIED", "Too many requests, try again later : polling")
+    assert sim.violations == {"POST /events/{listenerId}/fetch": 1}
+    clock.advance(0.5)
+    assert http.post(f"/events/{listener}/fetch").status_code == 200
+    assert sim.violation_count == 1
+    assert sim.calls("POST /events/{listenerId}/fetch") == 3
+
+
+def test_a_lost_listener_says_so_and_an_unknown_id_is_invalid(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    listener = http.post("/events/register").json()["id"]
+    sim.drop_listeners()
+    r = http.post(f"/events/{listener}/fetch")
+    assert err(r) == (400, "UNSPECIFIED_ERROR", '"No registered event listener."')
+    clock.advance(1)
+    r = http.post("/events/abc-123-def/fetch")
+    assert err(r) == (400, "UNSPECIFIED_ERROR", "Invalid event listener id : abc-123-def")
+    # a listener not fetched for too long expires; registering again works
+    clock.advance(1)
+    again = http.post("/events/register").json()["id"]
+    assert again != listener
+    clock.advance(sim.listener_ttl_s - 1)
+    assert http.post(f"/events/{again}/fetch").status_code == 200  # keeps the session alive
+    clock.advance(sim.listener_ttl_s + 1)
+    r = http.post(f"/events/{again}/fetch")
+    assert err(r) == (401, "RESOURCE_ACCESS_DENIED", "Not authenticated")  # session ended too
+
+
+# ---- history ---------------------------------------------------------------------------------
+
+
+def history(http: httpx.Client, url: str, name: str, start: int, end: int,
+            kind: str = "") -> httpx.Response:
+    path = f"/setup/devices/{seg(url)}/states/{name}/history/{kind + '/' if kind else ''}"
+    return http.get(f"{path}{start}/{end}")
+
+
+def test_history_is_hourly_with_units_and_consistent_energy(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)
+    start = end - 3 * DAY_MS
+    energy = history(http, meter(sim), ENERGY, start, end).json()
+    power = history(http, meter(sim), POWER, start, end).json()
+    assert energy["deviceUnit"] == "core:ElectricalEnergyInWh"
+    assert power["deviceUnit"] == "core:ElectricalPowerInKW"  # the state's own unit wins
+    whens = [v["when"] for v in energy["historyValues"]]
+    assert whens[0] == (start // HOUR_MS + 1) * HOUR_MS
+    assert whens == list(range(whens[0], end + 1, HOUR_MS))
+    assert [v["when"] for v in power["historyValues"]] == whens
+    values = [int(v["value"]) for v in energy["historyValues"]]
+    kw = [float(v["value"]) for v in power["historyValues"]]
+    for i in range(len(values) - 1):  # the energy of each hour is that hour's power
+        assert values[i + 1] - values[i] == pytest.approx(kw[i] * 1000, abs=1)
+    temperature = history(http, f"io://{sim.house.gateway}/1001#2", "core:TemperatureState",
+                          start, end).json()
+    assert temperature["deviceUnit"] == "core:TemperatureInCelcius"
+    assert all(10 < float(v["value"]) < 30 for v in temperature["historyValues"])
+
+
+def test_history_windows_over_three_days_are_refused_unless_limited(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)
+    r = history(http, meter(sim), ENERGY, end - 3 * DAY_MS - 1, end)
+    assert err(r) == (400, "INVALID_PARAMETER",
+                      'Bad parameters. ("Max history query span is limited to 3 days")')
+    assert sim.violations["history-span"] == 1
+    path = f"/setup/devices/{seg(meter(sim))}/states/{ENERGY}/history/{end - 10 * DAY_MS}/{end}"
+    limited = http.get(path, params={"limit": 5}).json()["historyValues"]
+    assert len(limited) == 5
+    # only the last 60 days are kept
+    old = history(http, meter(sim), ENERGY, end - 63 * DAY_MS, end - 61 * DAY_MS).json()
+    assert old["historyValues"] == []
+    edge = history(http, meter(sim), ENERGY, end - 61 * DAY_MS, end - 58 * DAY_MS).json()
+    assert edge["historyValues"][0]["when"] >= end - 60 * DAY_MS
+
+
+def test_daily_and_monthly_history_and_growing_indexes_agree(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)
+    days = history(http, meter(sim), ENERGY, end - 5 * DAY_MS, end, "daily").json()
+    paris = ZoneInfo("Europe/Paris")
+    values = days["historyValues"]
+    assert len(values) == 6  # five whole days back and today so far
+    for value in values:
+        local = datetime.fromtimestamp(value["when"] / 1000, paris)
+        assert (local.hour, local.minute) == (0, 0)
+        assert float(value["value"]) == value["max"] - value["min"]
+    first = values[0]
+    asked = [{"deviceUrl": meter(sim), "stateName": ENERGY,
+              "from": first["when"], "to": first["when"] + DAY_MS}]
+    delta = http.post("/setup/devices/states/growingIndexes", json=asked).json()
+    assert delta == [{"deviceUrl": meter(sim), "stateName": ENERGY,
+                      "delta": float(first["value"])}]
+    months = history(http, meter(sim), ENERGY, end - 40 * DAY_MS, end, "monthly").json()
+    whens = [datetime.fromtimestamp(v["when"] / 1000, paris) for v in months["historyValues"]]
+    assert [(w.month, w.day, w.hour) for w in whens] == [(5, 1, 0), (6, 1, 0)]
+
+
+# ---- every documented rate limit -------------------------------------------------------------
+
+
+def _concrete(limit: Limit) -> str:
+    return re.sub(r"\{[^}]+\}", "x1", limit.template)
+
+
+@pytest.mark.parametrize("limit", LIMITS, ids=lambda lim: f"{lim.method} {lim.template}")
+def test_every_documented_rate_limit_is_enforced_and_counted(
+    clock: MovableClock, limit: Limit
+) -> None:
+    with OverkizSimulator(clock=clock, session_ttl_s=3 * 86400) as sim, login(sim) as http:
+        _limit_twice(sim, http, clock, limit)
+
+
+def _limit_twice(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock, limit: Limit
+) -> None:
+    path = _concrete(limit)
+    first = http.request(limit.method, path)
+    assert first.status_code != 429
+    clock.advance(limit.period_s * 0.9)
+    second = http.request(limit.method, path)
+    assert second.status_code == 429
+    assert second.json() == {"errorCode": "RESOURCE_ACCESS_DENIED",
+                             "error": f"Too many requests, try again later : {limit.category}"}
+    assert sim.violations == {limit.key: 1}
+    clock.advance(limit.period_s * 0.1 + 0.01)
+    assert http.request(limit.method, path).status_code != 429
+    assert sim.violation_count == 1
+
+
+def test_exec_operations_share_one_budget_and_limits_are_per_session(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    assert http.post("/exec/apply").status_code != 429
+    assert http.post("/exec/some-action-group").status_code == 429
+    assert sim.violations == {"exec": 1}
+    assert http.get("/setup").status_code == 200
+    with login(sim) as other:  # a new session has its own budget ("Per-session rate-limit")
+        assert other.get("/setup").status_code == 200
+    assert sim.calls("GET /setup") == 2
+    assert sim.violation_count == 1
+
+
+# ---- local API -------------------------------------------------------------------------------
+
+
+def test_local_api_uses_a_bearer_token_and_typed_event_values(
+    sim: OverkizSimulator, clock: MovableClock
+) -> None:
+    with httpx.Client(base_url=sim.url + LOCAL, timeout=10) as client:
+        r = client.get("/setup/devices")
+        assert err(r) == (401, "RESOURCE_ACCESS_DENIED", "Missing authorization token.")
+        r = client.get("/setup/devices", headers={"Authorization": "Bearer nope"})
+        assert err(r) == (401, "RESOURCE_ACCESS_DENIED", "Not authenticated.")
+        client.headers["Authorization"] = f"Bearer {sim.token}"
+        assert len(client.get("/setup/devices").json()) == len(sim.devices())
+        listener = client.post("/events/register").json()["id"]
+        clock.advance(120)
+        events = client.post(f"/events/{listener}/fetch").json()
+        assert events
+        assert all("timestamp" not in e for e in events)
+        values = [s["value"] for e in events for s in e["deviceStates"]]
+        assert any(isinstance(v, int | float) for v in values)
+        end = now_ms(clock)
+        r = history(client, meter(sim), ENERGY, end - DAY_MS, end)
+        assert err(r) == (404, "INVALID_API_CALL", "No such resource")  # no history locally
+        client.cookies.set("JSESSIONID", "ABC")
+        r = client.get("/setup/devices")
+        assert err(r) == (400, "UNSPECIFIED_ERROR",
+                          "Cannot use JSESSIONID and bearer token in same request")
+
+
+# ---- faults ----------------------------------------------------------------------------------
+
+
+def test_faults_maintenance_page_server_error_and_garbage(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    sim.maintenance_next(1)
+    r = http.get("/setup/gateways")
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("text/html")
+    assert "maintenance" in r.text
+    sim.faults.fail_next(1, status=500)
+    assert http.get("/setup/gateways").status_code == 500
+    sim.faults.malformed_next(1)
+    r = http.get(f"/setup/devices/{seg(meter(sim))}/states")
+    assert r.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(r.text)
+    assert http.get(f"/setup/devices/{seg(meter(sim))}/states").status_code == 200
+
+
+# ---- the real service's bodies and the printed config ----------------------------------------
+
+
+def test_error_bodies_are_those_of_the_real_service(
+    sim: OverkizSimulator, clock: MovableClock, shared_dir: Path
+) -> None:
+    real = shared_dir / "fixtures" / "overkiz" / "errors"
+
+    def body(name: str) -> object:
+        return json.loads((real / name).read_text())
+
+    with httpx.Client(base_url=sim.url + CLOUD, timeout=10) as client:
+        r = client.get("/setup")
+        assert r.json() == body("cloud/401-not-authenticated.json")
+        r = client.post("/login", data={"userId": sim.username, "userPassword": "x"})
+        assert r.json() == body("cloud/bad-credentials.json")
+    with login(sim) as client:
+        listener = client.post("/events/register").json()["id"]
+        sim.drop_listeners()
+        r = client.post(f"/events/{listener}/fetch")
+        assert r.json() == body("cloud/no-registered-event-listener.json")
+        clock.advance(1)
+        assert client.post("/events/abc-123-def/fetch").json() == body(
+            "cloud/invalid-event-listener-id.json")
+        assert client.get("/no/such/thing").json() == body("cloud/no-such-resource.json")
+    with httpx.Client(base_url=sim.url + LOCAL, timeout=10) as client:
+        assert client.get("/setup").json() == body("local/401-missing-authorization-token.json")
+        r = client.get("/setup", headers={"Authorization": "Bearer bad"})
+        assert r.json() == body("local/401-not-authenticated.json")
+        client.cookies.set("JSESSIONID", "A")
+        r = client.get("/setup", headers={"Authorization": "Bearer bad"})
+        assert r.json() == body("cloud/session-and-bearer.json")
+
+
+def test_the_printed_config_snippet_is_valid_and_logs_in(sim: OverkizSimulator) -> None:
+    snippet = config_snippet(sim)
+    config = parse_config(snippet, Path("collector.toml"), env={})
+    section = config.overkiz[0]
+    assert section.url == sim.url
+    assert section.username == sim.username
+    assert section.password is not None
+    with httpx.Client(base_url=section.url + CLOUD, timeout=10) as client:
+        r = client.post("/login", data={"userId": section.username,
+                                        "userPassword": section.password.get_secret_value()})
+        assert r.status_code == 200
