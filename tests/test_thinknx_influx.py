@@ -1,0 +1,260 @@
+"""Thinknx simulator -> collector -> real InfluxDB and the embedded store, value by value.
+
+The simulator runs on a frozen clock, so every status it serves during the poll is known
+beforehand; each is checked in the store with its schema unit (W from kW, Wh from kWh),
+as a float, with the label of its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collector.app import App
+from collector.config import (
+    Config,
+    InfluxConfig,
+    SpoolConfig,
+    StoreConfig,
+    ThinknxConfig,
+    parse_config,
+)
+from collector.simulators.thinknx import ThinknxSimulator
+from collector.simulators.thinknx_project import Kind
+from collector.stores.sqlite import SqliteStore
+from tests.influxd import Influxd
+
+source_module = pytest.importorskip(
+    "collector.sources.thinknx.source", reason="the Thinknx source is not in this tree yet")
+
+# 2024-06-10 12:00:00 UTC: daytime, thermostats in comfort, the sun on the panels
+START = 1718020800.0
+#: "2 days 1 hour 3 min" and "23 days 4 hours 12 min" (minutes: the resolution of the text)
+PROCESS_UPTIME_S = 2 * 86400 + 3600 + 3 * 60
+SERVER_UPTIME_S = 23 * 86400 + 4 * 3600 + 12 * 60
+
+# labels of the codes, as the document names them (spellings may differ in case and joins)
+TEMP_MODE = {0: "standby", 1: "comfort", 2: "night|econom", 3: "frost|protection"}
+HVAC_MODE = {0: "cool", 1: "heat", 2: "dry", 3: "fan", 4: "auto"}
+FAN = {0: "auto", 1: "min|low", 2: "average|medium|mid", 3: "max|high"}
+ON_OFF = {0: "off", 1: "on"}
+CHRONO = {0: "disabled|off", 1: "enabled|on"}
+#: analog quantity -> (measurement, factor from the device unit to the schema unit)
+ANALOG = {
+    "power": ("power_w", 1000.0),  # kW -> W
+    "energy": ("energy_wh", 1000.0),  # kWh -> Wh
+    "luminance": ("luminance_lx", 1.0),
+    "temperature": ("temperature_c", 1.0),
+    "humidity": ("humidity_pct", 1.0),
+    "co2": ("co2_ppm", 1.0),
+}
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(frozen=True)
+class Point:
+    measurement: str
+    tags: dict[str, str]
+    value: float
+    label: str | None
+
+
+@dataclass
+class Expected:
+    """What one object must have produced: numbers per measurement and states."""
+
+    numbers: dict[str, list[float]] = field(default_factory=dict)
+    states: list[tuple[int, str]] = field(default_factory=list)  # (code, label pattern)
+
+
+@pytest.fixture
+def sim() -> Iterator[ThinknxSimulator]:
+    with ThinknxSimulator(clock=FakeClock(START)) as running:
+        # a few manual changes so that both labels of a code occur
+        with httpx.Client(base_url=running.url, timeout=10,
+                          auth=httpx.DigestAuth(running.username, running.password)) as http:
+            for controller, kind, cmd in (("power", Kind.LIGHT, "1"),
+                                          ("hvacpower", Kind.HVAC, "1"),
+                                          ("hvacfan", Kind.HVAC, "2")):
+                guid = running.guids(kind)[0]
+                answer = http.get(f"/api/V1/{controller}",
+                                  params={"guid": guid, "cmd": cmd, "auth": "digest"})
+                assert answer.status_code == 200, answer.text
+        yield running
+
+
+def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
+    """guid -> what the store must hold, computed from the simulator's own answers."""
+    out: dict[str, Expected] = {}
+    for obj in sim.objects:
+        exp = out.setdefault(obj.guid, Expected())
+
+        def value(controller: str, guid: str = obj.guid) -> float:
+            return sim.status_value(guid, controller)
+
+        def state(controller: str, labels: dict[int, str], exp: Expected = exp) -> None:
+            code = int(value(controller))
+            exp.states.append((code, labels[code]))
+
+        if obj.kind is Kind.THERMOSTAT:
+            exp.numbers["temperature_c"] = [value("actualtemp")]
+            exp.numbers["setpoint_c"] = [value("setpointstatus")]
+            state("tempmodestatus", TEMP_MODE)
+            state("chronoenstatus", CHRONO)
+        elif obj.kind is Kind.HVAC:
+            exp.numbers["setpoint_c"] = [value("hvacsetpointstatus")]
+            state("hvacpowerstatus", ON_OFF)
+            state("hvacmodestatus", HVAC_MODE)
+            state("hvacfanset", FAN)
+        elif obj.kind is Kind.LIGHT:
+            state("powerstatus", ON_OFF)
+        elif obj.kind is Kind.DIMMER:
+            exp.numbers["level_pct"] = [value("powerlevelstatus")]
+        elif obj.kind is Kind.BLIND:
+            exp.numbers["level_pct"] = sorted([value("heightlevelstatus"),
+                                               value("blindanglestatus")])
+        else:
+            assert obj.quantity is not None
+            measurement, factor = ANALOG[obj.quantity]
+            exp.numbers[measurement] = [value("getvalue") * factor]
+    return out
+
+
+def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
+    """Every object's readings, value by value, and the server's."""
+    ours = [p for p in points if p.tags.get("source") == "thinknx"]
+    by_device: dict[str, list[Point]] = {}
+    for p in ours:
+        by_device.setdefault(p.tags["device_id"], []).append(p)
+    objects = {o.guid: o for o in sim.objects}
+    for guid, exp in expected(sim).items():
+        got = by_device.get(guid, [])
+        obj = objects[guid]
+        assert got, f"no readings for {obj.kind} {obj.name}"
+        assert all(p.tags["device"] == obj.name for p in got), obj.name
+        assert all(p.tags.get("room") == obj.room for p in got), obj.name
+        for measurement, values in exp.numbers.items():
+            served = sorted(p.value for p in got if p.measurement == measurement)
+            assert served == pytest.approx(values, rel=1e-9, abs=1e-9), (obj.name, measurement)
+        states = [p for p in got if p.measurement == "state"]
+        for code, pattern in exp.states:
+            matches = [p for p in states if p.value == code
+                       and re.search(pattern, p.label or "", re.IGNORECASE)]
+            assert matches, (obj.name, code, pattern, [(p.value, p.label) for p in states])
+        assert all(p.label for p in states), obj.name
+    # the server itself: uptimes in seconds and the number of connected clients
+    status = sim.server_status()
+    uptimes = sorted(p.value for p in ours if p.measurement == "uptime_s")
+    assert uptimes == [PROCESS_UPTIME_S, SERVER_UPTIME_S]
+    clients = [p for p in ours if "client" in p.measurement or "client" in str(p.tags)]
+    assert [p.value for p in clients] == [float(status["connected_clients"])]
+
+
+def influx_points(influxd: Influxd, db: str) -> list[Point]:
+    rows = influxd.rows('SELECT * FROM /.*/ GROUP BY *', db)
+    out = []
+    for row in rows:
+        tags = {k: v for k, v in row.items()
+                if k not in ("time", "value", "label", "_measurement") and isinstance(v, str)
+                and v != ""}
+        out.append(Point(row["_measurement"], tags, row["value"], row.get("label")))
+    return out
+
+
+def _config(sim: ThinknxSimulator, **store: Any) -> ThinknxConfig:
+    return ThinknxConfig.model_validate(sim.config_dict(name="villa", auth="digest") | store)
+
+
+def test_once_writes_every_kind_into_influxdb_value_by_value(
+    tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, influx_db: str
+) -> None:
+    tc = _config(sim)
+    config = Config(
+        store=StoreConfig(kind="influxdb"),
+        influxdb=InfluxConfig(url=influxd.url, api="v1", database=influx_db),
+        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
+        thinknx=[tc],
+    )
+    app = App(config, sources=[source_module.ThinknxSource(tc)])
+
+    async def go() -> None:
+        try:
+            outcomes = await app.once()
+            assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
+            assert app.spool.pending == 0
+        finally:
+            await app.aclose()
+
+    asyncio.run(go())
+    check_points(influx_points(influxd, influx_db), sim)
+    # `value` is a float field everywhere, whole numbers included (21, 0, 1)
+    for row in influxd.rows("SHOW FIELD KEYS", influx_db):
+        if row["fieldKey"] == "value":
+            assert row["fieldType"] == "float", row
+    assert sim.auth_failures <= 8  # the digest challenges, one per connection at most
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "collector", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _config_file(tmp_path: Path, sim: ThinknxSimulator, auth: str) -> Path:
+    path = tmp_path / "collector.toml"
+    path.write_text(
+        f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n\n'
+        f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n'
+        + sim.config_snippet(name="villa", auth=auth),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("auth", ["digest", "basic", "params"])
+def test_printed_snippet_collects_into_the_embedded_store(
+    tmp_path: Path, sim: ThinknxSimulator, auth: str
+) -> None:
+    path = _config_file(tmp_path, sim, auth)
+    result = _cli(["once", "--config", str(path)], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sim.password not in result.stdout + result.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        points = [Point(p.measurement, p.tags, p.value, p.label) for p in store.latest()]
+    finally:
+        store.close()
+    check_points(points, sim)
+
+
+def test_printed_snippet_passes_check(tmp_path: Path, sim: ThinknxSimulator) -> None:
+    path = _config_file(tmp_path, sim, "digest")
+    config = parse_config(path.read_text(encoding="utf-8"), path, env={})
+    assert [o.guid for o in config.thinknx[0].objects] == sim.guids()
+    result = _cli(["check", "--config", str(path)], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "thinknx" in result.stdout
+    assert sim.password not in result.stdout + result.stderr
+    # and a wrong password is a failed check, without the password in it
+    wrong = path.read_text(encoding="utf-8").replace(sim.password, "not the password")
+    path.write_text(wrong, encoding="utf-8")
+    failed = _cli(["check", "--config", str(path)], tmp_path)
+    assert failed.returncode != 0
+    assert "not the password" not in failed.stdout + failed.stderr
