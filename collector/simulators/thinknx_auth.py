@@ -5,7 +5,6 @@ integration"): HTTP Basic, HTTP Digest (RFC 7616, MD5 or SHA-256, qop=auth) or t
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import random
@@ -47,7 +46,7 @@ class LocalAuth:
             return Verdict.MISSING
         try:
             text = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64, not ASCII, not UTF-8
             return Verdict.WRONG
         user, sep, password = text.partition(":")  # the password may contain ':' itself
         return self.params(user, password) if sep else Verdict.WRONG
@@ -70,7 +69,10 @@ class LocalAuth:
         scheme, _, rest = header.partition(" ")
         if scheme.lower() != "digest":
             return Verdict.MISSING
-        fields = parse_keqv_list(parse_http_list(rest))
+        try:
+            fields = parse_keqv_list(parse_http_list(rest))
+        except (ValueError, IndexError):  # an element without '=' or with an empty value
+            return Verdict.WRONG
         algorithm = fields.get("algorithm", "MD5").upper()
         name = _HASHES.get(algorithm)
         needed = ("username", "realm", "nonce", "uri", "response")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import random
 import re
 import tomllib
 from collections.abc import Iterator
@@ -13,9 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.config import parse_config
 from collector.simulators.thinknx import ThinknxSimulator, format_uptime
+from collector.simulators.thinknx_auth import LocalAuth, Verdict
 from collector.simulators.thinknx_project import STATUS, Kind
 
 # 2024-06-10 12:00:00 UTC: daytime, comfort mode, blinds open-ish, sun up
@@ -455,3 +459,27 @@ def test_config_snippet_is_valid_toml_with_every_object(sim: ThinknxSimulator) -
     assert [o.guid for o in tc.objects] == sim.guids()
     assert tc.password is not None
     assert tc.password.get_secret_value() == sim.password
+
+
+# ---- properties -------------------------------------------------------------------------------
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_uptime_text_reads_back_to_the_minute(seconds: int) -> None:
+    for language, pattern in (("en", r"(\d+) days? (\d+) hours? (\d+) min"),
+                              ("it", r"(\d+) giorn[oi] (\d+) or[ae] (\d+) min")):
+        match = re.fullmatch(pattern, format_uptime(seconds, language))
+        assert match is not None
+        d, h, m = (int(g) for g in match.groups())
+        assert h < 24 and m < 60
+        assert d * 86400 + h * 3600 + m * 60 == seconds // 60 * 60
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=300))
+def test_any_authorization_header_is_answered_never_raises(header: str) -> None:
+    auth = LocalAuth("service", "demo pass:5051", random.Random(1))
+    assert auth.digest(header, "GET", "/api/V1/getvalue") is not Verdict.OK
+    assert auth.digest("Digest " + header, "GET", "/api/V1/getvalue") is not Verdict.OK
+    assert auth.basic(header) is not Verdict.OK
+    assert auth.basic("Basic " + header) is not Verdict.OK
