@@ -252,6 +252,7 @@ def main() -> None:
                 "raw_ingest_lines_per_s", "daemon_rss_mb", "daemon_peak_rss_mb"):
         if key in results:
             print(f"{key}: {results[key]:.2f}")
+    results.update(__import__("collector.bench_overkiz", fromlist=["main"]).main())
 
 
 if __name__ == "__main__":
