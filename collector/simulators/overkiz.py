@@ -249,6 +249,13 @@ class OverkizSimulator(BaseSimulator):
             if local or kind not in ("raw", "daily", "monthly"):
                 return template, None  # the local API keeps no history
             return template, lambda r, s, n: self._history(r, url, name, kind, rest[-2:], n)
+        if len(rest) in (4, 5) and rest[:2] == ["states", "history"]:  # every state at once
+            kind = rest[2] if len(rest) == 5 else "raw"
+            template = base + "/states/history/" + ("" if kind == "raw" else kind + "/")
+            template += "{from}/{to}"
+            if local or kind not in ("raw", "daily", "monthly"):
+                return template, None
+            return template, lambda r, s, n: self._history(r, url, None, kind, rest[-2:], n)
         return path, None
 
     # ---- login and listener ----------------------------------------------------------------
@@ -318,7 +325,7 @@ class OverkizSimulator(BaseSimulator):
         return json_response(events)
 
     def _history(
-        self, request: Request, url: str, name: str, kind: str, bounds: list[str], now: float
+        self, request: Request, url: str, name: str | None, kind: str, bounds: list[str], now: float
     ) -> Response:
         try:
             return answers.history(self.house, request, url, name, kind, bounds, now)

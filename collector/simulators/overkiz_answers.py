@@ -139,8 +139,16 @@ def one_state(house: House, url: str, name: str, now: float) -> Response:
 
 
 def history(
-    house: House, request: Request, url: str, name: str, kind: str, bounds: list[str], now: float
+    house: House,
+    request: Request,
+    url: str,
+    name: str | None,
+    kind: str,
+    bounds: list[str],
+    now: float,
 ) -> Response:
+    """One state's history, or (``name`` None) the list of every historised state's, in the
+    device's state order (the spec's "States History values" entries carry no state name)."""
     device = house.by_url.get(url)
     if device is None:
         return errors.no_such_device(url)
@@ -153,7 +161,25 @@ def history(
         return errors.bad_parameters("from is after to")
     if kind == "raw" and limit is None and end - start > MAX_SPAN_MS:
         raise SpanTooLong(f"{end - start} ms")
+    if name is None:
+        states = [s for s in device.states if s.historised]
+        return json_response(
+            [_history(house, device, s, kind, start, end, limit, now) for s in states]
+        )
     state = device.state(name)
+    return json_response(_history(house, device, state, kind, start, end, limit, now))
+
+
+def _history(
+    house: House,
+    device: Device,
+    state: State | None,
+    kind: str,
+    start: int,
+    end: int,
+    limit: int | None,
+    now: float,
+) -> dict[str, Any]:
     values: list[dict[str, Any]] = []
     if state is not None and state.historised:
         if kind == "raw":
@@ -167,7 +193,7 @@ def history(
     }
     if state is not None and device.unit_of(state):
         body["deviceUnit"] = device.unit_of(state)
-    return json_response(body)
+    return body
 
 
 def _period(state: State, start: int, end: int, now: float) -> dict[str, Any]:

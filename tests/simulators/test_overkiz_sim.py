@@ -299,6 +299,19 @@ def test_history_is_hourly_with_units_and_consistent_energy(
     assert all(10 < float(v["value"]) < 30 for v in temperature["historyValues"])
 
 
+def test_all_states_history_lists_each_historised_state_in_order(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)
+    start = end - DAY_MS
+    both = http.get(f"/setup/devices/{seg(meter(sim))}/states/history/{start}/{end}").json()
+    assert both == [history(http, meter(sim), ENERGY, start, end).json(),
+                    history(http, meter(sim), POWER, start, end).json()]
+    r = http.get(f"/setup/devices/{seg(meter(sim))}/states/history/{end - 4 * DAY_MS}/{end}")
+    assert r.status_code == 400
+    assert sim.violations == {"history-span": 1}
+
+
 def test_history_windows_over_three_days_are_refused_unless_limited(
     sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
 ) -> None:
