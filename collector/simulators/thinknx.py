@@ -346,7 +346,7 @@ def _toml(value: object) -> str:
 
 def serve_forever(port: int) -> None:
     """Run the simulator in the foreground until Ctrl-C (``collector simulate thinknx``)."""
-    sim = ThinknxSimulator(port=port or 0, rate_limit=50.0)
+    sim = ThinknxSimulator(port=port or 0, rate_limit=100.0)  # a whole poll fits in 1 s
     sim.start()
     print(f"Thinknx simulator: {sim.url}/api/V1/...  (cloud form: {sim.url}/<KEY>/api/V1/...)",
           flush=True)
