@@ -80,7 +80,7 @@ class Point:
 class Expected:
     """What one object must have produced: numbers per measurement and states."""
 
-    numbers: dict[str, list[float]] = field(default_factory=dict)
+    numbers: dict[tuple[str, str | None], float] = field(default_factory=dict)  # by kind tag
     states: list[tuple[int, str]] = field(default_factory=list)  # (code, label pattern)
 
 
@@ -114,26 +114,26 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
             exp.states.append((code, labels[code]))
 
         if obj.kind is Kind.THERMOSTAT:
-            exp.numbers["temperature_c"] = [value("actualtemp")]
-            exp.numbers["setpoint_c"] = [value("setpointstatus")]
+            exp.numbers["temperature_c", None] = value("actualtemp")
+            exp.numbers["setpoint_c", "target"] = value("setpointstatus")
             state("tempmodestatus", TEMP_MODE)
             state("chronoenstatus", CHRONO)
         elif obj.kind is Kind.HVAC:
-            exp.numbers["setpoint_c"] = [value("hvacsetpointstatus")]
+            exp.numbers["setpoint_c", "target"] = value("hvacsetpointstatus")
             state("hvacpowerstatus", ON_OFF)
             state("hvacmodestatus", HVAC_MODE)
             state("hvacfanset", FAN)
         elif obj.kind is Kind.LIGHT:
             state("powerstatus", ON_OFF)
         elif obj.kind is Kind.DIMMER:
-            exp.numbers["level_pct"] = [value("powerlevelstatus")]
+            exp.numbers["level_pct", "dimmer"] = value("powerlevelstatus")
         elif obj.kind is Kind.BLIND:
-            exp.numbers["level_pct"] = sorted([value("heightlevelstatus"),
-                                               value("blindanglestatus")])
+            exp.numbers["level_pct", "blind"] = value("heightlevelstatus")
+            exp.numbers["level_pct", "slats"] = value("blindanglestatus")
         else:
             assert obj.quantity is not None
             measurement, factor = ANALOG[obj.quantity]
-            exp.numbers[measurement] = [value("getvalue") * factor]
+            exp.numbers[measurement, None] = value("getvalue") * factor
     return out
 
 
@@ -150,9 +150,13 @@ def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
         assert got, f"no readings for {obj.kind} {obj.name}"
         assert all(p.tags["device"] == obj.name for p in got), obj.name
         assert all(p.tags.get("room") == obj.room for p in got), obj.name
-        for measurement, values in exp.numbers.items():
-            served = sorted(p.value for p in got if p.measurement == measurement)
-            assert served == pytest.approx(values, rel=1e-9, abs=1e-9), (obj.name, measurement)
+        assert all(p.tags.get("model") == str(obj.kind) for p in got), obj.name
+        for (measurement, kind), number in exp.numbers.items():
+            served = [p.value for p in got if p.measurement == measurement
+                      and (kind is None or p.tags.get("kind") == kind)]
+            # exactly one point, the value served, in the schema unit (W from kW, Wh from kWh)
+            assert served == [pytest.approx(number, rel=1e-12, abs=1e-9)], (
+                obj.name, measurement, kind, served)
         states = [p for p in got if p.measurement == "state"]
         for code, pattern in exp.states:
             matches = [p for p in states if p.value == code
@@ -161,8 +165,11 @@ def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
         assert all(p.label for p in states), obj.name
     # the server itself: uptimes in seconds and the number of connected clients
     status = sim.server_status()
-    uptimes = sorted(p.value for p in ours if p.measurement == "uptime_s")
-    assert uptimes == [PROCESS_UPTIME_S, SERVER_UPTIME_S]
+    uptimes = {p.tags.get("kind"): p.value for p in ours if p.measurement == "uptime_s"}
+    assert uptimes == {"process": PROCESS_UPTIME_S, "server": SERVER_UPTIME_S}
+    servers = {p.tags["device_id"] for p in ours if p.measurement == "uptime_s"}
+    assert len(servers) == 1
+    assert sim.cloud_key not in next(iter(servers))
     clients = [p for p in ours if "client" in p.measurement or "client" in str(p.tags)]
     assert [p.value for p in clients] == [float(status["connected_clients"])]
 
@@ -222,13 +229,13 @@ def _config_file(tmp_path: Path, sim: ThinknxSimulator, auth: str) -> Path:
     path.write_text(
         f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n\n'
         f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n'
-        + sim.config_snippet(name="villa", auth=auth),
+        + sim.config_snippet(name="villa", auth=auth, cloud=auth == "cloud"),
         encoding="utf-8",
     )
     return path
 
 
-@pytest.mark.parametrize("auth", ["digest", "basic", "params"])
+@pytest.mark.parametrize("auth", ["digest", "basic", "params", "cloud"])
 def test_printed_snippet_collects_into_the_embedded_store(
     tmp_path: Path, sim: ThinknxSimulator, auth: str
 ) -> None:
@@ -236,6 +243,7 @@ def test_printed_snippet_collects_into_the_embedded_store(
     result = _cli(["once", "--config", str(path)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert sim.password not in result.stdout + result.stderr
+    assert sim.cloud_key not in result.stdout + result.stderr
     store = SqliteStore(tmp_path / "store.sqlite3")
     try:
         points = [Point(p.measurement, p.tags, p.value, p.label) for p in store.latest()]

@@ -144,19 +144,28 @@ class ThinknxSimulator(BaseSimulator):
         """The ``[[thinknx.objects]]`` entries of this project."""
         return [o.config() for o in self.objects]
 
-    def config_dict(self, name: str = "sim", auth: str = "digest") -> dict[str, Any]:
-        """A ``[[thinknx]]`` section for this simulator, as the TOML file would give it."""
-        return {
-            "name": name, "url": self.url, "auth": auth, "username": self.username,
-            "password": self.password, "interval": "60s", "objects": self.config_objects(),
-        }
+    def config_dict(self, name: str = "sim", auth: str = "digest", *,
+                    cloud: bool = False) -> dict[str, Any]:
+        """A ``[[thinknx]]`` section for this simulator, as the TOML file would give it.
 
-    def config_snippet(self, name: str = "sim", auth: str = "digest") -> str:
+        ``cloud``: the cloud form, with this simulator playing the cloud service (its base URL
+        as ``cloud_url``, its key as ``cloud_key``) instead of the local URL and credentials.
+        """
+        head: dict[str, Any] = {"name": name}
+        if cloud:
+            head |= {"cloud_url": self.url, "cloud_key": self.cloud_key}
+        else:
+            head |= {"url": self.url, "auth": auth, "username": self.username,
+                     "password": self.password}
+        return head | {"interval": "60s", "objects": self.config_objects()}
+
+    def config_snippet(self, name: str = "sim", auth: str = "digest", *,
+                       cloud: bool = False) -> str:
         """The ``[[thinknx]]`` TOML section that works against this simulator as printed."""
-        section = self.config_dict(name, auth)
+        section = self.config_dict(name, auth, cloud=cloud)
         lines = ["[[thinknx]]"]
-        lines += [f"{key} = {_toml(section[key])}" for key in
-                  ("name", "url", "auth", "username", "password", "interval")]
+        lines += [f"{key} = {_toml(value)}" for key, value in section.items()
+                  if key != "objects"]
         for entry in section["objects"]:
             lines += ["", "  [[thinknx.objects]]"]
             lines += [f"  {key} = {_toml(value)}" for key, value in entry.items()]
@@ -352,6 +361,8 @@ def serve_forever(port: int) -> None:
           flush=True)
     print(f"{len(sim.objects)} objects; a config that works against it:\n", flush=True)
     print(sim.config_snippet(), flush=True)
+    print("# the cloud form instead of url/auth/username/password:", flush=True)
+    print(f'# cloud_url = "{sim.url}"\n# cloud_key = "{sim.cloud_key}"\n', flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:
