@@ -253,6 +253,7 @@ def main() -> None:
         if key in results:
             print(f"{key}: {results[key]:.2f}")
     results.update(__import__("collector.bench_overkiz", fromlist=["main"]).main())
+    results.update(__import__("collector.bench_thinknx", fromlist=["run"]).run())
 
 
 if __name__ == "__main__":
