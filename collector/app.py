@@ -58,7 +58,12 @@ def build_sources(config: Config) -> list[Source]:
             from collector.sources.fritzbox.source import FritzboxSource
 
             sources.append(FritzboxSource(fc))
-    for kind in ("thinknx", "overkiz"):
+    for tc in config.thinknx:
+        if tc.enabled:
+            from collector.sources.thinknx.source import ThinknxSource
+
+            sources.append(ThinknxSource(tc))
+    for kind in ("overkiz",):
         if any(s.enabled for s in getattr(config, kind)):
             raise ConfigError(f"[[{kind}]] sources are not supported by this version yet")
     return sources

@@ -150,15 +150,78 @@ class ThinknxObject(_Section):
     quantity: str | None = None
     unit: str | None = None
 
+    @model_validator(mode="after")
+    def _analog(self) -> ThinknxObject:
+        from collector import normalise
+
+        if self.kind != "analog":
+            if self.quantity is not None or self.unit is not None:
+                raise ValueError(f"object {self.guid!r}: quantity and unit are for analog "
+                                 "objects only")
+            return self
+        if self.quantity is None or self.unit is None:
+            raise ValueError(f"analog object {self.guid!r} needs both quantity and unit")
+        try:
+            measurement = normalise.measurement_for(self.quantity)
+        except normalise.UnitError as err:
+            raise ValueError(f"object {self.guid!r}: {err}") from None
+        rule = normalise.UNITS.get(self.unit.strip())
+        fitting = sorted(u for u, r in normalise.UNITS.items()
+                         if measurement.endswith("_" + _SUFFIX.get(r.unit, r.unit)))
+        if rule is None or self.unit.strip() not in fitting:
+            raise ValueError(f"object {self.guid!r}: unit {self.unit!r} is not a unit of "
+                             f"{self.quantity} (known: {', '.join(fitting)})")
+        return self
+
+
+#: Schema unit -> the suffix of the measurement names measured in it.
+_SUFFIX = {"°C": "c", "%": "pct", "W": "w", "Wh": "wh", "V": "v", "lx": "lx", "ppm": "ppm"}
+#: The Thinknx cloud service ("Cloud based integration").
+THINKNX_CLOUD_URL = "https://data.thinknx.eu"
+
 
 class ThinknxConfig(_SourceConfig):
     url: str | None = None
     cloud_key: SecretStr | None = None
+    cloud_url: str = THINKNX_CLOUD_URL
     auth: Literal["digest", "basic", "params"] = "digest"
     username: str | None = None
     password: SecretStr | None = None
     objects: list[ThinknxObject] = Field(default_factory=list)
     max_concurrency: int = Field(default=8, gt=0, le=64)
+    verify_tls: bool = True
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _mode(self) -> ThinknxConfig:
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        if (self.url is None) == (self.cloud_key is None):
+            raise ValueError("set exactly one of url (local server) and cloud_key (cloud)")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"url {self.url!r} is not an http:// or https:// address")
+            if not self.username or self.password is None:
+                raise ValueError("a local server (url) needs username and password")
+            if self.auth == "params":
+                try:
+                    address = ipaddress.ip_address(parts.hostname)
+                    lan = address.is_loopback or address.is_private
+                except ValueError:
+                    lan = parts.hostname == "localhost"
+                if parts.scheme != "http" or not lan:
+                    raise ValueError(
+                        'auth = "params" puts the password into the URL: only allowed over '
+                        "plain http:// to a loopback or private LAN address, got "
+                        f"{parts.scheme}://{parts.hostname}")
+        guids: set[str] = set()
+        for obj in self.objects:
+            if obj.guid in guids:
+                raise ValueError(f"two objects have the guid {obj.guid!r}")
+            guids.add(obj.guid)
+        return self
 
 
 class OverkizConfig(_SourceConfig):

@@ -91,6 +91,11 @@ TABLE: tuple[Measurement, ...] = (
     _m("luminance_lx", "lx", Kind.GAUGE, "Illuminance", "Overkiz LuminanceState; Thinknx analog"),
     _m("co2_ppm", "ppm", Kind.GAUGE, "CO2 concentration", "Overkiz CO2ConcentrationState"),
     _m("uptime_s", "s", Kind.GAUGE, "Uptime", "Thinknx system/serverStatus", kind=()),
+    _m("clients", "count", Kind.GAUGE, "Number of connected clients",
+       "Thinknx system/serverStatus connected_clients"),
+    _m("config_time_s", "s", Kind.GAUGE,
+       "Time of the running configuration as Unix seconds (the server's clock, read as UTC)",
+       "Thinknx system/serverStatus config_time"),
     _m("voip_clients", "count", Kind.GAUGE, "Number of configured VoIP clients",
        "TR-064 X_VoIP GetNumberOfClients"),
     _m(
@@ -156,6 +161,14 @@ STATES: tuple[State, ...] = (
                           (2, "registered"), (3, "connected")),
           "TR-064 X_VoIP account status (X_AVM-DE_GetVoIPStatus)"),
     # --- Thinknx (collector/sources/thinknx) ---------------------------------------------------
+    State("temp_mode", ((0, "standby"), (1, "comfort"), (2, "economy"), (3, "frost")),
+          "Thinknx thermostat modality (tempmodestatus): night/economy, frost/heat protection"),
+    State("chrono", ((0, "disabled"), (1, "enabled")),
+          "Thinknx thermostat chrono scheduling (chronoenstatus)"),
+    State("hvac_mode", ((0, "cooling"), (1, "heating"), (2, "dry"), (3, "fan"), (4, "auto")),
+          "Thinknx HVAC modality (hvacmodestatus)"),
+    State("fan_speed", ((0, "auto"), (1, "minimum"), (2, "average"), (3, "maximum")),
+          "Thinknx HVAC fan speed (hvacfanset / hvacfanstatus)"),
     # --- Overkiz (collector/sources/overkiz) ---------------------------------------------------
 )
 
