@@ -135,8 +135,11 @@ class ThinknxClient(AsyncClosing):
         else:
             assert config.url is not None and config.username and config.password is not None
             password = config.password.get_secret_value()
-            register_secret(password)
-            self._secrets = (password, quote(password), quote_plus(password))
+            # as typed, and as it appears in a logged URL (params mode: percent-encoded)
+            encoded = str(httpx.QueryParams({"pass": password}))[len("pass="):]
+            self._secrets = (password, encoded, quote(password, safe=""), quote_plus(password))
+            for secret in self._secrets:
+                register_secret(secret)
             self._base = config.url.rstrip("/") + API_PATH
             self._safe_base = self._base
             self._params = {"auth": "basic" if config.auth == "params" else config.auth}

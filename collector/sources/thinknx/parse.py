@@ -100,7 +100,8 @@ def parse_status(body: bytes, *, controller: str, guid: str, what: str) -> float
         raise ParseError(f"{what}: the server answered {str(doc['error'])[:80]!r}",
                          part=controller)
     namespace = doc.get("namespace")
-    if namespace is not None and namespace not in NAMESPACES.get(controller, {controller}):
+    if namespace is not None and str(namespace) not in NAMESPACES.get(controller,
+                                                                    {controller}):
         raise ParseError(f"{what}: answer of {str(namespace)[:40]!r}, asked {controller}",
                          part="namespace")
     if "guid" in doc and str(doc["guid"]) != guid:
