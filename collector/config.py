@@ -176,6 +176,8 @@ class ThinknxObject(_Section):
 
 #: Schema unit -> the suffix of the measurement names measured in it.
 _SUFFIX = {"°C": "c", "%": "pct", "W": "w", "Wh": "wh", "V": "v", "lx": "lx", "ppm": "ppm"}
+#: Private LAN ranges (RFC 1918, RFC 4193) where ``auth = "params"`` may be used.
+_LAN_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 #: The Thinknx cloud service ("Cloud based integration").
 THINKNX_CLOUD_URL = "https://data.thinknx.eu"
 
@@ -208,7 +210,9 @@ class ThinknxConfig(_SourceConfig):
             if self.auth == "params":
                 try:
                     address = ipaddress.ip_address(parts.hostname)
-                    lan = address.is_loopback or address.is_private
+                    lan = address.is_loopback or address.is_link_local or any(
+                        address in ipaddress.ip_network(net) for net in _LAN_NETS
+                        if ipaddress.ip_network(net).version == address.version)
                 except ValueError:
                     lan = parts.hostname == "localhost"
                 if parts.scheme != "http" or not lan:
