@@ -170,7 +170,7 @@ class ThinknxClient(AsyncClosing):
 
         A refused password is not asked again before the back-off period has passed; 429 is
         waited out (Retry-After, at most ``MAX_RETRY_AFTER_S``) up to ``MAX_RATE_RETRIES``
-        times.
+        times; a longer Retry-After fails the call with it as ``retry_after``.
         """
         self._backoff.check()
         query = dict(params or {}) | self._params
@@ -186,9 +186,9 @@ class ThinknxClient(AsyncClosing):
                 log.warning("%s: %s; not asking again for %.0f s", self.safe_url(controller),
                             error, period)
                 raise error
-            if status != 429 or attempt == MAX_RATE_RETRIES:
-                raise error
-            delay = min(wait if wait is not None else DEFAULT_RETRY_AFTER_S, MAX_RETRY_AFTER_S)
+            delay = wait if wait is not None else DEFAULT_RETRY_AFTER_S
+            if status != 429 or attempt == MAX_RATE_RETRIES or delay > MAX_RETRY_AFTER_S:
+                raise error  # a long Retry-After is left to the scheduler (retry_after)
             log.info("%s: rate limited, waiting %.1f s", self.safe_url(controller), delay)
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

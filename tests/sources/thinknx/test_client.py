@@ -266,3 +266,23 @@ def test_secrets_never_in_logs_or_errors(mode: str) -> None:
     encoded = str(httpx.QueryParams({"pass": PASSWORD}))[5:]
     for secret in (PASSWORD, encoded, KEY):
         assert secret not in text
+
+
+def test_a_long_retry_after_is_left_to_the_scheduler() -> None:
+    server = FakeServer("cloud", retry_after=["600"])
+    clock = Clock()
+    [got] = poll(source(server, config("cloud", objects=[]), clock))
+    assert isinstance(got, TransientError) and got.retry_after == 600.0
+    assert clock.slept == [] and len(server.requests) == 1
+
+
+def test_params_mode_warns_once_that_the_password_travels_in_the_url(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="collector")
+    cfg = config("params").model_copy(update={"name": "params-warning"})
+    for _ in range(3):
+        asyncio.run(ThinknxSource(cfg).aclose())
+    warnings = [r.getMessage() for r in caplog.records if "in the URL" in r.getMessage()]
+    assert warnings == ['thinknx params-warning: auth = "params" sends the password in the URL '
+                        "of every request (plain HTTP on the local network only)"]
+    assert PASSWORD not in caplog.text

@@ -32,28 +32,19 @@ def status(endpoint: str, case: str, controller: str | None = None) -> float | N
                         what="test object")
 
 
-def readings(kind: str, values: dict[str, float | None], **extra: str) -> list[tuple]:
+def readings(kind: str, values: dict[str, float | None], **extra: str) -> list[tuple[object, ...]]:
+    """(measurement, value, kind tag, name tag, label, model tag) of an object's readings."""
     obj = ObjectInfo(GUID, kind, "Living", "Ground floor", extra.get("quantity"),
                      extra.get("unit"))
-    return [(r.measurement, r.value, r.tag("kind"), r.tag("name"), r.label, r.unit_tags)
-            for r in _with_tags(object_readings(obj, values, site="villa", time=T))]
-
-
-def _with_tags(rs: list) -> list:
-    out = []
-    for r in rs:
+    out: list[tuple[object, ...]] = []
+    for r in object_readings(obj, values, site="villa", time=T):
         assert r.time == T and r.source == "thinknx" and r.site == "villa"
         assert r.device_id == GUID and r.device == "Living"
         assert r.tag("room") == "Ground floor"
-        out.append(_R(r))
+        assert type(r.value) is float
+        out.append((r.measurement, r.value, r.tag("kind"), r.tag("name"), r.label,
+                    r.tag("model")))
     return out
-
-
-class _R:
-    def __init__(self, r: object) -> None:
-        self.__dict__.update({k: getattr(r, k) for k in ("measurement", "value", "label")})
-        self.tag = r.tag  # type: ignore[attr-defined]
-        self.unit_tags = r.tag("model")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("endpoint", "case", "expected"), [
