@@ -201,6 +201,8 @@ class ThinknxConfig(_SourceConfig):
 
         if (self.url is None) == (self.cloud_key is None):
             raise ValueError("set exactly one of url (local server) and cloud_key (cloud)")
+        if urlsplit(self.cloud_url).scheme not in ("http", "https"):
+            raise ValueError(f"cloud_url {self.cloud_url!r} is not an https:// address")
         if self.url is not None:
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.hostname:

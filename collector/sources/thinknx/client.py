@@ -85,6 +85,9 @@ def error_for(status: int, body: bytes, what: str, retry_after: float | None = N
               ) -> CollectorError:
     """The typed error of a non-200 answer, naming ``what`` (never the URL)."""
     text = error_text(body)
+    if 300 <= status < 400:  # "HTTP requests will be redirected to HTTPS when possible"
+        return PermanentError(f"{what}: the server redirects (HTTP {status}); "
+                              "use its https:// address in url")
     cls, meaning = STATUS_ERRORS.get(
         status, (TransientError if status >= 500 else PermanentError, f"HTTP {status}"))
     if text is not None and cls is not AuthError and status != 429:

@@ -150,6 +150,7 @@ ERRORS = [
     (500, b"oops", TransientError, "HTTP 500"),
     (503, b"", TransientError, "HTTP 503"),
     (200, b"<html>busy</html>", PermanentError, "not JSON"),
+    (301, b"", PermanentError, "redirects (HTTP 301)"),
     (200, json_body({"error": "device not found"}), PermanentError, "device not found"),
 ]
 
