@@ -156,6 +156,20 @@ def test_file_and_parent_are_private(tmp_path: Path) -> None:
         s.close()
 
 
+def test_existing_file_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    s = SqliteStore(path)
+    write(s, [f"{PLUG} value=1.0 {T0}"])
+    s.close()
+    path.chmod(0o644)  # e.g. copied in place by hand, or made under another umask
+    s = SqliteStore(path)
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert s.measurements() == [("power_w", 1)]
+    finally:
+        s.close()
+
+
 def test_wal_and_full_sync(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

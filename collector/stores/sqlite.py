@@ -317,6 +317,11 @@ def _create_private(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        # an existing file (and its write-ahead log) is made private too, like the spool
+        for existing in (path, path.with_name(path.name + "-wal"),
+                         path.with_name(path.name + "-shm")):
+            if existing.exists():
+                os.chmod(existing, 0o600)
         return
     os.close(fd)
     os.chmod(path, 0o600)  # whatever the umask
