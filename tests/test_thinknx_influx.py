@@ -29,6 +29,7 @@ from collector.config import (
     ThinknxConfig,
     parse_config,
 )
+from collector.schema import STATE_BY_NAME
 from collector.simulators.thinknx import ThinknxSimulator
 from collector.simulators.thinknx_project import Kind
 from collector.stores.sqlite import SqliteStore
@@ -81,7 +82,7 @@ class Expected:
     """What one object must have produced: numbers per measurement and states."""
 
     numbers: dict[tuple[str, str | None], float] = field(default_factory=dict)  # by kind tag
-    states: list[tuple[int, str]] = field(default_factory=list)  # (code, label pattern)
+    states: list[tuple[str, int, str]] = field(default_factory=list)  # name, code, label
 
 
 @pytest.fixture
@@ -109,22 +110,23 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
         def value(controller: str, guid: str = obj.guid) -> float:
             return sim.status_value(guid, controller)
 
-        def state(controller: str, labels: dict[int, str], exp: Expected = exp) -> None:
+        def state(controller: str, name: str, labels: dict[int, str],
+                  exp: Expected = exp) -> None:
             code = int(value(controller))
-            exp.states.append((code, labels[code]))
+            exp.states.append((name, code, labels[code]))
 
         if obj.kind is Kind.THERMOSTAT:
             exp.numbers["temperature_c", None] = value("actualtemp")
             exp.numbers["setpoint_c", "target"] = value("setpointstatus")
-            state("tempmodestatus", TEMP_MODE)
-            state("chronoenstatus", CHRONO)
+            state("tempmodestatus", "temp_mode", TEMP_MODE)
+            state("chronoenstatus", "chrono", CHRONO)
         elif obj.kind is Kind.HVAC:
             exp.numbers["setpoint_c", "target"] = value("hvacsetpointstatus")
-            state("hvacpowerstatus", ON_OFF)
-            state("hvacmodestatus", HVAC_MODE)
-            state("hvacfanset", FAN)
+            state("hvacpowerstatus", "on_off", ON_OFF)
+            state("hvacmodestatus", "hvac_mode", HVAC_MODE)
+            state("hvacfanset", "fan_speed", FAN)
         elif obj.kind is Kind.LIGHT:
-            state("powerstatus", ON_OFF)
+            state("powerstatus", "switch", ON_OFF)
         elif obj.kind is Kind.DIMMER:
             exp.numbers["level_pct", "dimmer"] = value("powerlevelstatus")
         elif obj.kind is Kind.BLIND:
@@ -157,12 +159,14 @@ def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
             # exactly one point, the value served, in the schema unit (W from kW, Wh from kWh)
             assert served == [pytest.approx(number, rel=1e-12, abs=1e-9)], (
                 obj.name, measurement, kind, served)
-        states = [p for p in got if p.measurement == "state"]
-        for code, pattern in exp.states:
-            matches = [p for p in states if p.value == code
-                       and re.search(pattern, p.label or "", re.IGNORECASE)]
-            assert matches, (obj.name, code, pattern, [(p.value, p.label) for p in states])
-        assert all(p.label for p in states), obj.name
+        states = {p.tags.get("name"): p for p in got if p.measurement == "state"}
+        assert set(states) == {name for name, _, _ in exp.states}, obj.name
+        for name, code, pattern in exp.states:
+            p = states[name]
+            assert p.value == code, (obj.name, name)
+            # the document's meaning of the code, and the schema table's label for it
+            assert re.fullmatch(f"({pattern}).*", p.label or "", re.IGNORECASE), (obj.name, p)
+            assert (code, p.label) in STATE_BY_NAME[name].codes, (obj.name, p)
     # the server itself: uptimes in seconds and the number of connected clients
     status = sim.server_status()
     uptimes = {p.tags.get("kind"): p.value for p in ours if p.measurement == "uptime_s"}
@@ -170,8 +174,11 @@ def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
     servers = {p.tags["device_id"] for p in ours if p.measurement == "uptime_s"}
     assert len(servers) == 1
     assert sim.cloud_key not in next(iter(servers))
-    clients = [p for p in ours if "client" in p.measurement or "client" in str(p.tags)]
-    assert [p.value for p in clients] == [float(status["connected_clients"])]
+    clients = [p.value for p in ours if p.measurement == "clients"]
+    assert clients == [float(status["connected_clients"])]
+    # "hh:mm:ss YYYY-MM-DD", read as UTC: 10:54:48 on 2024-06-08
+    config_time = [p.value for p in ours if p.measurement == "config_time_s"]
+    assert config_time == [sim.configured] == [1717844088.0]
 
 
 def influx_points(influxd: Influxd, db: str) -> list[Point]:
