@@ -139,14 +139,18 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
     return out
 
 
-def check_points(points: list[Point], sim: ThinknxSimulator) -> None:
-    """Every object's readings, value by value, and the server's."""
+def check_points(points: list[Point], sim: ThinknxSimulator, failed: frozenset[str] = frozenset(),
+                 ) -> None:
+    """Every object's readings, value by value, and the server's; none for ``failed``."""
     ours = [p for p in points if p.tags.get("source") == "thinknx"]
     by_device: dict[str, list[Point]] = {}
     for p in ours:
         by_device.setdefault(p.tags["device_id"], []).append(p)
     objects = {o.guid: o for o in sim.objects}
+    assert not failed & set(by_device)
     for guid, exp in expected(sim).items():
+        if guid in failed:
+            continue
         got = by_device.get(guid, [])
         obj = objects[guid]
         assert got, f"no readings for {obj.kind} {obj.name}"
@@ -199,30 +203,55 @@ def _config(sim: ThinknxSimulator, **store: Any) -> ThinknxConfig:
 def test_once_writes_every_kind_into_influxdb_value_by_value(
     tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, influx_db: str
 ) -> None:
-    tc = _config(sim)
-    config = Config(
-        store=StoreConfig(kind="influxdb"),
-        influxdb=InfluxConfig(url=influxd.url, api="v1", database=influx_db),
-        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
-        thinknx=[tc],
-    )
-    app = App(config, sources=[source_module.ThinknxSource(tc)])
-
-    async def go() -> None:
-        try:
-            outcomes = await app.once()
-            assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
-            assert app.spool.pending == 0
-        finally:
-            await app.aclose()
-
-    asyncio.run(go())
+    outcomes = once_into_influx(tmp_path, sim, influxd, influx_db)
+    assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
     check_points(influx_points(influxd, influx_db), sim)
     # `value` is a float field everywhere, whole numbers included (21, 0, 1)
     for row in influxd.rows("SHOW FIELD KEYS", influx_db):
         if row["fieldKey"] == "value":
             assert row["fieldType"] == "float", row
     assert sim.auth_failures <= 8  # the digest challenges, one per connection at most
+
+
+def test_failing_objects_cost_only_themselves(
+    tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, influx_db: str
+) -> None:
+    gone, stuck = sim.guids(Kind.BLIND)[0], sim.guids(Kind.THERMOSTAT)[1]
+    sim.fail_object(gone)  # 404 device not found
+    sim.fail_object(stuck, "impossible to execute")  # 400
+    sim.faults.fail_next(1, 500, path="/api/V1/getvalue")  # one analog object: 500
+    outcomes = once_into_influx(tmp_path, sim, influxd, influx_db)
+    (outcome,) = [o for o in outcomes if o.source.startswith("thinknx")]
+    assert not outcome.ok
+    errors = " ".join(outcome.errors)
+    assert gone in errors and "Tapparella Soggiorno" in errors
+    assert stuck in errors and "Termostato Camera" in errors
+    failed_analog = {g for g in sim.guids(Kind.ANALOG) if g in errors}
+    assert len(failed_analog) <= 1  # none if the client retried the 500
+    check_points(influx_points(influxd, influx_db), sim,
+                 failed=frozenset({gone, stuck, *failed_analog}))
+
+
+def once_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd,
+                     db: str) -> list[Any]:
+    tc = _config(sim)
+    config = Config(
+        store=StoreConfig(kind="influxdb"),
+        influxdb=InfluxConfig(url=influxd.url, api="v1", database=db),
+        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
+        thinknx=[tc],
+    )
+    app = App(config, sources=[source_module.ThinknxSource(tc)])
+
+    async def go() -> list[Any]:
+        try:
+            outcomes = await app.once()
+            assert app.spool.pending == 0  # whatever was collected is stored
+            return list(outcomes)
+        finally:
+            await app.aclose()
+
+    return asyncio.run(go())
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
