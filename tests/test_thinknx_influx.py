@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -302,3 +303,40 @@ def test_printed_snippet_passes_check(tmp_path: Path, sim: ThinknxSimulator) -> 
     failed = _cli(["check", "--config", str(path)], tmp_path)
     assert failed.returncode != 0
     assert "not the password" not in failed.stdout + failed.stderr
+
+
+def test_collector_simulate_prints_a_config_that_works_as_printed(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "simulate", "thinknx"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(printed)
+        snippet = text[text.index("[[thinknx]]"):text.index("# the cloud form")]
+        path = tmp_path / "collector.toml"
+        path.write_text(f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n'
+                        f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n{snippet}',
+                        encoding="utf-8")
+        guids = [o.guid for o in parse_config(snippet, path, env={}).thinknx[0].objects]
+        result = _cli(["once", "--config", str(path)], tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        devices = {p.tags["device_id"] for p in store.latest() if p.tags["source"] == "thinknx"}
+        measurements = {p.measurement for p in store.latest() if p.tags["source"] == "thinknx"}
+    finally:
+        store.close()
+    assert set(guids) <= devices
+    assert len(guids) >= 12
+    assert {"temperature_c", "setpoint_c", "state", "level_pct", "power_w", "energy_wh",
+            "luminance_lx", "uptime_s", "clients"} <= measurements
