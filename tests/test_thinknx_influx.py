@@ -197,10 +197,6 @@ def influx_points(influxd: Influxd, db: str) -> list[Point]:
     return out
 
 
-def _config(sim: ThinknxSimulator, **store: Any) -> ThinknxConfig:
-    return ThinknxConfig.model_validate(sim.config_dict(name="villa", auth="digest") | store)
-
-
 def test_once_writes_every_kind_into_influxdb_value_by_value(
     tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, influx_db: str
 ) -> None:
@@ -233,9 +229,22 @@ def test_failing_objects_cost_only_themselves(
                  failed=frozenset({gone, stuck, *failed_analog}))
 
 
+def test_italian_server_and_the_cloud_form_into_influxdb(
+    tmp_path: Path, influxd: Influxd, influx_db: str
+) -> None:
+    """Uptimes in "X giorni X ore X min" (singulars: "1 ora") through the cloud path."""
+    with ThinknxSimulator(clock=FakeClock(START), language="it") as sim:
+        assert sim.server_status()["process_uptime"] == "2 giorni 1 ora 3 min"
+        outcomes = once_into_influx(tmp_path, sim, influxd, influx_db, cloud=True)
+        assert all(o.ok for o in outcomes), [o.errors for o in outcomes]
+        check_points(influx_points(influxd, influx_db), sim)
+        assert sim.auth_failures == 0
+        assert sum(sim.served.values()) >= len(sim.objects)
+
+
 def once_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd,
-                     db: str) -> list[Any]:
-    tc = _config(sim)
+                     db: str, *, cloud: bool = False) -> list[Any]:
+    tc = ThinknxConfig.model_validate(sim.config_dict(name="villa", cloud=cloud))
     config = Config(
         store=StoreConfig(kind="influxdb"),
         influxdb=InfluxConfig(url=influxd.url, api="v1", database=db),
