@@ -18,7 +18,7 @@ from collector.errors import (
     StoreUnavailable,
 )
 from collector.spool import Spool
-from collector.stores.base import Store
+from collector.stores.base import Store, StoreGarbled
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class Deliverer:
         max_backoff_s: float = 300.0,
         flush_interval_s: float = 2.0,
         max_in_flight: int = 3,
+        garbled_attempts: int = 3,
     ) -> None:
+        self.garbled_attempts = garbled_attempts
         self.max_in_flight = max_in_flight
         self.spool = spool
         self.store = store
@@ -57,6 +59,10 @@ class Deliverer:
         self.flush_interval_s = flush_interval_s
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
+        # first chunk id of a batch -> unreadable answers it got in a row
+        self._garbled: dict[int, int] = {}
+        # first chunk ids of batches that failed and are not delivered yet
+        self._failing: set[int] = set()
 
     def wake(self) -> None:
         """New lines arrived: deliver soon."""
@@ -65,7 +71,7 @@ class Deliverer:
     def _backoff(self, retry_after: float | None) -> float:
         self.stats.consecutive_failures += 1
         if retry_after is not None and retry_after >= 0:
-            delay = retry_after
+            delay = min(self.max_backoff_s, retry_after)
         else:
             exp = self.base_backoff_s * 2 ** min(self.stats.consecutive_failures - 1, 20)
             delay = min(self.max_backoff_s, exp) * random.uniform(0.8, 1.2)
@@ -73,6 +79,11 @@ class Deliverer:
         return delay
 
     def _healthy(self) -> None:
+        if self._failing:  # a later batch went through; does an earlier one still wait?
+            oldest = self.spool.oldest_id()
+            self._failing = {i for i in self._failing if oldest is not None and i >= oldest}
+            if self._failing:
+                return
         if self.stats.consecutive_failures:
             log.warning("store %s takes lines again after %d failed attempts; %d lines left "
                         "in the spool", self.store.name, self.stats.consecutive_failures,
@@ -93,19 +104,35 @@ class Deliverer:
     async def _deliver(self, chunks: list[tuple[int, int, str]]) -> int:
         if not chunks:
             return 0
+        first, last = chunks[0][0], chunks[-1][0]
         rejected: list[tuple[str, int, str]] = []
         total = 0
-        # a chunk larger than a batch goes in slices
-        for lines in _batches([(n, text) for _, n, text in chunks], self._batch):
-            await self._write(lines, rejected)
-            total += len(lines)
-        self.spool.ack(chunks[0][0], chunks[-1][0], rejected=rejected)
+        # After ``garbled_attempts`` unreadable answers in a row for this batch, look for the
+        # line that causes them, as for a rejection: an outage on the way still raises.
+        isolate = self._garbled.get(first, 0) >= self.garbled_attempts
+        try:
+            # a chunk larger than a batch goes in slices
+            for lines in _batches([(n, text) for _, n, text in chunks], self._batch):
+                await self._write(lines, rejected, isolate=isolate)
+                total += len(lines)
+        except StoreGarbled:
+            self._garbled[first] = self._garbled.get(first, 0) + 1
+            self._failing.add(first)
+            raise
+        except StoreError:
+            self._failing.add(first)
+            raise
+        self._garbled.pop(first, None)
+        self._failing = {i for i in self._failing if not first <= i <= last}
+        self.spool.ack(first, last, rejected=rejected)
         self.stats.delivered += total - len(rejected)
         self.stats.rejected += len(rejected)
         return total
 
-    async def _write(self, lines: list[str], rejected: list[tuple[str, int, str]]) -> None:
-        """Write ``lines``; halve on 413 and, to find the bad lines, on 400/422.
+    async def _write(self, lines: list[str], rejected: list[tuple[str, int, str]], *,
+                     isolate: bool = False) -> None:
+        """Write ``lines``; halve on 413 and, to find the bad lines, on 400/422 (and, when
+        ``isolate``, on unreadable answers: such a line is kept with HTTP status 0).
 
         Re-writing good lines while halving is harmless: the same series and timestamp
         overwrite.
@@ -115,6 +142,12 @@ class Deliverer:
         except StoreRejected as err:
             if len(lines) == 1:
                 rejected.append((lines[0], err.status, str(err)))
+                return
+        except StoreGarbled as err:
+            if not isolate:
+                raise
+            if len(lines) == 1:
+                rejected.append((lines[0], 0, str(err)))
                 return
         except StoreTooLarge:
             if len(lines) == 1:
@@ -126,8 +159,8 @@ class Deliverer:
         else:
             return
         mid = len(lines) // 2
-        await self._write(lines[:mid], rejected)
-        await self._write(lines[mid:], rejected)
+        await self._write(lines[:mid], rejected, isolate=isolate)
+        await self._write(lines[mid:], rejected, isolate=isolate)
 
     async def drain(self, *, deadline_s: float | None = None) -> bool:
         """Deliver until the spool is empty; False if the store failed or time ran out."""

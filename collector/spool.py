@@ -179,6 +179,11 @@ class Spool:
             total += int(n)
         return out
 
+    def oldest_id(self) -> int | None:
+        """The id of the oldest pending chunk (None when nothing is pending)."""
+        row = self._db.execute("SELECT min(id) FROM pending").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
     def lines(self, limit: int = 1_000_000) -> list[str]:
         """The oldest pending lines, flattened (for inspection)."""
         return [line for _, chunk in self.peek(limit) for line in chunk][:limit]

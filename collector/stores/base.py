@@ -5,6 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from collector.errors import StoreUnavailable
+
+
+class StoreGarbled(StoreUnavailable):
+    """The store answered a write, but with something that cannot be read (e.g. a control
+    character in an error header makes the HTTP answer malformed).
+
+    Transient at first, since a broken proxy looks the same; but when the same batch keeps
+    getting it, the delivery looks for a line to blame, as for a rejection.
+    """
+
 
 class Store(Protocol):
     """A destination for line-protocol lines.

@@ -28,6 +28,7 @@ from collector.errors import (
     StoreTooLarge,
     StoreUnavailable,
 )
+from collector.stores.base import StoreGarbled
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,22 @@ def error_for_status(
             f"{where} asked us to slow down (HTTP 429){detail}", retry_after=retry_after
         )
     return StoreUnavailable(f"{where} answered HTTP {status}{detail}", retry_after=retry_after)
+
+
+def garbled_answer(where: str, path: str, err: httpx.RemoteProtocolError) -> StoreGarbled | None:
+    """A ``StoreGarbled`` when the server did answer, but unreadably; None when it went away
+    without an answer (an outage, retried as such)."""
+    text = str(err)
+    if not text or text.startswith("Server disconnected"):
+        return None
+    # h11 shows the offending header as the bytes' repr, control characters escaped
+    header = text.lower().find("x-influxdb-error:")
+    if header >= 0:
+        detail = text[header + len("x-influxdb-error:"):].strip().rstrip("\")'")
+        detail = detail.replace("\\'", "'")  # the repr's quoting, not the server's
+        return StoreGarbled(f"{where}: {path} answered with an unreadable error header "
+                            f"(X-Influxdb-Error: {detail[:_MAX_MESSAGE]})")
+    return StoreGarbled(f"{where}: {path} answered unreadably: {text[:_MAX_MESSAGE]}")
 
 
 def redact_url(url: str) -> str:
@@ -183,6 +200,13 @@ class InfluxV1Store:
             )
         except httpx.TimeoutException as err:
             raise StoreUnavailable(f"{self._where}: {path} timed out") from err
+        except httpx.RemoteProtocolError as err:
+            garbled = garbled_answer(self._where, path, err)
+            if garbled is not None:
+                raise garbled from err
+            raise StoreUnavailable(
+                f"{self._where}: {path} failed: {type(err).__name__}: {err}"
+            ) from err
         except httpx.HTTPError as err:  # connection refused, reset, TLS failure, ...
             raise StoreUnavailable(
                 f"{self._where}: {path} failed: {type(err).__name__}: {err}"
