@@ -61,7 +61,7 @@ class SpoolStatus:
 class DeadLetter:
     id: int
     line: str
-    status: int
+    status: int  # the store's HTTP status; 0 when its answer could not be read
     error: str
     failed_ns: int
 
