@@ -82,6 +82,7 @@ class Deliverer:
         if self._failing:  # a later batch went through; does an earlier one still wait?
             oldest = self.spool.oldest_id()
             self._failing = {i for i in self._failing if oldest is not None and i >= oldest}
+            self._garbled = {i: n for i, n in self._garbled.items() if i in self._failing}
             if self._failing:
                 return
         if self.stats.consecutive_failures:
