@@ -1,5 +1,6 @@
-"""Pure parser of ``getbasicdevicestats`` (AHA-HTTP-Interface 1.2.2), plus the hardened
-XML loading that both FRITZ! parsers share. No I/O here.
+"""Pure parser of ``getbasicdevicestats`` (AHA-HTTP-Interface 1.2.2), plus the root check
+(``load_document``) and the element protocol both AHA parsers share; the hardened XML
+loading itself is :mod:`.xmldoc`. No I/O here.
 
 A statistics document holds, per quantity, one or more ``<stats count grid datatime>``
 blocks of comma-separated values, newest first, ``grid`` seconds apart. ``datatime`` is
