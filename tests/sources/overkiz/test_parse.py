@@ -1,0 +1,194 @@
+"""Overkiz parsers: the real setups and events (conformance), hand-written cases, fuzz."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.errors import ParseError
+from collector.sources.overkiz.parse import (
+    State,
+    parse_events,
+    parse_setup,
+    parse_states,
+    typed_value,
+)
+from collector.sources.overkiz.units import state_unit
+
+
+def real(shared_dir: Path, name: str) -> object:
+    return json.loads((shared_dir / "fixtures" / "overkiz" / name).read_text(encoding="utf-8"))
+
+
+def test_real_cloud_events_are_typed_from_strings(shared_dir: Path) -> None:
+    changes = parse_events(real(shared_dir, "events/events.json"))
+    first = changes[0]
+    assert first.device_url == "io://9876-1234-8767/4468654#1"
+    assert first.time_ms == 1631130646544
+    assert first.states == (State("core:ElectricEnergyConsumptionState", 23247220),)
+    # type-0 tariff states carry no value and give nothing
+    second = changes[1]
+    assert second.states == (
+        State("core:ConsumptionTariff0State", 7139031),
+        State("core:ElectricEnergyConsumptionState", 7139031),
+    )
+    moving = next(c for c in changes if c.time_ms == 1631130761531)
+    assert State("core:MovingState", True) in moving.states
+    assert State("core:TargetClosureState", 43) in moving.states
+    last = next(c for c in changes if c.time_ms == 1631130831672)
+    assert last.states[-1] == State("core:MovingState", False)
+    assert State("core:OpenClosedState", "open") in last.states
+
+
+def test_real_cozytouch_setup(shared_dir: Path) -> None:
+    devices = {d.url: d for d in parse_setup(real(shared_dir, "setup/setup_cozytouch_4.json"))}
+    assert len(devices) == 33
+    meter = devices["io://****-****-6923/11301395#5"]
+    assert meter.base_url == "io://****-****-6923/11301395"
+    assert meter.model == "io:CumulatedElectricalEnergyConsumptionIOSystemDeviceSensor"
+    assert State("core:ElectricEnergyConsumptionState", 728000) in meter.states
+    assert state_unit("core:ElectricEnergyConsumptionState", meter.attributes) == "Wh"
+    sensor = devices["io://****-****-6923/11301395#2"]
+    assert State("core:TemperatureState", 14.0) in sensor.states
+    assert state_unit("core:TemperatureState", sensor.attributes) == "°C"
+    heater = devices["io://****-****-6923/11301395#1"]
+    assert State("core:ComfortRoomTemperatureState", 18.5) in heater.states
+    assert state_unit("core:ComfortRoomTemperatureState", heater.attributes) is None
+    assert heater.room is not None and sensor.room == heater.room
+    co2 = devices["io://****-****-6923/15021786#2"]
+    assert State("core:CO2ConcentrationState", 432) in co2.states
+
+
+@pytest.mark.parametrize(
+    "name", ["setup/setup_tahoma_climate.json", "setup/setup_local_with_climate.json"]
+)
+def test_other_real_setups_parse(shared_dir: Path, name: str) -> None:
+    devices = parse_setup(real(shared_dir, name))
+    assert devices
+    assert all(d.url and d.label for d in devices)
+
+
+def test_real_device_states(shared_dir: Path) -> None:
+    assert parse_states(real(shared_dir, "events/device-states.json")) == (
+        State("core:StatusState", "available"),
+        State("core:ClosureState", 0),
+        State("core:OpenClosedState", "open"),
+    )
+
+
+def test_places_flattened_to_room() -> None:
+    doc = {
+        "rootPlace": {
+            "oid": "house",
+            "label": "House",
+            "subPlaces": [
+                {
+                    "oid": "living",
+                    "label": "Living room",
+                    "subPlaces": [{"oid": "corner", "label": "Reading corner"}],
+                }
+            ],
+        },
+        "devices": [
+            {"deviceURL": "io://1/1#1", "label": "Heater", "placeOID": "corner", "widget": "W"},
+            {"deviceURL": "io://1/2", "label": "Meter", "placeOID": "house", "states": []},
+            {"deviceURL": "rts://1/3", "label": "Blind", "controllableName": "rts:Blind"},
+        ],
+    }
+    heater, meter, blind = parse_setup(doc)
+    assert (heater.room, heater.model) == ("Living room", "W")
+    assert meter.room == "House"
+    assert (blind.room, blind.model, blind.states) == (None, "rts:Blind", ())
+
+
+def test_unit_precedence_state_attribute_first() -> None:
+    attributes = {
+        "core:MeasuredValueType": "core:ElectricalEnergyInWh",
+        "core:ElectricEnergyConsumptionState:MeasuredValueType": "core:ElectricalEnergyInKWh",
+    }
+    assert state_unit("core:ElectricEnergyConsumptionState", attributes) == "kWh"
+    assert state_unit("core:ElectricPowerConsumptionState", attributes) == "Wh"
+    assert state_unit("core:X", {"core:MeasuredValueType": "core:Unheard"}) is None
+
+
+@pytest.mark.parametrize(
+    ("data_type", "raw", "value"),
+    [
+        (1, "21", 21),
+        (2, "21.5", 21.5),
+        (2, 20, 20.0),
+        (3, "on", "on"),
+        (6, "false", False),
+        (10, "[1, 2]", [1, 2]),
+        (11, '{"a": 1}', {"a": 1}),
+        (0, "x", None),
+    ],
+)
+def test_typed_value(data_type: int, raw: object, value: object) -> None:
+    assert typed_value(data_type, raw, part="p") == value
+
+
+@pytest.mark.parametrize(("data_type", "raw"), [(1, "abc"), (2, "nan"), (6, "yes"), (7, "1")])
+def test_typed_value_rejects(data_type: int, raw: object) -> None:
+    with pytest.raises(ParseError, match="at p"):
+        typed_value(data_type, raw, part="p")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+STATE = st.fixed_dictionaries(
+    {"name": st.text(max_size=10), "type": st.sampled_from([0, 1, 2, 3, 6, 10, 11, 5])},
+    optional={"value": JSON},
+)
+
+
+@given(
+    st.one_of(
+        JSON,
+        st.lists(
+            st.fixed_dictionaries(
+                {"name": st.just("DeviceStateChangedEvent"), "deviceURL": st.text(max_size=5)},
+                optional={"timestamp": JSON, "deviceStates": st.lists(STATE, max_size=4)},
+            ),
+            max_size=4,
+        ),
+    )
+)
+def test_fuzz_events_only_typed_errors(doc: object) -> None:
+    with contextlib.suppress(ParseError):
+        parse_events(doc)
+
+
+@given(
+    st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {
+                "devices": st.lists(
+                    st.fixed_dictionaries(
+                        {"deviceURL": st.text(max_size=5)},
+                        optional={
+                            "label": JSON,
+                            "placeOID": JSON,
+                            "attributes": JSON,
+                            "states": st.lists(STATE, max_size=3),
+                        },
+                    ),
+                    max_size=3,
+                )
+            },
+            optional={"rootPlace": JSON},
+        ),
+    )
+)
+def test_fuzz_setup_only_typed_errors(doc: object) -> None:
+    with contextlib.suppress(ParseError):
+        parse_setup(doc)
