@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import cast
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -25,7 +24,8 @@ import tzlocal
 from collector.config import FritzboxConfig
 from collector.errors import CollectorError, PartialFailure
 from collector.model import Reading, utc_now
-from collector.sources.base import ReadingSink, Source, SourceJob
+from collector.sources.base import HistorySink, ReadingSink, Source, SourceJob
+from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox.client import (
     Clock,
     FritzboxClient,
@@ -168,15 +168,39 @@ class FritzboxSource(Source):
         if errors:
             raise PartialFailure((), errors)
 
-    async def history(self, since: datetime) -> Sequence[Reading]:
-        """The box keeps only its own statistics window: one statistics round."""
+    async def history(self, since: datetime, sink: HistorySink) -> None:
+        """The box keeps only its own statistics window: one statistics round, one series
+        per device (``stats:<device_id>``), each from ``max(since, sink.start(series))`` on.
+
+        An ``energy_period_wh`` bucket is stamped at the start of its day or month, so the
+        bucket of the period that contains the start (the still growing day or month among
+        them) is kept although its stamp is older. A failing device costs only its series
+        (``PartialFailure`` without readings); when every device fails, the first error.
+        """
         since_utc = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-        try:
-            readings = await self.stats()
-        except PartialFailure as err:
-            kept = [r for r in cast(Sequence[Reading], err.readings) if r.time >= since_utc]
-            raise PartialFailure(kept, err.errors) from err
-        return [r for r in readings if r.time >= since_utc]
+        devices = [d for d in (await self._devicelist(utc_now())).devices if d.wants_stats]
+        sink.total(len(devices))
+        failed: dict[int, CollectorError] = {}
+
+        async def one(index: int, device: DeviceInfo) -> None:
+            series = stats_part(device.device_id)
+            start = max(since_utc, sink.start(series))
+            fetched_at = utc_now()
+            result = await self._device_stats(device)
+            if isinstance(result, CollectorError):
+                failed[index] = result
+                return
+            sink.put(series, _since(result, start, self.tz), until=fetched_at)
+
+        await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
+        errors = [self._failed(stats_part(devices[i].device_id), failed[i]) for i in sorted(failed)]
+        for i, device in enumerate(devices):
+            if i not in failed:
+                self._ok(stats_part(device.device_id))
+        if failed and len(failed) == len(devices):
+            raise failed[min(failed)]
+        if errors:
+            raise PartialFailure((), errors)
 
     async def check(self) -> str:
         """Log in, read the device list and (when enabled) TR-064; describe the box."""
@@ -245,6 +269,22 @@ class FritzboxSource(Source):
         except CollectorError as err:
             return err
         return readings
+
+
+def _since(readings: Sequence[Reading], start: datetime, tz: tzinfo) -> list[Reading]:
+    """The readings from ``start`` on, plus the energy buckets whose day or month contains
+    ``start`` (stamped at the period's start, in the box's zone ``tz``)."""
+    epoch = max(int(start.timestamp()), 0)
+    firsts = {period.value: nz.period_start(epoch, period, 0, tz) for period in nz.EnergyPeriod}
+    kept = []
+    for r in readings:
+        if r.time >= start:
+            kept.append(r)
+        elif r.measurement == "energy_period_wh":
+            period = dict(r.tags).get("period")
+            if period in firsts and r.time >= firsts[period]:
+                kept.append(r)
+    return kept
 
 
 def _count(n: int, noun: str) -> str:

@@ -243,12 +243,12 @@ def test_one_failing_device_does_not_stop_the_others() -> None:
             f"ain={PLUG_B}: internal error of the box (HTTP 500)"
         ]
         assert list(source.problems) == [f"stats:{PLUG_B}"]
+        sink = MemorySink(T0 - timedelta(seconds=5))
         with pytest.raises(PartialFailure) as partial_history:
-            await source.history(T0 - timedelta(seconds=5))
-        assert sorted((r.device_id, r.value) for r in partial_history.value.readings) == [
-            (HKR, 21.5),
-            (PLUG_A, 10.0),
-        ]
+            await source.history(T0 - timedelta(seconds=5), sink)
+        assert list(partial_history.value.readings) == []
+        assert partial_history.value.errors == info.value.errors
+        assert sink.values() == {f"stats:{HKR}": [21.5], f"stats:{PLUG_A}": [10.0]}
         del fake.box.statuses[PLUG_B]
         assert len(await source.stats()) == 4
         assert source.problems == {}
@@ -309,14 +309,85 @@ def test_stats_requests_are_bounded() -> None:
     assert peak == 2
 
 
-def test_history_is_one_statistics_round_since_the_given_time() -> None:
+class MemorySink:
+    """The backfill side of ``history``, in memory: watermarks per series, what was put."""
+
+    def __init__(self, since: datetime, watermarks: dict[str, datetime] | None = None) -> None:
+        self.since = since
+        self.watermarks = dict(watermarks or {})
+        self.put_readings: dict[str, list[Reading]] = {}
+        self.until: dict[str, datetime] = {}
+        self.windows: list[int] = []
+
+    def start(self, series: str) -> datetime:
+        return self.watermarks.get(series, self.since)
+
+    def put(self, series: str, readings: Any, *, until: datetime) -> None:
+        assert series not in self.put_readings, "one put per series and round"
+        self.put_readings[series] = list(readings)
+        self.until[series] = until
+        self.watermarks[series] = until
+
+    def total(self, windows: int) -> None:
+        self.windows.append(windows)
+
+    def values(self) -> dict[str, list[float]]:
+        return {s: [r.value for r in rs] for s, rs in sorted(self.put_readings.items())}
+
+
+def test_history_hands_one_series_per_device_from_the_given_time() -> None:
     fake = FakeFritz()
-    readings = use_source(fake, lambda s: s.history(T0 - timedelta(seconds=5)))
-    assert sorted((r.device_id, r.value) for r in readings) == [
-        (HKR, 21.5),
-        (PLUG_A, 10.0),
-        (PLUG_B, 230.5),
+    sink = MemorySink(T0 - timedelta(seconds=5))
+    before = utc_now()
+    use_source(fake, lambda s: s.history(T0 - timedelta(seconds=5), sink))
+    after = utc_now()
+    # power 20.0 W at T0 - 10 s is before the start; "-" values are no points
+    assert sink.values() == {
+        f"stats:{HKR}": [21.5],
+        f"stats:{PLUG_A}": [10.0],
+        f"stats:{PLUG_B}": [230.5],
+    }
+    assert [(r.measurement, r.time) for r in sink.put_readings[f"stats:{PLUG_A}"]] == [
+        ("power_w", T0)
     ]
+    assert sink.windows == [3]
+    assert all(before <= until <= after for until in sink.until.values())
+
+
+def test_history_resumes_each_series_at_its_watermark() -> None:
+    fake = FakeFritz()
+    since = T0 - timedelta(hours=1)
+    sink = MemorySink(since, {f"stats:{PLUG_A}": T0 - timedelta(seconds=5)})
+    use_source(fake, lambda s: s.history(since, sink))
+    # PLUG_A's 20.0 W at T0 - 10 s was stored by an earlier run; the others start at since
+    assert sink.values() == {
+        f"stats:{HKR}": [21.5],
+        f"stats:{PLUG_A}": [10.0],
+        f"stats:{PLUG_B}": [230.5],
+    }
+    sink = MemorySink(T0 - timedelta(hours=1))
+    use_source(FakeFritz(), lambda s: s.history(T0 - timedelta(hours=1), sink))
+    assert sink.values()[f"stats:{PLUG_A}"] == [10.0, 20.0]
+
+
+STATS_ENERGY = (
+    b'<devicestats><energy><stats count="2" grid="86400" datatime="1740830400">500,400</stats>'
+    b'<stats count="2" grid="2678400" datatime="1740830400">9000,8000</stats>'
+    b"</energy></devicestats>"
+)
+
+
+def test_history_keeps_the_running_day_and_month_buckets() -> None:
+    """Buckets are stamped at the start of their local day or month (Europe/Berlin): the
+    day and month that contain the start are kept, the ones before are not."""
+    fake = FakeFritz()
+    fake.box.stats_bodies[PLUG_A] = STATS_ENERGY
+    sink = MemorySink(T0 - timedelta(seconds=5))  # 2025-03-01 12:59:55 in Berlin
+    use_source(fake, lambda s: s.history(T0 - timedelta(seconds=5), sink))
+    midnight = datetime(2025, 2, 28, 23, 0, tzinfo=UTC)  # 2025-03-01 00:00 in Berlin
+    assert sorted(
+        (dict(r.tags)["period"], r.value, r.time) for r in sink.put_readings[f"stats:{PLUG_A}"]
+    ) == [("day", 500.0, midnight), ("month", 9000.0, midnight)]
 
 
 # --- jobs, check, configuration ---------------------------------------------------------------
