@@ -1,0 +1,79 @@
+"""Overkiz states -> schema readings (collector/schema.py).
+
+A state's unit comes from its ``MeasuredValueType`` attribute (units.py). States whose
+quantity fixes the unit (setpoints in °C, CO2 in ppm, percentages) have a documented default;
+energy, power and measured temperature have none: without the attribute they give no point
+rather than one with a guessed unit. Devices without states (RTS) give nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from collector.model import Reading
+from collector.normalise import convert_or_none
+from collector.sources.overkiz.parse import Device, State
+from collector.sources.overkiz.units import VENDOR, state_unit
+
+
+@dataclass(frozen=True, slots=True)
+class StateRule:
+    measurement: str
+    unit: str  # schema unit
+    default_unit: str | None  # device unit when no MeasuredValueType is given
+    kind: str | None = None
+
+
+RULES: dict[str, StateRule] = {
+    "core:TemperatureState": StateRule("temperature_c", "°C", None),
+    "core:TargetTemperatureState": StateRule("setpoint_c", "°C", "°C", "target"),
+    "core:ComfortRoomTemperatureState": StateRule("setpoint_c", "°C", "°C", "comfort"),
+    "core:EcoRoomTemperatureState": StateRule("setpoint_c", "°C", "°C", "eco"),
+    "core:RelativeHumidityState": StateRule("humidity_pct", "%", "%"),
+    "core:ElectricPowerConsumptionState": StateRule("power_w", "W", None),
+    "core:ElectricEnergyConsumptionState": StateRule("energy_wh", "Wh", None),
+    "core:LuminanceState": StateRule("luminance_lx", "lx", "lx"),
+    "core:CO2ConcentrationState": StateRule("co2_ppm", "ppm", "ppm"),
+    "core:BatteryLevelState": StateRule("battery_pct", "%", "%"),
+}
+
+
+def reading(
+    device: Device, state: State, time: datetime, *, site: str
+) -> Reading | None:
+    """The reading of one state of ``device`` at ``time``, or None when it is not collected."""
+    rule = RULES.get(state.name)
+    if rule is None or isinstance(state.value, (bool, str, list, dict)):
+        return None
+    unit = state_unit(state.name, device.attributes) or rule.default_unit
+    if unit is None:
+        return None
+    value = convert_or_none(float(state.value), unit, to=rule.unit, vendor=VENDOR)
+    if value is None:
+        return None
+    tags = [("model", device.model)] if device.model else []
+    if rule.kind is not None:
+        tags.append(("kind", rule.kind))
+    if device.room:
+        tags.append(("room", device.room))
+    return Reading(
+        rule.measurement,
+        value,
+        time,
+        "overkiz",
+        site,
+        device.url,
+        device.label,
+        tuple(sorted(tags)),
+    )
+
+
+def stamp(time_ms: int | None, fallback: datetime) -> datetime:
+    """An event's own time (epoch milliseconds) or ``fallback`` when it has none."""
+    if time_ms is None:
+        return fallback
+    try:
+        return datetime.fromtimestamp(time_ms / 1000.0, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return fallback

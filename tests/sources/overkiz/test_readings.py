@@ -1,0 +1,99 @@
+"""Overkiz states -> readings: measurements, units, tags and the event's own time."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collector.sources.overkiz.parse import Device, State, parse_events, parse_setup
+from collector.sources.overkiz.readings import reading, stamp
+
+ENERGY = "core:ElectricEnergyConsumptionState"
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def device(attributes: dict[str, str], model: str = "io:Meter", room: str = "Hall") -> Device:
+    return Device("io://1234-5678-9012/42#5", "Meter", room, model, attributes, ())
+
+
+@pytest.mark.parametrize(
+    ("measured", "state", "raw", "measurement", "value"),
+    [
+        ("core:ElectricalEnergyInWh", ENERGY, 728000, "energy_wh", 728000.0),
+        ("core:ElectricalEnergyInKWh", ENERGY, 12.5, "energy_wh", 12500.0),
+        ("core:ElectricalPowerInW", "core:ElectricPowerConsumptionState", 230, "power_w", 230.0),
+        ("core:ElectricalPowerInKW", "core:ElectricPowerConsumptionState", 1.5, "power_w", 1500.0),
+        ("core:TemperatureInCelcius", "core:TemperatureState", 21.5, "temperature_c", 21.5),
+        ("core:TemperatureInKelvin", "core:TemperatureState", 300.0, "temperature_c", 26.85),
+    ],
+)
+def test_unit_table(
+    measured: str, state: str, raw: float, measurement: str, value: float
+) -> None:
+    meter = device({"core:MeasuredValueType": measured})
+    point = reading(meter, State(state, raw), NOW, site="home")
+    assert point is not None
+    assert point.measurement == measurement
+    assert point.value == pytest.approx(value)
+    assert (point.source, point.site, point.device_id, point.device) == (
+        "overkiz", "home", "io://1234-5678-9012/42#5", "Meter"
+    )
+    assert point.tags == (("model", "io:Meter"), ("room", "Hall"))
+    assert point.time == NOW
+
+
+def test_unknown_or_missing_unit_gives_no_point() -> None:
+    energy = State("core:ElectricEnergyConsumptionState", 5)
+    assert reading(device({}), energy, NOW, site="s") is None
+    odd = device({"core:MeasuredValueType": "core:Furlongs"})
+    assert reading(odd, energy, NOW, site="s") is None
+
+
+def test_setpoint_kinds_default_to_celsius() -> None:
+    point = reading(device({}), State("core:EcoRoomTemperatureState", 3.5), NOW, site="s")
+    assert point is not None
+    assert (point.measurement, point.value) == ("setpoint_c", 3.5)
+    assert ("kind", "eco") in point.tags
+
+
+def test_text_and_uncollected_states_give_nothing() -> None:
+    assert reading(device({}), State("core:StatusState", "available"), NOW, site="s") is None
+    assert reading(device({}), State("core:ClosureState", 3), NOW, site="s") is None
+
+
+def test_event_time_is_used() -> None:
+    assert stamp(1631130646544, NOW) == datetime(2021, 9, 8, 19, 50, 46, 544000, tzinfo=UTC)
+    assert stamp(None, NOW) == NOW
+    assert stamp(10**20, NOW) == NOW
+
+
+def test_real_setup_readings(shared_dir: Path) -> None:
+    doc = json.loads(
+        (shared_dir / "fixtures/overkiz/setup/setup_cozytouch_4.json").read_text(encoding="utf-8")
+    )
+    points = {
+        (p.device_id, p.measurement, dict(p.tags).get("kind")): p
+        for d in parse_setup(doc)
+        for s in d.states
+        if (p := reading(d, s, NOW, site="home")) is not None
+    }
+    assert points[("io://****-****-6923/11301395#5", "energy_wh", None)].value == 728000.0
+    assert points[("io://****-****-6923/11301395#2", "temperature_c", None)].value == 14.0
+    assert points[("io://****-****-6923/11301395#1", "setpoint_c", "comfort")].value == 18.5
+    assert points[("io://****-****-6923/15021786#2", "co2_ppm", None)].value == 432.0
+    # the hot-water tank's temperature has no measured-value type: no guessed unit
+    assert ("io://****-****-6923/4683855#1", "temperature_c", None) not in points
+    assert points[("io://****-****-6923/4683855#1", "setpoint_c", "target")].value == 50.0
+
+
+def test_real_events_need_the_setup_units(shared_dir: Path) -> None:
+    doc = json.loads((shared_dir / "fixtures/overkiz/events/events.json").read_text("utf-8"))
+    change = parse_events(doc)[0]
+    meter = device({"core:MeasuredValueType": "core:ElectricalEnergyInWh"})
+    point = reading(meter, change.states[0], stamp(change.time_ms, NOW), site="home")
+    assert point is not None
+    assert (point.measurement, point.value) == ("energy_wh", 23247220.0)
+    assert point.time == datetime(2021, 9, 8, 19, 50, 46, 544000, tzinfo=UTC)
