@@ -237,6 +237,39 @@ class OverkizConfig(_SourceConfig):
     username: str | None = None
     password: SecretStr | None = None
     history: bool = True
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    events_interval: Duration = 1.0
+    states_interval: Duration = 3600.0
+    timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _access(self) -> OverkizConfig:
+        from urllib.parse import urlsplit
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from collector.sources.overkiz.client import SERVERS
+
+        if (self.server is None) == (self.url is None):
+            raise ValueError("give either server (a named cloud) or url, not both or neither")
+        if self.server is not None and self.server not in SERVERS:
+            raise ValueError(f"server {self.server!r} is unknown; known: {', '.join(SERVERS)}")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"url {self.url!r} must be an http(s) address")
+        # A token is a bearer token: with url the gateway's local API, with a named server
+        # the cloud's; it is used instead of username/password when both are given.
+        if self.token is None and (not self.username or self.password is None):
+            raise ValueError("give username and password, or a token")
+        if self.events_interval < 1.0:
+            raise ValueError("events_interval must be at least 1 s (the server's limit)")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as err:
+                raise ValueError(f"unknown time zone {self.timezone!r}") from err
+        return self
 
 
 class Config(_Section):

@@ -87,11 +87,13 @@ class OverkizClient:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        local: bool = False,
         clock: Clock = time.monotonic,
         sleep: Sleep | None = None,
     ) -> None:
         self.base = base
-        self.local = token is not None
+        #: The gateway's local API (no history); a token alone means bearer auth, no login.
+        self.local = local
         self._http = http
         self._limiter = limiter
         self._username = username
@@ -108,7 +110,7 @@ class OverkizClient:
 
     async def login(self) -> None:
         """Open a cloud session; refused credentials block further logins for a while."""
-        if self.local:
+        if self._token is not None:
             return
         now = self._clock()
         if now < self._auth_blocked_until:
@@ -147,7 +149,7 @@ class OverkizClient:
     ) -> Any:
         """Send one API request and return its decoded JSON (None for an empty answer)."""
         for attempt in (1, 2):
-            if not self.local and self._session is None:
+            if self._token is None and self._session is None:
                 await self.login()
             if category is not None:
                 await self._wait_for(category)
@@ -155,7 +157,8 @@ class OverkizClient:
             if response.status_code < 300:
                 return _json(response, path)
             error = error_for(response.status_code, response.content, retry_after=_retry(response))
-            if isinstance(error, OverkizNotAuthenticated) and not self.local and attempt == 1:
+            relogin = self._token is None and attempt == 1
+            if isinstance(error, OverkizNotAuthenticated) and relogin:
                 log.info("Overkiz session expired; logging in again")
                 self._session = None
                 continue

@@ -196,7 +196,7 @@ def test_local_api_uses_the_bearer_token_and_never_logs_in() -> None:
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(gateway))
     base = api_base("https://gateway-1234-5678-9012.local:8443", local=True)
-    client = OverkizClient(base, http, RateLimiter(None), token="tok-123")
+    client = OverkizClient(base, http, RateLimiter(None), token="tok-123", local=True)
     assert asyncio.run(client.request("POST", "/events/register")) == {"id": "l1"}
     assert [str(r.url) for r in seen] == [
         "https://gateway-1234-5678-9012.local:8443/enduser-mobile-web/1/enduserAPI/events/register"
