@@ -229,6 +229,12 @@ def render_markdown() -> str:
         "253 and 254 are the thermostat states OFF and ON (`state`, name `thermostat_mode`),",
         "never temperatures.",
         "",
+        "An HKR `tist` (0.5 °C code) is the `temperature_c` of a thermostat only when its",
+        "`celsius` gives no value (missing, empty or `inval`). Codes 16..56 are 8..28 °C as",
+        "documented (16 means 8 °C or less, 56 means 28 °C or more); an undocumented code up",
+        "to 80 is written as the device sent it (code / 2, 0..40 °C), a higher one gives no",
+        "point. A measured temperature is never clamped into the documented range.",
+        "",
     ]
     return "\n".join(out)
 

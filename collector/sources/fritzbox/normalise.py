@@ -195,6 +195,36 @@ def hkr_setting(raw: int) -> HkrSetting | None:
     return HkrSetting(ThermostatMode.SETPOINT, raw / 2)
 
 
+#: Undocumented <tist> codes are written as code / 2 up to this code (40 °C): a room can be
+#: that cold or warm; a code beyond it is not a room temperature and gives no point.
+TIST_MAX_PLAUSIBLE_CODE = 80
+
+
+def tist_celsius(raw: int) -> float | None:
+    """The measured temperature of an HKR <tist> code (1.2.1: "Isttemperatur in 0,5 °C,
+    Wertebereich 16 - 56 (8 bis 28 °C)"), read only when <celsius> gives no value.
+
+    * 16..56 -> 8.0..28.0 °C as documented (16 is "8 °C or less", 56 "28 °C or more").
+    * 0..15 and 57..80 are undocumented: what the device sent, code / 2 (0.0..7.5 and
+      28.5..40.0 °C), with a warning once per code. Never clamped: a clamped value would
+      be a temperature the device did not measure.
+    * 81..252, OFF (253), ON (254) and unknown (255): no point (None); the undocumented
+      ones warn once.
+    * Anything outside a byte is not an HKR code: ValueError.
+    """
+    if not 0 <= raw <= 255:
+        raise ValueError(f"HKR code out of range: {raw}")
+    if HKR_MIN_CODE <= raw <= HKR_MAX_CODE:
+        return raw / 2
+    if raw == HKR_UNKNOWN:
+        return None
+    if raw <= TIST_MAX_PLAUSIBLE_CODE:
+        warn_once("HKR tist code (written as code / 2)", str(raw))
+        return raw / 2
+    warn_once("HKR tist code (no temperature point)", str(raw))
+    return None
+
+
 class HkrError(enum.IntEnum):
     """1.2.1 <hkr><errorcode>; codes the document does not list map to UNKNOWN."""
 

@@ -7,8 +7,11 @@ Decisions, in one place:
 * ``device_id`` is the AIN without spaces (HAN-FUN units keep their ``-1`` suffix, groups
   their ``65:3A:18-900`` form). Group readings carry ``scope = group``.
 * Temperature comes from ``<temperature><celsius>`` (0.1 °C, offset already applied).
-  ``<hkr><tist>`` is the same sensor in 0.5 °C steps and is used only by a device without
-  a ``<temperature>`` group, so there is never a second series of the same quantity.
+  ``<hkr><tist>`` is the same sensor in 0.5 °C steps and is used only when ``<celsius>``
+  gives no value (no ``<temperature>`` group, or an empty, "inval" or bad ``<celsius>``, as
+  older thermostats send), so there is never a second series of the same quantity. A
+  ``<tist>`` code outside 16..56 is what the device sent (code / 2) while that is a
+  plausible room temperature, else no point; never clamped (``normalise.tist_celsius``).
 * ``<hkr><tsoll>`` gives the ``thermostat_mode`` state (off / on / setpoint) and, when it
   is a temperature, ``setpoint_c`` kind=target. ``komfort``/``absenk``/``tchange`` give
   ``setpoint_c`` kind=comfort/eco/next when they are temperatures; OFF/ON/unknown there
@@ -332,11 +335,11 @@ class _Device:
             self.point("level_pct", value, ("kind", "blind" if "blind" in top else "level"))
 
     def _hkr(self, el: Element, texts: _Texts, top: _Texts) -> None:
-        # <tist> only for a device without <temperature> (see the module docstring)
-        if "temperature" not in top:
-            setting = self._hkr_code(texts, "hkr/", "tist")
-            if setting is not None and setting.celsius is not None:
-                self.point("temperature_c", setting.celsius)
+        # <tist> only when <celsius> gave no value (see the module docstring)
+        if ("temperature_c", None) not in self.seen:
+            celsius = self.value(texts, "hkr/", "tist", nz.tist_celsius)
+            if celsius is not None:
+                self.point("temperature_c", celsius)
         setting = self._hkr_code(texts, "hkr/", "tsoll")
         if setting is not None:
             value, label = _THERMOSTAT_MODES[setting.mode]

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collector.sources.fritzbox import normalise as nz
 
@@ -122,6 +124,41 @@ def test_hkr_unknown_and_invalid() -> None:
             nz.hkr_setting(bad)
 
 
+@pytest.mark.parametrize(
+    ("code", "celsius"),
+    [
+        (16, 8.0),  # "16 <= 8 °C"
+        (44, 22.0),
+        (56, 28.0),  # "56 >= 28 °C"
+        (14, 7.0),  # undocumented but a room temperature: what the device sent
+        (0, 0.0),
+        (57, 28.5),
+        (80, 40.0),
+        (81, None),  # 40.5 °C is no room temperature: no point, never 28.0
+        (100, None),
+        (252, None),
+        (253, None),  # OFF and ON are not temperatures
+        (254, None),
+        (255, None),  # unknown
+    ],
+)
+def test_tist_codes_are_never_clamped(code: int, celsius: float | None) -> None:
+    assert nz.tist_celsius(code) == celsius
+
+
+@given(st.integers(min_value=0, max_value=255))
+def test_tist_is_the_code_or_nothing(code: int) -> None:
+    celsius = nz.tist_celsius(code)
+    assert celsius is None or (celsius == code / 2 and type(celsius) is float)
+    assert (celsius is None) == (code > nz.TIST_MAX_PLAUSIBLE_CODE)
+
+
+def test_tist_outside_a_byte_is_an_error() -> None:
+    for bad in (-1, 256):
+        with pytest.raises(ValueError, match="HKR code out of range"):
+            nz.tist_celsius(bad)
+
+
 def test_thermostat_mode_labels() -> None:
     assert [(m.value, m.label) for m in M] == [(0, "off"), (1, "on"), (2, "setpoint")]
 
@@ -235,3 +272,12 @@ def test_period_start_before_1970() -> None:
         nz.period_start(86400 * 40, MO, 2, UTC)
     with pytest.raises(ValueError, match="before 1970"):
         nz.period_start(APR_1_10H_CEST, D, 10**9, UTC)
+
+
+def test_schema_notes_say_how_tist_codes_are_written() -> None:
+    from collector.schema import render_markdown
+
+    notes = " ".join(render_markdown().split())
+    assert f"an undocumented code up to {nz.TIST_MAX_PLAUSIBLE_CODE} is written as" in notes
+    assert f"(code / 2, 0..{nz.TIST_MAX_PLAUSIBLE_CODE / 2:.0f} °C)" in notes
+    assert "never clamped" in notes

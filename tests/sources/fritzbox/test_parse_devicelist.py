@@ -123,7 +123,8 @@ def test_hkr_edge_codes_and_tist_without_temperature_group() -> None:
     assert dl.problems == ()
     assert rows(dl.readings) == [
         ("099950001001", "Keller", "state", 1.0, "present", DECT300 | {"name": "present"}),
-        ("099950001001", "Keller", "temperature_c", 8.0, None, DECT300),  # tist 14: clamped
+        # tist 14 is undocumented: what the device sent (7.0 °C), never clamped to 8.0
+        ("099950001001", "Keller", "temperature_c", 7.0, None, DECT300),
         ("099950001001", "Keller", "state", 2.0, "setpoint",
          DECT300 | {"name": "thermostat_mode"}),
         ("099950001001", "Keller", "setpoint_c", 8.0, None, DECT300 | {"kind": "target"}),
@@ -137,8 +138,35 @@ def test_hkr_edge_codes_and_tist_without_temperature_group() -> None:
         ("099950001002", "Dachboden", "state", 9.0, "unknown error",
          DECT300 | {"name": "thermostat_error"}),
     ]  # fmt: skip
-    assert all(8.0 <= r.value <= 28.0 for r in dl.readings if r.measurement.endswith("_c"))
+    assert all(8.0 <= r.value <= 28.0 for r in dl.readings if r.measurement == "setpoint_c")
     assert [d.stats for d in dl.devices] == [Stats.NONE, Stats.NONE]
+
+
+COMET = {"model": "Comet DECT"}
+
+
+def test_tist_stands_in_when_celsius_gives_no_value() -> None:
+    """Empty or "inval" <celsius>: the temperature comes from <tist> (0.5 °C steps); a
+    valid <celsius> wins and is the only temperature; an implausible tist gives none."""
+    dl = parse("hkr_empty_celsius")
+    assert dl.problems == ()
+    temperatures = [
+        (r.device_id, r.value, r.time) for r in dl.readings if r.measurement == "temperature_c"
+    ]
+    assert temperatures == [
+        ("099950002001", 22.0, T),  # tist 44
+        ("099950002002", 20.5, T),  # tist 41
+        ("099950002003", 21.5, T),  # celsius 215; tist 44 is not a second series
+    ]  # the Sauna's tist 100 (50 °C) is not a room temperature: no point
+    assert rows(r for r in dl.readings if r.device_id == "099950002001") == [
+        ("099950002001", "Wohnzimmer", "state", 1.0, "present", COMET | {"name": "present"}),
+        ("099950002001", "Wohnzimmer", "temperature_c", 22.0, None, COMET),
+        ("099950002001", "Wohnzimmer", "state", 2.0, "setpoint",
+         COMET | {"name": "thermostat_mode"}),
+        ("099950002001", "Wohnzimmer", "setpoint_c", 21.0, None, COMET | {"kind": "target"}),
+        ("099950002001", "Wohnzimmer", "setpoint_c", 21.0, None, COMET | {"kind": "comfort"}),
+        ("099950002001", "Wohnzimmer", "setpoint_c", 17.0, None, COMET | {"kind": "eco"}),
+    ]  # fmt: skip
 
 
 def test_unknown_values_produce_no_point() -> None:
