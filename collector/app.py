@@ -15,7 +15,7 @@ from datetime import datetime
 
 from collector.config import Config
 from collector.delivery import Deliverer
-from collector.errors import CollectorError, ConfigError, EncodeError, PartialFailure
+from collector.errors import CollectorError, EncodeError, PartialFailure
 from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags, utc_now
 from collector.sources.base import Source, SourceJob
@@ -63,9 +63,11 @@ def build_sources(config: Config) -> list[Source]:
             from collector.sources.thinknx.source import ThinknxSource
 
             sources.append(ThinknxSource(tc))
-    for kind in ("overkiz",):
-        if any(s.enabled for s in getattr(config, kind)):
-            raise ConfigError(f"[[{kind}]] sources are not supported by this version yet")
+    for oc in config.overkiz:
+        if oc.enabled:
+            from collector.sources.overkiz.source import OverkizSource
+
+            sources.append(OverkizSource(oc, state_dir=config.spool.path.parent))
     return sources
 
 

@@ -1,0 +1,118 @@
+"""The Overkiz source against a fake cloud at the transport."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector.config import OverkizConfig
+from collector.sources.overkiz.client import CLOUD_PATH
+from collector.sources.overkiz.errors import OverkizListenerLost
+from collector.sources.overkiz.source import OverkizSource
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "overkiz"
+METER = "io://1234-5678-9012/5541257#5"
+
+
+class Cloud:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.listeners = 0
+        self.lose_listener = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode().removeprefix(CLOUD_PATH)
+        self.calls.append(path)
+        if path == "/login":
+            return httpx.Response(200, json={"success": True},
+                                  headers={"Set-Cookie": "JSESSIONID=abc; Path=/"})
+        if path == "/setup":
+            setup = (FIXTURES / "setup/meter-and-sensor.json").read_bytes()
+            return httpx.Response(200, content=setup)
+        if path == "/events/register":
+            self.listeners += 1
+            return httpx.Response(200, json={"id": f"L{self.listeners}"})
+        if path.endswith("/fetch"):
+            if self.lose_listener:
+                self.lose_listener = False
+                return httpx.Response(
+                    400, json={"errorCode": "UNSPECIFIED_ERROR",
+                               "error": "No registered event listener."}
+                )
+            return httpx.Response(
+                200, content=(FIXTURES / "events/energy-changed.json").read_bytes()
+            )
+        if path.endswith("/states"):
+            return httpx.Response(
+                200, json=[{"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": 9}]
+            )
+        missing = {"errorCode": "INVALID_API_CALL", "error": "No such resource"}
+        return httpx.Response(404, json=missing)
+
+
+def source(cloud: Cloud, state_dir: Path) -> OverkizSource:
+    config = OverkizConfig(
+        name="home", server="somfy_europe", username="u@example.tld", password="pw"
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(cloud))
+    return OverkizSource(config, state_dir=state_dir, http=http)
+
+
+def test_events_become_readings_at_the_event_time(tmp_path: Path) -> None:
+    cloud = Cloud()
+    points = asyncio.run(source(cloud, tmp_path).poll())
+    assert cloud.calls == ["/login", "/setup", "/events/register", "/events/L1/fetch"]
+    (point,) = points
+    assert (point.measurement, point.value) == ("energy_wh", 728250.0)
+    assert point.time == datetime(2026, 1, 2, 3, 4, 6, 544000, tzinfo=UTC)
+    assert (point.source, point.site, point.device_id, point.device) == (
+        "overkiz", "home", METER, "Heater energy"
+    )
+    assert point.tags == (
+        ("model", "io:CumulatedElectricalEnergyConsumptionIOSystemDeviceSensor"),
+        ("room", "Kitchen"),
+    )
+
+
+def test_setup_is_cached_for_a_second_source(tmp_path: Path) -> None:
+    first = Cloud()
+    asyncio.run(source(first, tmp_path).poll())
+    cache = tmp_path / "overkiz-home.setup.json"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert "pw" not in cache.read_text(encoding="utf-8")
+    second = Cloud()
+    asyncio.run(source(second, tmp_path).poll())
+    assert "/setup" not in second.calls
+
+
+def test_lost_listener_is_registered_again(tmp_path: Path) -> None:
+    cloud = Cloud()
+    src = source(cloud, tmp_path)
+
+    async def run() -> None:
+        await src.devices()
+        cloud.lose_listener = True
+        with pytest.raises(OverkizListenerLost):
+            await src.poll()
+        # the fetch right after the failed one waits out the 1 s limit instead of failing
+        points = await src.poll()
+        assert [p.value for p in points] == [728250.0]
+
+    asyncio.run(run())
+    assert cloud.listeners == 2
+    assert cloud.calls[-2:] == ["/events/register", "/events/L2/fetch"]
+
+
+def test_state_reads_use_one_encoded_segment(tmp_path: Path) -> None:
+    cloud = Cloud()
+    points = asyncio.run(source(cloud, tmp_path).read_states())
+    assert "/setup/devices/io%3A%2F%2F1234-5678-9012%2F5541257%235/states" in cloud.calls
+    meter = [p for p in points if p.device_id == METER]
+    assert [(p.measurement, p.value) for p in meter] == [("energy_wh", 9.0)]
+    assert all(p.device_id != "rts://1234-5678-9012/16756006" for p in points)
+
