@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from collector.model import Reading
 from collector.normalise import convert_or_none
 from collector.sources.overkiz.parse import Device, State
-from collector.sources.overkiz.units import VENDOR, state_unit
+from collector.sources.overkiz.units import VENDOR, state_unit, unit_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +40,25 @@ RULES: dict[str, StateRule] = {
 
 
 def reading(
-    device: Device, state: State, time: datetime, *, site: str
+    device: Device,
+    state: State,
+    time: datetime,
+    *,
+    site: str,
+    measured_type: str | None = None,
 ) -> Reading | None:
-    """The reading of one state of ``device`` at ``time``, or None when it is not collected."""
+    """The reading of one state of ``device`` at ``time``, or None when it is not collected.
+
+    ``measured_type`` is a unit the answer itself names (a history's ``deviceUnit``)."""
     rule = RULES.get(state.name)
     if rule is None or isinstance(state.value, (bool, str, list, dict)):
         return None
-    unit = state_unit(state.name, device.attributes) or rule.default_unit
+    if measured_type is not None:
+        unit = unit_text(measured_type)
+        if unit is None:
+            return None
+    else:
+        unit = state_unit(state.name, device.attributes) or rule.default_unit
     if unit is None:
         return None
     value = convert_or_none(float(state.value), unit, to=rule.unit, vendor=VENDOR)

@@ -16,14 +16,27 @@ from pathlib import Path
 import httpx
 
 from collector.config import OverkizConfig
-from collector.errors import ConfigError, ParseError, PartialFailure
+from collector.errors import ConfigError, ParseError, PartialFailure, PermanentError
 from collector.model import Reading
-from collector.sources.base import Source, SourceJob
+from collector.sources.base import HistorySink, Source, SourceJob
 from collector.sources.overkiz.client import SERVERS, OverkizClient, api_base, device_segment
 from collector.sources.overkiz.errors import OverkizListenerLost
+from collector.sources.overkiz.history import (
+    history_path,
+    parse_history,
+    when,
+    window_count,
+    windows,
+)
 from collector.sources.overkiz.limits import Category, RateLimiter
-from collector.sources.overkiz.parse import Device, parse_events, parse_setup, parse_states
-from collector.sources.overkiz.readings import reading, stamp
+from collector.sources.overkiz.parse import (
+    Device,
+    State,
+    parse_events,
+    parse_setup,
+    parse_states,
+)
+from collector.sources.overkiz.readings import RULES, reading, stamp
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +182,53 @@ class OverkizSource(Source):
         if errors:
             raise PartialFailure(out, errors)
         return out
+
+    # --- history ----------------------------------------------------------------------------
+
+    async def history(self, since: datetime, sink: HistorySink) -> None:
+        """Each collected state of each device, window by window, from its watermark on."""
+        if self.client.local:
+            log.warning(
+                "overkiz %s: the local API has no history endpoints; nothing to backfill",
+                self.name,
+            )
+            return
+        devices = await self.devices()
+        end = datetime.now(UTC)
+        series = [
+            (f"{d.url} {s.name}", d, s.name)
+            for d in devices.values()
+            for s in d.states
+            if s.name in RULES
+        ]
+        starts = {key: sink.start(key) for key, _, _ in series}
+        sink.total(sum(window_count(starts[key], end) for key, _, _ in series))
+        errors: list[str] = []
+        for key, device, state in series:
+            try:
+                for low, high in windows(starts[key], end):
+                    doc = await self.client.request(
+                        "GET", history_path(device.url, state, low, high)
+                    )
+                    answer = parse_history(doc)
+                    points = [
+                        r
+                        for ms, value in answer.values
+                        if (
+                            r := reading(
+                                device,
+                                State(state, value),
+                                when(ms),
+                                site=self.name,
+                                measured_type=answer.unit,
+                            )
+                        )
+                    ]
+                    sink.put(key, points, until=high)
+            except (ParseError, PermanentError) as exc:
+                errors.append(f"{key}: {exc}")
+        if errors:
+            raise PartialFailure([], errors)
 
     def jobs(self) -> Sequence[SourceJob]:
         return (

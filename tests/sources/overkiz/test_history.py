@@ -1,0 +1,132 @@
+"""Overkiz history: 3-day windows, one encoded path segment, values at their own time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.config import OverkizConfig
+from collector.errors import ParseError
+from collector.model import Reading
+from collector.sources.overkiz.client import CLOUD_PATH
+from collector.sources.overkiz.history import parse_history, window_count, windows
+from collector.sources.overkiz.source import OverkizSource
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "overkiz"
+METER = "io://1234-5678-9012/5541257#5"
+SEGMENT = "io%3A%2F%2F1234-5678-9012%2F5541257%235"
+
+
+class Sink:
+    def __init__(self, start: datetime) -> None:
+        self.begin = start
+        self.puts: list[tuple[str, list[Reading], datetime]] = []
+        self.windows: int | None = None
+
+    def start(self, series: str) -> datetime:
+        return self.begin
+
+    def put(self, series: str, readings: Sequence[Reading], *, until: datetime) -> None:
+        self.puts.append((series, list(readings), until))
+
+    def total(self, windows: int) -> None:
+        self.windows = windows
+
+
+def test_windows_are_at_most_three_days() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = start + timedelta(days=7, hours=1)
+    got = list(windows(start, end))
+    assert got == [
+        (start, start + timedelta(days=3)),
+        (start + timedelta(days=3), start + timedelta(days=6)),
+        (start + timedelta(days=6), end),
+    ]
+    assert window_count(start, end) == 3
+    assert window_count(end, start) == 0
+
+
+def test_parse_history_values_and_unit() -> None:
+    doc = {"historyValues": [{"value": "21.5", "when": 1000}, {"value": None, "when": 2000}],
+           "deviceUnit": "core:TemperatureInCelcius"}
+    answer = parse_history(doc)
+    assert answer.values == ((1000, 21.5),)
+    assert answer.unit == "core:TemperatureInCelcius"
+    with pytest.raises(ParseError, match=r"historyValues\[0\].value"):
+        parse_history({"historyValues": [{"value": "warm", "when": 1}]})
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["historyValues", "value", "when", "deviceUnit", "x"]), inner),
+    max_leaves=15,
+))
+def test_fuzz_history_only_typed_errors(doc: object) -> None:
+    with contextlib.suppress(ParseError):
+        parse_history(doc)
+
+
+def test_backfill_windows_paths_and_times(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.decode().removeprefix(CLOUD_PATH)
+        calls.append(path)
+        if path == "/login":
+            return httpx.Response(200, json={}, headers={"Set-Cookie": "JSESSIONID=x"})
+        if path == "/setup":
+            return httpx.Response(
+                200, content=(FIXTURES / "setup/meter-and-sensor.json").read_bytes()
+            )
+        if path.startswith(f"/setup/devices/{SEGMENT}/states/"):
+            return httpx.Response(200, content=(FIXTURES / "history/energy-kwh.json").read_bytes())
+        return httpx.Response(200, json={"historyValues": []})
+
+    config = OverkizConfig(name="home", server="somfy_europe", username="u", password="p")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(cloud))
+    source = OverkizSource(config, state_dir=tmp_path, http=http)
+    since = datetime.now(UTC) - timedelta(days=4)
+    sink = Sink(since)
+    asyncio.run(source.history(since, sink))
+
+    # two series (heater comfort setpoint, meter energy), two windows each
+    assert sink.windows == 4
+    meter_calls = [c for c in calls if c.startswith(f"/setup/devices/{SEGMENT}/")]
+    assert len(meter_calls) == 2
+    low, high = meter_calls[0].rsplit("/", 2)[1:]
+    assert meter_calls[0].startswith(
+        f"/setup/devices/{SEGMENT}/states/core:ElectricEnergyConsumptionState/history/"
+    )
+    assert int(high) - int(low) == 3 * 86_400_000
+    meter_puts = [p for p in sink.puts if p[0] == f"{METER} core:ElectricEnergyConsumptionState"]
+    first_until, second_until = (until for _, _, until in meter_puts)
+    assert first_until == since + timedelta(days=3)
+    assert second_until > first_until
+    points = meter_puts[0][1]
+    assert [(p.measurement, p.value, p.time) for p in points] == [
+        ("energy_wh", 728000.0, datetime(2026, 1, 1, 0, 0, tzinfo=UTC)),
+        ("energy_wh", 728500.0, datetime(2026, 1, 1, 1, 0, tzinfo=UTC)),
+    ]
+
+
+def test_local_api_has_no_history(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"unexpected request {request.url}")
+
+    config = OverkizConfig(name="gw", url="https://gateway-1.local:8443", token="tok")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(gateway))
+    source = OverkizSource(config, state_dir=tmp_path, http=http)
+    sink = Sink(datetime(2026, 1, 1, tzinfo=UTC))
+    asyncio.run(source.history(sink.begin, sink))
+    assert sink.puts == [] and sink.windows is None
+    assert "no history" in caplog.text
+    assert "tok" not in caplog.text.replace("token", "")
