@@ -170,6 +170,12 @@ STATES: tuple[State, ...] = (
     State("fan_speed", ((0, "auto"), (1, "minimum"), (2, "average"), (3, "maximum")),
           "Thinknx HVAC fan speed (hvacfanset / hvacfanstatus)"),
     # --- Overkiz (collector/sources/overkiz) ---------------------------------------------------
+    State("open_closed", ((0, "closed"), (1, "open")),
+          "Overkiz OpenClosedState of contacts, windows and covers"),
+    State("heating_level",
+          ((0, "off"), (1, "frostprotection"), (2, "eco"), (3, "comfort-2"), (4, "comfort-1"),
+           (5, "comfort"), (6, "boost")),
+          "Overkiz heater level (io:TargetHeatingLevelState)"),
 )
 
 STATE_BY_NAME: dict[str, State] = {st.name: st for st in STATES}

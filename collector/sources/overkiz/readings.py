@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from collector.model import Reading
-from collector.normalise import convert_or_none
+from collector.normalise import convert_or_none, warn_once
+from collector.schema import STATE_BY_NAME
 from collector.sources.overkiz.parse import Device, State
 from collector.sources.overkiz.units import VENDOR, state_unit, unit_text
 
@@ -36,6 +37,13 @@ RULES: dict[str, StateRule] = {
     "core:LuminanceState": StateRule("luminance_lx", "lx", "lx"),
     "core:CO2ConcentrationState": StateRule("co2_ppm", "ppm", "ppm"),
     "core:BatteryLevelState": StateRule("battery_pct", "%", "%"),
+    "core:ClosureState": StateRule("level_pct", "%", "%", "blind"),
+}
+
+#: Text states -> (name of the ``state`` measurement in collector/schema.py STATES).
+TEXT_STATES: dict[str, str] = {
+    "core:OpenClosedState": "open_closed",
+    "io:TargetHeatingLevelState": "heating_level",
 }
 
 
@@ -50,6 +58,8 @@ def reading(
     """The reading of one state of ``device`` at ``time``, or None when it is not collected.
 
     ``measured_type`` is a unit the answer itself names (a history's ``deviceUnit``)."""
+    if state.name in TEXT_STATES:
+        return _state_reading(device, state, time, site=site)
     rule = RULES.get(state.name)
     if rule is None or isinstance(state.value, (bool, str, list, dict)):
         return None
@@ -78,6 +88,30 @@ def reading(
         device.url,
         device.label,
         tuple(sorted(tags)),
+    )
+
+
+def _tags(device: Device, **extra: str) -> tuple[tuple[str, str], ...]:
+    tags = dict(extra)
+    if device.model:
+        tags["model"] = device.model
+    if device.room:
+        tags["room"] = device.room
+    return tuple(sorted(tags.items()))
+
+
+def _state_reading(device: Device, state: State, time: datetime, *, site: str) -> Reading | None:
+    name = TEXT_STATES[state.name]
+    if not isinstance(state.value, str):
+        return None
+    codes = {label: code for code, label in STATE_BY_NAME[name].codes}
+    code = codes.get(state.value)
+    if code is None:
+        warn_once(VENDOR, state.name, state.value)
+        return None
+    return Reading(
+        "state", float(code), time, "overkiz", site, device.url, device.label,
+        _tags(device, name=name), state.value,
     )
 
 

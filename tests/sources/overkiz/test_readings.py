@@ -61,7 +61,22 @@ def test_setpoint_kinds_default_to_celsius() -> None:
 
 def test_text_and_uncollected_states_give_nothing() -> None:
     assert reading(device({}), State("core:StatusState", "available"), NOW, site="s") is None
-    assert reading(device({}), State("core:ClosureState", 3), NOW, site="s") is None
+    assert reading(device({}), State("core:MovingState", True), NOW, site="s") is None
+
+
+def test_closure_open_closed_and_heating_level() -> None:
+    closure = reading(device({}), State("core:ClosureState", 30), NOW, site="s")
+    assert closure is not None
+    assert (closure.measurement, closure.value) == ("level_pct", 30.0)
+    assert ("kind", "blind") in closure.tags
+    opened = reading(device({}), State("core:OpenClosedState", "open"), NOW, site="s")
+    assert opened is not None
+    assert (opened.measurement, opened.value, opened.label) == ("state", 1.0, "open")
+    assert ("name", "open_closed") in opened.tags
+    level = reading(device({}), State("io:TargetHeatingLevelState", "eco"), NOW, site="s")
+    assert level is not None
+    assert (level.value, level.label) == (2.0, "eco")
+    assert reading(device({}), State("io:TargetHeatingLevelState", "turbo"), NOW, site="s") is None
 
 
 def test_event_time_is_used() -> None:
