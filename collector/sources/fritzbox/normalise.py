@@ -27,8 +27,9 @@ UNKNOWN_TEXTS = frozenset({"", "inval", "-"})
 
 #: Longest integer we accept (a 64-bit value has at most 19 digits).
 _MAX_DIGITS = 19
-#: Latest instant a datetime can hold (9999-12-31T23:59:59Z).
-MAX_EPOCH = 253_402_300_799
+#: Latest second InfluxDB can store (2262-04-11T23:47:16Z: 2**63 - 1 ns): a device time
+#: after it is refused where it is read, as the line-protocol encoder would refuse it.
+MAX_EPOCH = 9_223_372_036
 
 _warned: set[tuple[str, str]] = set()
 

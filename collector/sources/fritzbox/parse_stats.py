@@ -77,43 +77,52 @@ def parse_devicestats(
     fetched_at: datetime,
     tz: tzinfo,
     tags: Tags = (),
+    problems: list[ParseError] | None = None,
 ) -> tuple[Reading, ...]:
     """Readings of one ``getbasicdevicestats`` answer, each at its own sample time.
 
     ``tags`` are extra tags for every point (model, room, scope). ``tz`` is the box's time
-    zone, used for the calendar days and months of the energy series. Structural or type
-    problems raise ``ParseError`` naming the element; "-" values produce no point.
+    zone, used for the calendar days and months of the energy series. A document that is
+    not a statistics document raises ``ParseError``; "-" values produce no point.
+
+    A bad value (not an integer, out of its range, at a time outside 1970..2262) costs only
+    that value, and a bad ``<stats>`` attribute (grid, datatime, count) only its block: with
+    a ``problems`` list, each is appended there as a ``ParseError`` naming the element and
+    the rest is read; without one, the first raises.
     """
     root = load_document(xml, "devicestats")
     fetched = to_utc(fetched_at)
     out: list[Reading] = []
+    report = _Report(problems)
     for quantity in root:
         name = quantity.tag
         if name == _ENERGY:
             for n, block in enumerate(quantity.findall("stats"), 1):
-                out.extend(
-                    _energy_block(
-                        block,
-                        f"devicestats/energy/stats[{n}]",
-                        fetched=fetched,
-                        tz=tz,
-                        site=site,
-                        device_id=device_id,
-                        device=device,
-                        extra=tags,
-                    )
-                )
+                part = f"devicestats/energy/stats[{n}]"
+                try:
+                    blocks = _energy_block(block, part, fetched=fetched, tz=tz, site=site,
+                                           device_id=device_id, device=device, extra=tags,
+                                           report=report)  # fmt: skip
+                    out.extend(blocks)
+                except ParseError as err:
+                    report(err)
         elif isinstance(name, str) and name in _GAUGES:
             measurement, convert = _GAUGES[name]
             for n, block in enumerate(quantity.findall("stats"), 1):
                 part = f"devicestats/{name}/stats[{n}]"
-                grid, newest = _block_time(block, part, fetched)
-                for i, raw in _values(block, part):
+                try:
+                    grid, newest = _block_time(block, part, fetched)
+                    values = list(_values(block, part, report))
+                except ParseError as err:
+                    report(err)
+                    continue
+                for i, raw in values:
                     try:
                         value = convert(raw)
                         t = nz.sample_epoch(newest, grid, i)
                     except ValueError as err:
-                        raise ParseError(str(err), part=f"{part}/value[{i}]") from err
+                        report(ParseError(str(err), part=f"{part}/value[{i}]"))
+                        continue
                     out.append(
                         Reading(
                             measurement,
@@ -129,6 +138,20 @@ def parse_devicestats(
     return tuple(out)
 
 
+class _Report:
+    """Where a bad value or block goes: the caller's problems list, else raised."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self, problems: list[ParseError] | None) -> None:
+        self.problems = problems
+
+    def __call__(self, err: ParseError) -> None:
+        if self.problems is None:
+            raise err
+        self.problems.append(err)
+
+
 def _energy_block(
     block: Element,
     part: str,
@@ -139,24 +162,29 @@ def _energy_block(
     device_id: str,
     device: str,
     extra: Tags,
-) -> Iterator[Reading]:
+    report: _Report,
+) -> list[Reading]:
     grid = _grid(block, part)
     period = nz.energy_period(grid)
     if period is None:
         nz.warn_once("energy statistics grid (skipped)", str(grid))
-        return
+        return []
     datatime = _attr(block, "datatime", part)
     # The newest bucket is the day/month containing datatime; without it, the one
     # containing the fetch time (flooring to a 31-day grid would make no calendar sense).
     newest = datatime if datatime is not None else int(fetched.timestamp())
     tags = tuple(sorted((*extra, ("period", period.value))))
-    for i, raw in _values(block, part):
+    out = []
+    for i, raw in list(_values(block, part, report)):
         try:
             start = nz.period_start(newest, period, i, tz)
             value = nz.watt_hours(raw)
         except ValueError as err:
-            raise ParseError(str(err), part=f"{part}/value[{i}]") from err
-        yield Reading("energy_period_wh", value, start, SOURCE, site, device_id, device, tags)
+            report(ParseError(str(err), part=f"{part}/value[{i}]"))
+            continue
+        out.append(Reading("energy_period_wh", value, start, SOURCE, site, device_id, device,
+                           tags))  # fmt: skip
+    return out
 
 
 def _block_time(block: Element, part: str, fetched: datetime) -> tuple[int, int]:
@@ -186,16 +214,18 @@ def _grid(block: Element, part: str) -> int:
     return grid
 
 
-def _values(block: Element, part: str) -> Iterator[tuple[int, int]]:
+def _values(block: Element, part: str, report: _Report) -> Iterator[tuple[int, int]]:
     """(index, raw value) pairs, newest first; "-" (unknown) and empty items are skipped
-    but keep their place in the grid. ``count`` is checked for type only: the document's
-    own example ends the list with a comma, and the values present are what counts."""
+    but keep their place in the grid, as does an item that is not an integer (reported).
+    ``count`` is checked for type only: the document's own example ends the list with a
+    comma, and the values present are what counts."""
     _attr(block, "count", part)
     text = block.text or ""
     for i, item in enumerate(text.split(",")):
         try:
             raw = nz.raw_int(item)
         except ValueError as err:
-            raise ParseError(str(err), part=f"{part}/value[{i}]") from err
+            report(ParseError(str(err), part=f"{part}/value[{i}]"))
+            continue
         if raw is not None:
             yield i, raw

@@ -22,7 +22,7 @@ import httpx
 import tzlocal
 
 from collector.config import FritzboxConfig
-from collector.errors import CollectorError, PartialFailure
+from collector.errors import CollectorError, ParseError, PartialFailure
 from collector.model import Reading, utc_now
 from collector.sources.base import HistorySink, ReadingSink, Source, SourceJob
 from collector.sources.fritzbox import normalise as nz
@@ -152,17 +152,26 @@ class FritzboxSource(Source):
         devices = [d for d in (await self._devicelist(utc_now())).devices if d.wants_stats]
         failed: dict[int, CollectorError] = {}
 
+        bad_values: dict[int, list[ParseError]] = {}
+
         async def one(index: int, device: DeviceInfo) -> None:
             result = await self._device_stats(device)
             if isinstance(result, CollectorError):
                 failed[index] = result
             else:
-                sink(result)
+                sink(result[0])
+                if result[1]:
+                    bad_values[index] = result[1]
 
         await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
         for part in [p for p in self._problems if p.startswith(STATS_PART_PREFIX)]:
             self._problems.pop(part)  # devices that left the list stop being problems
         errors = [self._failed(stats_part(devices[i].device_id), failed[i]) for i in sorted(failed)]
+        errors += [
+            f"{stats_part(devices[i].device_id)}: ParseError: {problem}"
+            for i in sorted(bad_values)
+            for problem in bad_values[i]
+        ]
         if failed and len(failed) == len(devices):
             raise failed[min(failed)]
         if errors:
@@ -190,10 +199,18 @@ class FritzboxSource(Source):
             if isinstance(result, CollectorError):
                 failed[index] = result
                 return
-            sink.put(series, _since(result, start, self.tz), until=fetched_at)
+            sink.put(series, _since(result[0], start, self.tz), until=fetched_at)
+            if result[1]:
+                bad_values[index] = result[1]
 
+        bad_values: dict[int, list[ParseError]] = {}
         await asyncio.gather(*(one(i, d) for i, d in enumerate(devices)))
         errors = [self._failed(stats_part(devices[i].device_id), failed[i]) for i in sorted(failed)]
+        errors += [
+            f"{stats_part(devices[i].device_id)}: ParseError: {problem}"
+            for i in sorted(bad_values)
+            for problem in bad_values[i]
+        ]
         for i, device in enumerate(devices):
             if i not in failed:
                 self._ok(stats_part(device.device_id))
@@ -253,7 +270,12 @@ class FritzboxSource(Source):
             numbers_as_tags=self.config.voip_numbers_as_tags,
         )
 
-    async def _device_stats(self, device: DeviceInfo) -> tuple[Reading, ...] | CollectorError:
+    async def _device_stats(
+        self, device: DeviceInfo
+    ) -> tuple[tuple[Reading, ...], list[ParseError]] | CollectorError:
+        """The device's readings and the bad values that cost only themselves, or the
+        error that cost them all."""
+        problems: list[ParseError] = []
         try:
             async with self._semaphore:
                 body = await self.client.get_devicestats(device.device_id)
@@ -265,10 +287,11 @@ class FritzboxSource(Source):
                 fetched_at=utc_now(),
                 tz=self.tz,
                 tags=device.tags,
+                problems=problems,
             )
         except CollectorError as err:
             return err
-        return readings
+        return readings, problems
 
 
 def _since(readings: Sequence[Reading], start: datetime, tz: tzinfo) -> list[Reading]:

@@ -20,10 +20,13 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: A quick refusal before parsing; the check after parsing catches any other encoding.
 _DTD_WORDS = ("<!DOCTYPE", "<!ENTITY")
 _DTD_MARKERS = tuple(word.encode("utf-8") for word in _DTD_WORDS)
-#: The UTF-16 forms contain NUL bytes, so they are only looked for in a document that has
-#: one (each search is a pass over the whole document).
+#: The UTF-16 and UTF-32 forms contain NUL bytes, so they are only looked for in a document
+#: that has one (each search is a pass over the whole document). A UTF-32 word is not found
+#: by its UTF-16 form (three NULs between letters, not one), so both are searched.
 _DTD_MARKERS_UTF16 = tuple(
-    word.encode(enc) for word in _DTD_WORDS for enc in ("utf-16-le", "utf-16-be")
+    word.encode(enc)
+    for word in _DTD_WORDS
+    for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
 #: One parser for all answers; lxml parser objects must not be used by two threads at once,
 #: and every answer is parsed on the event loop's thread.

@@ -142,23 +142,63 @@ def test_bad_statistics_raise_parse_error(case: str, part: str, message: str) ->
     assert info.value.part == part
 
 
+_POWER = "devicestats/power/stats[1]"
+
+
 @pytest.mark.parametrize(
-    "xml",
+    ("xml", "part", "message"),
     [
-        b"<devicelist/>",
-        b'<devicestats><power><stats grid="0">1</stats></power></devicestats>',
-        b'<devicestats><power><stats grid="-10">1</stats></power></devicestats>',
-        b'<devicestats><power><stats grid="10" count="many">1</stats></power></devicestats>',
-        b'<devicestats><power><stats grid="10" datatime="99999999999999">1</stats></power>'
-        b"</devicestats>",
-        b'<devicestats><energy><stats grid="86400" datatime="100">1,2,3</stats></energy>'
-        b"</devicestats>",
-        b'<devicestats><humidity><stats grid="900" datatime="1704628800">101</stats></humidity>'
-        b"</devicestats>",
+        (b"<devicelist/>", "devicestats", "root element is <devicelist>"),
+        (b'<devicestats><power><stats grid="0">1</stats></power></devicestats>',
+         f"{_POWER}@grid", "grid is missing or zero"),
+        (b'<devicestats><power><stats grid="-10">1</stats></power></devicestats>',
+         f"{_POWER}@grid", "grid out of range: -10"),
+        (b'<devicestats><power><stats grid="10" count="many">1</stats></power></devicestats>',
+         f"{_POWER}@count", "not an integer: 'many'"),
+        (b'<devicestats><power><stats grid="10" datatime="99999999999999">1</stats></power>'
+         b"</devicestats>", f"{_POWER}@datatime", "datatime out of range: 99999999999999"),
+        # 2262-04-12: after the last second InfluxDB can store
+        (b'<devicestats><power><stats grid="10" datatime="9223372037">1</stats></power>'
+         b"</devicestats>", f"{_POWER}@datatime", "datatime out of range: 9223372037"),
+        (b'<devicestats><energy><stats grid="86400" datatime="100">1,2,3</stats></energy>'
+         b"</devicestats>", "devicestats/energy/stats[1]/value[0]", "before 1970"),
+        (b'<devicestats><humidity><stats grid="900" datatime="1704628800">101</stats>'
+         b"</humidity></devicestats>", "devicestats/humidity/stats[1]/value[0]",
+         "percentage out of range: 101"),
     ],
-)
-def test_invalid_statistics(xml: bytes) -> None:
-    with pytest.raises(ParseError):
+)  # fmt: skip
+def test_invalid_statistics(xml: bytes, part: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as info:
         parse_devicestats(
             xml, site="home", device_id="x", device="x", fetched_at=FETCHED, tz=BERLIN
         )
+    assert info.value.part == part
+
+
+def test_a_bad_value_costs_only_itself_when_problems_are_collected() -> None:
+    """humidity 101 and a datatime after 2262 are lost; every other value is read."""
+    xml = (
+        b'<devicestats><humidity><stats count="3" grid="900" datatime="1704628800">'
+        b"45,101,47</stats></humidity>"
+        b'<temperature><stats count="2" grid="900" datatime="1704628800">215,210</stats>'
+        b"</temperature>"
+        b'<power><stats count="1" grid="10" datatime="9223372037">100</stats></power>'
+        b"</devicestats>"
+    )
+    problems: list[ParseError] = []
+    readings = parse_devicestats(
+        xml, site="home", device_id="x", device="x", fetched_at=FETCHED, tz=BERLIN,
+        problems=problems,
+    )  # fmt: skip
+    assert series(readings) == [
+        ("humidity_pct", 45.0, "2024-01-07T12:00:00+00:00", {}),
+        ("humidity_pct", 47.0, "2024-01-07T11:30:00+00:00", {}),
+        ("temperature_c", 21.5, "2024-01-07T12:00:00+00:00", {}),
+        ("temperature_c", 21.0, "2024-01-07T11:45:00+00:00", {}),
+    ]
+    assert [(p.part, str(p)) for p in problems] == [
+        ("devicestats/humidity/stats[1]/value[1]",
+         "percentage out of range: 101 (at devicestats/humidity/stats[1]/value[1])"),
+        (f"{_POWER}@datatime",
+         f"attribute datatime out of range: 9223372037 (at {_POWER}@datatime)"),
+    ]  # fmt: skip

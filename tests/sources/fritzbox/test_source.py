@@ -256,6 +256,31 @@ def test_one_failing_device_does_not_stop_the_others() -> None:
     use_source(fake, body)
 
 
+def test_a_bad_statistics_value_costs_only_that_value() -> None:
+    fake = FakeFritz()
+    fake.box.stats_bodies[PLUG_A] = (
+        b'<devicestats><power><stats count="3" grid="10" datatime="1740830400">1000,2x0,3000'
+        b"</stats></power></devicestats>"
+    )
+
+    async def body(source: FritzboxSource) -> None:
+        with pytest.raises(PartialFailure) as info:
+            await source.stats()
+        assert sorted((r.device_id, r.measurement, r.value, r.time)
+                      for r in info.value.readings) == [
+            (HKR, "temperature_c", 21.5, T0),
+            (PLUG_A, "power_w", 10.0, T0),
+            (PLUG_A, "power_w", 30.0, T0 - timedelta(seconds=20)),
+            (PLUG_B, "voltage_v", 230.5, T0),
+        ]  # fmt: skip
+        assert info.value.errors == [
+            f"stats:{PLUG_A}: ParseError: not an integer: '2x0' "
+            "(at devicestats/power/stats[1]/value[1])"
+        ]
+
+    use_source(fake, body)
+
+
 def test_stats_stream_hands_over_one_device_at_a_time() -> None:
     fake = FakeFritz()
     fake.box.statuses[PLUG_B] = 500
