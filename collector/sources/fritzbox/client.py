@@ -29,6 +29,7 @@ from collector.errors import (
     PermanentError,
     TransientError,
 )
+from collector.logs import register_secret
 from collector.sources.fritzbox.login import (
     AUTH_BACKOFF_INITIAL_S,
     AUTH_BACKOFF_MAX_S,
@@ -274,6 +275,7 @@ class FritzboxClient(AsyncClosing):
             log.warning("%s; not trying again for %d s", text, period)
             raise err
         self._backoff.succeeded()
+        register_secret(info.sid)  # a session id is a credential: masked in every log line
         self._sid = info.sid
         self._rights = info.rights
         log.info(

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from collector import logs
 from collector.config import FritzboxConfig
 from collector.errors import AuthError, ConfigError, ParseError, PermanentError, TransientError
 from collector.sources.fritzbox.client import (
@@ -281,6 +282,18 @@ def test_pbkdf2_login_once_and_the_sid_is_reused() -> None:
     ]
     assert {r.url.params["sid"] for r in box.aha_requests} == {"0000000000000001"}
     assert [r.url.params["switchcmd"] for r in box.aha_requests] == ["getdevicelistinfos"] * 5
+
+
+def test_the_session_id_is_masked_in_log_lines() -> None:
+    box = FakeBox()
+    box._counter = 0x5EC2E7  # the next session id is 00000000005ec2e8
+    sid = "00000000005ec2e8"
+    assert sid not in logs._secrets
+    run(closing(make_client(box), lambda c: c.get_devicelist()))
+    assert {r.url.params["sid"] for r in box.aha_requests} == {sid}
+    assert logs.redact(f"the box ended session {sid} early") == (
+        "the box ended session *** early"
+    )
 
 
 def test_md5_login_for_old_firmware() -> None:
