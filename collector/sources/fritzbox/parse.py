@@ -248,7 +248,7 @@ class _Device:
             if (group := _GROUPS.get(tag)) is not None:
                 groups.append((group, child))
         name = (top.get("name") or "").strip()
-        self.device = name or self.device_id
+        self.device = name or self.device_id  # DeviceInfo.device_tag
         mask = self._bitmask()
         if "etsiunitinfo" in top:
             self.unit = self._unit_type()

@@ -48,6 +48,12 @@ class DeviceInfo:
     unit_type: nz.HanFunUnitType | None = None  # HAN-FUN units only
 
     @property
+    def device_tag(self) -> str:
+        """The ``device`` tag of every point of this device, live or statistics: its name,
+        or its AIN when the box gives it none (one rule, so one series per quantity)."""
+        return self.name or self.device_id
+
+    @property
     def tags(self) -> Tags:
         """The extra tags of this device's points (also for its statistics)."""
         return make_tags(model=self.product, scope="group" if self.is_group else None)

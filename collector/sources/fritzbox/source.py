@@ -283,7 +283,7 @@ class FritzboxSource(Source):
                 body,
                 site=self.name,
                 device_id=device.device_id,
-                device=device.name,
+                device=device.device_tag,
                 fetched_at=utc_now(),
                 tz=self.tz,
                 tags=device.tags,

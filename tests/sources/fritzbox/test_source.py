@@ -281,6 +281,20 @@ def test_a_bad_statistics_value_costs_only_that_value() -> None:
     use_source(fake, body)
 
 
+def test_a_nameless_device_has_one_device_tag_live_and_in_statistics() -> None:
+    fake = FakeFritz()
+    fake.box.devicelist = DEVICELIST.replace(
+        "<name>Kühlschrank</name>".encode(), b"<name></name>"
+    )
+
+    async def body(source: FritzboxSource) -> tuple[set[str], set[str]]:
+        live = {r.device for r in await source.poll() if r.device_id == PLUG_A}
+        stats = {r.device for r in await source.stats() if r.device_id == PLUG_A}
+        return live, stats
+
+    assert use_source(fake, body) == ({PLUG_A}, {PLUG_A})
+
+
 def test_stats_stream_hands_over_one_device_at_a_time() -> None:
     fake = FakeFritz()
     fake.box.statuses[PLUG_B] = 500
