@@ -125,12 +125,12 @@ def _once_then_backfill_twice(tmp_path: Path, sim: OverkizSimulator, cfg: Path,
     assert all(started - 31 * 86400 <= t <= ended for t in energy)
 
     # a second backfill adds no point
-    before = {m: len(points(m, d)) for m, d in (
+    before = {(m, d): len(points(m, d)) for m, d in (
         ("energy_wh", main), ("power_w", main), ("energy_wh", kwh_meter),
         ("temperature_c", probe))}
     again = run(["backfill", "--config", str(cfg), "--since", "30d"], tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    after = {m: len(points(m, d)) for m, d in before}
+    after = {(m, d): len(points(m, d)) for m, d in before}
     assert after == before
     assert sim.calls("GET /setup") + sim.calls("GET /setup/devices") == 1
     assert sim.violation_count == 0, sim.violations
