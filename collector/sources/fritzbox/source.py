@@ -35,7 +35,7 @@ from collector.sources.fritzbox.client import (
 from collector.sources.fritzbox.parse import DeviceInfo, DeviceList, parse_devicelist
 from collector.sources.fritzbox.parse_stats import parse_devicestats
 from collector.sources.fritzbox.parse_tr064 import voip_readings
-from collector.sources.fritzbox.tr064 import Tr064Client
+from collector.sources.fritzbox.tr064 import GET_VOIP_STATUS, Tr064Client
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,12 @@ class FritzboxSource(Source):
         if self.config.voip:
             snapshot = await self.tr064.voip()
             parts.append("VoIP: " + _count(len(snapshot.accounts), "account"))
+            if GET_VOIP_STATUS in self.tr064.missing_actions:
+                # X_AVM-DE_GetVoIPStatus came to the X_VoIP service in 2021 (x_voip spec)
+                parts.append(
+                    "VoIP registration status: not offered by this firmware; "
+                    "accounts and clients are read"
+                )
         return ", ".join(parts)
 
     # --- parts --------------------------------------------------------------------------------

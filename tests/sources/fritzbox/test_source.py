@@ -22,7 +22,12 @@ from collector.sources.fritzbox.parse import parse_devicelist
 from collector.sources.fritzbox.parse_tr064 import VoipAccount, VoipStatus, voip_readings
 from collector.sources.fritzbox.source import FritzboxSource
 from tests.sources.fritzbox.test_client import FakeBox, make_config
-from tests.sources.fritzbox.test_tr064 import GET_VOIP_ACCOUNTS, FakeTr064
+from tests.sources.fritzbox.test_tr064 import (
+    ALL_ACTIONS,
+    GET_VOIP_ACCOUNTS,
+    GET_VOIP_STATUS,
+    FakeTr064,
+)
 
 T = TypeVar("T")
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # epoch 1740830400
@@ -443,6 +448,14 @@ def test_jobs_use_both_intervals() -> None:
 def test_check_describes_the_box() -> None:
     assert use_source(FakeFritz(), lambda s: s.check()) == (
         "FRITZ!OS 7.57 (FRITZ!Box 7590), 3 devices, 1 group, VoIP: 3 accounts"
+    )
+
+
+def test_check_says_when_the_firmware_has_no_voip_registration_status() -> None:
+    old = ALL_ACTIONS - {GET_VOIP_ACCOUNTS, GET_VOIP_STATUS}
+    assert use_source(FakeFritz(actions=old), lambda s: s.check()) == (
+        "FRITZ!OS 7.57 (FRITZ!Box 7590), 3 devices, 1 group, VoIP: 3 accounts, "
+        "VoIP registration status: not offered by this firmware; accounts and clients are read"
     )
 
 
