@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import random
 import ssl
@@ -430,6 +431,23 @@ def _stats_xml(stats: dict[str, list[Stats]]) -> str:
     return "".join(parts)
 
 
+def banner(sim: FritzboxSimulator, name: str = "sim") -> str:
+    """What ``collector simulate fritzbox`` prints: valid TOML as a whole, a ``[[fritzbox]]``
+    section that works as printed. The TR-064 port is not the box's 49000, so
+    ``tr064_url`` is part of it."""
+    return "\n".join([
+        f"# FRITZ!Box simulator: {sim.url}  (TR-064: {sim.tr064_url})",
+        "# a config that works against it:",
+        "[[fritzbox]]",
+        f"name = {json.dumps(name)}",
+        f"url = {json.dumps(sim.url)}",
+        f"tr064_url = {json.dumps(sim.tr064_url)}",
+        f"username = {json.dumps(sim.username)}",
+        f"password = {json.dumps(sim.password)}",
+        "",
+    ])  # fmt: skip
+
+
 def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
@@ -446,8 +464,7 @@ def serve_forever(port: int, tr064_port: int | None = None) -> None:
     except OSError:
         sim = FritzboxSimulator(port=port, tr064_port=0)
         sim.start()
-    print(f"FRITZ!Box simulator: {sim.url}  (TR-064: {sim.tr064_url})", flush=True)
-    print(f"username: {sim.username}  password: {sim.password}", flush=True)
+    print(banner(sim), flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:

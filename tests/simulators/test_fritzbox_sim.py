@@ -571,3 +571,40 @@ def test_rate_limit_and_latency(
     assert codes == [200, 200, 200, 503, 503]
     clock.now += 1.5
     assert http.get("/login_sid.lua").status_code == 200
+
+
+# ---- the printed config ---------------------------------------------------------------------
+
+
+def test_printed_config_works_as_printed() -> None:
+    """What ``collector simulate fritzbox`` prints is loaded by the config loader and passes
+    ``collector check`` against the running simulator, TR-064 included."""
+    import asyncio
+    from pathlib import Path
+
+    from collector.config import parse_config
+    from collector.simulators.fritzbox import banner
+    from collector.sources.fritzbox.source import FritzboxSource
+
+    simulator = FritzboxSimulator()
+    simulator.start()
+    try:
+        printed = banner(simulator, name="home")
+        config = parse_config(printed, Path("collector.toml"), env={})
+        (box,) = config.fritzbox
+        assert (box.name, box.url, box.tr064_url, box.username) == (
+            "home", simulator.url, simulator.tr064_url, simulator.username
+        )
+        assert box.tr064_url != box.url.rsplit(":", 1)[0] + ":49000"
+        assert box.password.get_secret_value() == simulator.password
+        assert box.voip is True
+
+        async def check() -> str:
+            async with FritzboxSource(box) as source:
+                return await source.check()
+
+        text = asyncio.run(check())
+    finally:
+        simulator.stop()
+    assert text.startswith("FRITZ!OS ")
+    assert ", VoIP: " in text
