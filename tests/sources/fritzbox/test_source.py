@@ -18,9 +18,8 @@ from freezegun import freeze_time
 from collector.errors import AuthError, CollectorError, PartialFailure, TransientError
 from collector.model import Reading, utc_now
 from collector.simulators.fritzbox import FritzboxSimulator
-from collector.sources.fritzbox.parse import parse_devicelist
-from collector.sources.fritzbox.parse_tr064 import VoipAccount, VoipStatus, voip_readings
 from collector.sources.fritzbox.source import FritzboxSource
+from tests.sources.fritzbox import rows
 from tests.sources.fritzbox.test_client import FakeBox, make_config
 from tests.sources.fritzbox.test_tr064 import (
     ALL_ACTIONS,
@@ -127,24 +126,61 @@ EXPECTED_VOIP = [
 # --- poll ------------------------------------------------------------------------------------
 
 
+_D200 = {"model": "FRITZ!DECT 200"}
+_D302 = {"model": "FRITZ!DECT 302"}
+_GRP = {"scope": "group"}
+
+
+def _switch(ain: str, name: str, tags: dict[str, str], on: bool, mode: str) -> list[Any]:
+    return [
+        (ain, name, "state", 1.0, "present", tags | {"name": "present"}),
+        (ain, name, "state", float(on), "on" if on else "off", tags | {"name": "switch"}),
+        (ain, name, "state", 0.0, "unlocked", tags | {"name": "lock"}),
+        (ain, name, "state", 0.0, "unlocked", tags | {"name": "device_lock"}),
+        (ain, name, "state", float(mode == "auto"), mode, tags | {"name": "switch_mode"}),
+    ]
+
+
+#: DEVICELIST read by hand: mW -> W, mV -> V, 0.1 °C (offset already applied), HKR codes
+#: in 0.5 °C (42 -> 21.0, 34 -> 17.0); the thermostat's tist is not a second temperature.
+EXPECTED_LIST = [
+    *_switch(PLUG_A, "Kühlschrank", _D200, True, "auto"),
+    (PLUG_A, "Kühlschrank", "power_w", 52.34, None, _D200),
+    (PLUG_A, "Kühlschrank", "energy_wh", 12345.0, None, _D200),
+    (PLUG_A, "Kühlschrank", "voltage_v", 230.12, None, _D200),
+    (PLUG_A, "Kühlschrank", "temperature_c", 21.5, None, _D200),
+    *_switch(PLUG_B, "Fernseher", _D200, False, "manual"),
+    (PLUG_B, "Fernseher", "power_w", 0.4, None, _D200),
+    (PLUG_B, "Fernseher", "energy_wh", 2222.0, None, _D200),
+    (PLUG_B, "Fernseher", "voltage_v", 229.87, None, _D200),
+    (PLUG_B, "Fernseher", "temperature_c", 22.0, None, _D200),
+    *_switch("grp303E4F-3907", "Erdgeschoss", _GRP, True, "auto"),
+    ("grp303E4F-3907", "Erdgeschoss", "power_w", 52.74, None, _GRP),
+    ("grp303E4F-3907", "Erdgeschoss", "energy_wh", 14567.0, None, _GRP),
+    ("grp303E4F-3907", "Erdgeschoss", "voltage_v", 230.0, None, _GRP),
+    (HKR, "Wohnzimmer", "state", 1.0, "present", _D302 | {"name": "present"}),
+    (HKR, "Wohnzimmer", "temperature_c", 20.5, None, _D302),
+    (HKR, "Wohnzimmer", "state", 0.0, "ok", _D302 | {"name": "battery_low"}),
+    (HKR, "Wohnzimmer", "battery_pct", 80.0, None, _D302),
+    (HKR, "Wohnzimmer", "state", 2.0, "setpoint", _D302 | {"name": "thermostat_mode"}),
+    (HKR, "Wohnzimmer", "setpoint_c", 21.0, None, _D302 | {"kind": "target"}),
+    (HKR, "Wohnzimmer", "setpoint_c", 21.0, None, _D302 | {"kind": "comfort"}),
+    (HKR, "Wohnzimmer", "setpoint_c", 17.0, None, _D302 | {"kind": "eco"}),
+]
+
+
 @freeze_time(T0)
 def test_poll_is_the_device_list_plus_voip_at_the_poll_time() -> None:
     fake = FakeFritz()
     readings = use_source(fake, lambda s: s.poll())
-    expected_list = parse_devicelist(DEVICELIST, site="home", time=T0).readings
-    expected_voip = voip_readings(
-        [
-            VoipAccount(0, VoipStatus.REGISTERED),
-            VoipAccount(1, VoipStatus.NOT_REGISTERED),
-            VoipAccount(3, VoipStatus.DISABLED),
-        ],
-        2,
-        site="home",
-        time=T0,
+    device_rows = rows(r for r in readings if not r.device_id.startswith("voip"))
+    assert device_rows == EXPECTED_LIST
+    assert voip_of(readings) == EXPECTED_VOIP
+    assert [r.device_id.startswith("voip") for r in readings] == (
+        [False] * len(EXPECTED_LIST) + [True] * len(EXPECTED_VOIP)
     )
-    assert list(readings) == [*expected_list, *expected_voip]
-    assert len(expected_list) > 10
     assert {r.time for r in readings} == {T0}
+    assert {r.site for r in readings} == {"home"}
     assert all(r.tag("number") is None for r in readings)
     assert fake.box.logins == 1
 
@@ -169,9 +205,7 @@ def test_voip_failure_keeps_the_device_list() -> None:
     async def body(source: FritzboxSource) -> None:
         with pytest.raises(PartialFailure) as info:
             await source.poll()
-        assert info.value.readings == list(
-            parse_devicelist(DEVICELIST, site="home", time=info.value.readings[0].time).readings
-        )
+        assert rows(info.value.readings) == EXPECTED_LIST
         assert info.value.errors == [
             "voip: TransientError: FRITZ!Box home: TR-064 X_AVM-DE_GetVoIPAccounts: "
             "UPnPError 820: internal error of the box"
