@@ -44,9 +44,10 @@ UNIT_ATTRIBUTE = "core:MeasuredValueType"
 
 
 def state_unit_attribute(state: str) -> str:
-    """Name of the per-state unit attribute, e.g. core:ElectricPowerConsumptionMeasuredValueType."""
-    prefix, _, short = state.partition(":")
-    return f"{prefix}:{short.removesuffix('State')}{UNIT_ATTRIBUTE.partition(':')[2]}"
+    """Name of a state's own unit attribute: ``<state name>:MeasuredValueType``.
+
+    The spec names no form for it; this is the one the collector reads."""
+    return f"{state}:MeasuredValueType"
 
 
 @dataclass(frozen=True, slots=True)

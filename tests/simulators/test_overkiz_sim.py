@@ -146,7 +146,7 @@ def test_setup_has_heaters_with_sub_devices_meters_sensors_rts_and_places(
     main = devices[meter(sim)]
     assert {a["name"]: a["value"] for a in main["attributes"]} == {
         "core:MeasuredValueType": "core:ElectricalEnergyInWh",
-        "core:ElectricPowerConsumptionMeasuredValueType": "core:ElectricalPowerInKW",
+        f"{POWER}:MeasuredValueType": "core:ElectricalPowerInKW",
     }
     rts = devices[f"rts://{gw}/16712345"]
     assert rts["states"] == []
