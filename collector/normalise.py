@@ -40,6 +40,7 @@ UNITS: Final[dict[str, UnitRule]] = {
     # power -> W
     "W": UnitRule("W"),
     "mW": UnitRule("W", 0.001),
+    "cW": UnitRule("W", 0.01),  # FRITZ! power statistics: 0.01 W steps
     "kW": UnitRule("W", 1000.0),
     "MW": UnitRule("W", 1_000_000.0),
     # energy -> Wh
@@ -163,6 +164,20 @@ def convert(value: float, unit: str, *, to: str) -> float:
     if r.factor == 1.0 and r.offset == 0.0:
         return value
     return value * r.factor + r.offset
+
+
+def divisor(unit: str, *, to: str) -> int:
+    """The integer a value in the decimal sub-unit ``unit`` is divided by to be in ``to``
+    (mW -> W: 1000). Dividing an integer reading by it gives the float nearest to the
+    decimal value (230120 mV -> 230.12 V), which multiplying by 0.001 does not always.
+    ``UnitError`` for a unit of another quantity or one that is not a decimal sub-unit."""
+    r = rule(unit)
+    if r.unit != to:
+        raise UnitError(f"unit {unit!r} is not a unit of {to}")
+    inverse = round(1 / r.factor) if 0 < r.factor <= 1 else 0
+    if r.offset != 0.0 or inverse < 1 or abs(inverse * r.factor - 1.0) > 1e-12:
+        raise UnitError(f"unit {unit!r} is not a decimal part of {to}")
+    return inverse
 
 
 def convert_or_none(value: float, unit: str, *, to: str, vendor: str) -> float | None:

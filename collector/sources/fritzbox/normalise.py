@@ -18,12 +18,15 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 
+from collector import normalise as shared
+
 log = logging.getLogger(__name__)
 
-#: Texts that mean "no value": "inval" (Tabelle 2 and 1.3: "inval" when no value could be
-#: determined), an empty element (1.2.1, "Hinweis: bei Fehlern oder unbekannten Werten sind
-#: die betreffenden Elemente leer") and "-" (1.2.2: "Werte mit '-' sind unbekannt").
-UNKNOWN_TEXTS = frozenset({"", "inval", "-"})
+#: Texts that mean "no value", the shared normaliser's; the AHA ones among them: "inval"
+#: (Tabelle 2 and 1.3: "inval" when no value could be determined), an empty element (1.2.1,
+#: "Hinweis: bei Fehlern oder unbekannten Werten sind die betreffenden Elemente leer") and
+#: "-" (1.2.2: "Werte mit '-' sind unbekannt").
+UNKNOWN_TEXTS = shared.UNKNOWN_TEXTS
 
 #: Longest integer we accept (a 64-bit value has at most 19 digits).
 _MAX_DIGITS = 19
@@ -47,7 +50,7 @@ def warn_once(what: str, value: str) -> None:
 
 def is_unknown(text: str | None) -> bool:
     """True for a missing element and for the documented "no value" markers."""
-    return text is None or text.strip().lower() in UNKNOWN_TEXTS
+    return shared.is_unknown(text)
 
 
 def raw_int(text: str | None) -> int | None:
@@ -61,7 +64,7 @@ def raw_int(text: str | None) -> int | None:
     if text.isdigit() and text.isascii() and len(text) <= _MAX_DIGITS:
         return int(text)  # the common case, checked first
     s = text.strip()
-    if s.lower() in UNKNOWN_TEXTS:
+    if s.casefold() in UNKNOWN_TEXTS:
         return None
     digits = s[1:] if s[0] in "+-" else s
     if not (digits.isascii() and digits.isdigit()) or len(digits) > _MAX_DIGITS:
@@ -87,6 +90,11 @@ def epoch_time(raw: int) -> datetime | None:
 
 # --------------------------------------------------------------------------- units
 
+# The AHA sub-units, from the shared unit table (resolved once: these run for every value).
+_MW_PER_W = shared.divisor("mW", to="W")
+_CW_PER_W = shared.divisor("cW", to="W")
+_MV_PER_V = shared.divisor("mV", to="V")
+
 
 def celsius_from_tenths(raw: int) -> float:
     """1.2.1 <temperature><celsius>, Tabelle 2 gettemperature, 1.2.2 temperature statistics:
@@ -100,18 +108,18 @@ def celsius_from_tenths(raw: int) -> float:
 
 def watts_from_milliwatts(raw: int) -> float:
     """1.2.1 <powermeter><power>: "Wert in 0,001 W"; Tabelle 2 getswitchpower: "in mW"."""
-    return raw / 1000
+    return raw / _MW_PER_W
 
 
 def watts_from_centiwatts(raw: int) -> float:
     """1.2.2 power statistics: "Die Genauigkeit/Einheit der <power>-Werte ist 0,01W"."""
-    return raw / 100
+    return raw / _CW_PER_W
 
 
 def volts_from_millivolts(raw: int) -> float:
     """1.2.1 <powermeter><voltage>: "Wert in 0,001 V"; 1.2.2 voltage statistics:
     "Die Genauigkeit/Einheit der <voltage>-Werte ist 0,001V" (the same unit)."""
-    return raw / 1000
+    return raw / _MV_PER_V
 
 
 def watt_hours(raw: int) -> float:
@@ -124,7 +132,7 @@ def percent(raw: int) -> float:
     <levelpercentage> and humidity statistics are percentages too."""
     if not 0 <= raw <= 100:
         raise ValueError(f"percentage out of range: {raw}")
-    return float(raw)
+    return float(raw)  # "%" is the schema unit (shared.UNITS)
 
 
 def percent_from_level(raw: int) -> float:

@@ -281,3 +281,23 @@ def test_schema_notes_say_how_tist_codes_are_written() -> None:
     assert f"an undocumented code up to {nz.TIST_MAX_PLAUSIBLE_CODE} is written as" in notes
     assert f"(code / 2, 0..{nz.TIST_MAX_PLAUSIBLE_CODE / 2:.0f} °C)" in notes
     assert "never clamped" in notes
+
+
+def test_sub_units_and_unknown_texts_come_from_the_shared_normaliser() -> None:
+    from collector import normalise as shared
+
+    assert [shared.divisor(u, to=t) for u, t in (("mW", "W"), ("cW", "W"), ("mV", "V"))] == [
+        1000, 100, 1000
+    ]
+    for unit, to in (("K", "°C"), ("kW", "W"), ("mW", "V")):
+        with pytest.raises(shared.UnitError, match=repr(unit)):
+            shared.divisor(unit, to=to)
+    assert nz.UNKNOWN_TEXTS is shared.UNKNOWN_TEXTS
+    assert [nz.raw_int(t) for t in ("inval", "-", "", " N/A ", "unknown")] == [None] * 5
+
+
+@given(st.integers(min_value=-(10**12), max_value=10**12))
+def test_sub_unit_conversions_are_exact_decimal_divisions(raw: int) -> None:
+    assert nz.watts_from_milliwatts(raw) == raw / 1000
+    assert nz.watts_from_centiwatts(raw) == raw / 100
+    assert nz.volts_from_millivolts(raw) == raw / 1000
