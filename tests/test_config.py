@@ -65,7 +65,6 @@ ca_file = "/etc/collector/fritz.pem"
 [[thinknx]]
 name = "villa"
 url = "http://192.168.1.10:5051"
-cloud_key = "${THINKNX_KEY}"
 auth = "digest"
 username = "service"
 password = "${THINKNX_PASSWORD}"
@@ -80,6 +79,12 @@ interval = "60s"
   kind = "analog"
   quantity = "power"
   unit = "kW"
+
+[[thinknx]]
+name = "office"
+cloud_key = "${THINKNX_KEY}"
+username = "service"
+password = "office-${THINKNX_PASSWORD}"
 
 [[overkiz]]
 name = "tahoma"
@@ -146,15 +151,17 @@ def test_full_example(tmp_path: Path) -> None:
     assert cottage.timeout == 10.0
     assert cottage.enabled is True
 
-    (villa,) = cfg.thinknx
+    villa, office = cfg.thinknx
+    assert office.url is None
+    assert office.cloud_key is not None
+    assert office.cloud_key.get_secret_value() == "thinknx-key-1414"
     assert villa.name == "villa"
     assert villa.url == "http://192.168.1.10:5051"
     assert villa.auth == "digest"
     assert villa.username == "service"
     assert villa.password is not None
     assert villa.password.get_secret_value() == "thinknx-pw-1618"
-    assert villa.cloud_key is not None
-    assert villa.cloud_key.get_secret_value() == "thinknx-key-1414"
+    assert villa.cloud_key is None
     assert villa.interval == 60.0
     thermostat, analog = villa.objects
     assert (thermostat.guid, thermostat.kind, thermostat.name, thermostat.room) == (
@@ -202,6 +209,7 @@ def test_secrets_returns_every_secret(tmp_path: Path) -> None:
             "fritz-pw-2718",
             "literal-fritz-pw-2718-suffix",
             "thinknx-pw-1618",
+            "office-thinknx-pw-1618",
             "thinknx-key-1414",
             "overkiz-pw-1732",
             "overkiz-tok-2236",
