@@ -68,7 +68,7 @@ def reading(
         if unit is None:
             return None
     else:
-        unit = state_unit(state.name, device.attributes) or rule.default_unit
+        unit = state_unit(state.name, device.attributes, schema_unit=rule.unit) or rule.default_unit
     if unit is None:
         return None
     value = convert_or_none(float(state.value), unit, to=rule.unit, vendor=VENDOR)

@@ -52,13 +52,15 @@ def test_real_cozytouch_setup(shared_dir: Path) -> None:
     assert meter.base_url == "io://****-****-6923/11301395"
     assert meter.model == "io:CumulatedElectricalEnergyConsumptionIOSystemDeviceSensor"
     assert State("core:ElectricEnergyConsumptionState", 728000) in meter.states
-    assert state_unit("core:ElectricEnergyConsumptionState", meter.attributes) == "Wh"
+    energy = "core:ElectricEnergyConsumptionState"
+    assert state_unit(energy, meter.attributes, schema_unit="Wh") == "Wh"
     sensor = devices["io://****-****-6923/11301395#2"]
     assert State("core:TemperatureState", 14.0) in sensor.states
-    assert state_unit("core:TemperatureState", sensor.attributes) == "°C"
+    assert state_unit("core:TemperatureState", sensor.attributes, schema_unit="°C") == "°C"
     heater = devices["io://****-****-6923/11301395#1"]
     assert State("core:ComfortRoomTemperatureState", 18.5) in heater.states
-    assert state_unit("core:ComfortRoomTemperatureState", heater.attributes) is None
+    comfort = "core:ComfortRoomTemperatureState"
+    assert state_unit(comfort, heater.attributes, schema_unit="°C") is None
     assert heater.room is not None and sensor.room == heater.room
     co2 = devices["io://****-****-6923/15021786#2"]
     assert State("core:CO2ConcentrationState", 432) in co2.states
@@ -111,9 +113,12 @@ def test_unit_precedence_state_attribute_first() -> None:
         "core:MeasuredValueType": "core:ElectricalEnergyInWh",
         "core:ElectricEnergyConsumptionState:MeasuredValueType": "core:ElectricalEnergyInKWh",
     }
-    assert state_unit("core:ElectricEnergyConsumptionState", attributes) == "kWh"
-    assert state_unit("core:ElectricPowerConsumptionState", attributes) == "Wh"
-    assert state_unit("core:X", {"core:MeasuredValueType": "core:Unheard"}) is None
+    assert state_unit("core:ElectricEnergyConsumptionState", attributes, schema_unit="Wh") == "kWh"
+    assert state_unit("core:ElectricEnergyConsumptionState", {
+        "core:MeasuredValueType": "core:ElectricalEnergyInKWh"}, schema_unit="Wh") == "kWh"
+    # the device's type names its main measurement: a power state is not in Wh
+    assert state_unit("core:ElectricPowerConsumptionState", attributes, schema_unit="W") is None
+    assert state_unit("core:X", {"core:MeasuredValueType": "core:Unheard"}, schema_unit="W") is None
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,20 @@ def test_unknown_or_missing_unit_gives_no_point() -> None:
     assert reading(odd, energy, NOW, site="s") is None
 
 
+def test_device_unit_applies_only_to_its_own_quantity() -> None:
+    thermometer = device({"core:MeasuredValueType": "core:TemperatureInCelcius"})
+    battery = reading(thermometer, State("core:BatteryLevelState", 87), NOW, site="s")
+    assert battery is not None
+    assert (battery.measurement, battery.value) == ("battery_pct", 87.0)
+    temperature = reading(thermometer, State("core:TemperatureState", 19.5), NOW, site="s")
+    assert temperature is not None
+    assert (temperature.measurement, temperature.value) == ("temperature_c", 19.5)
+    # a meter typed by its energy gives no power point with a guessed unit
+    meter = device({"core:MeasuredValueType": "core:ElectricalEnergyInWh"})
+    power = State("core:ElectricPowerConsumptionState", 230)
+    assert reading(meter, power, NOW, site="s") is None
+
+
 def test_setpoint_kinds_default_to_celsius() -> None:
     point = reading(device({}), State("core:EcoRoomTemperatureState", 3.5), NOW, site="s")
     assert point is not None
