@@ -258,8 +258,19 @@ class OverkizConfig(_SourceConfig):
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"url {self.url!r} must be an http(s) address")
-        # A token is a bearer token: with url the gateway's local API, with a named server
-        # the cloud's; it is used instead of username/password when both are given.
+        # Two modes: the cloud (server or url, with username/password: POST /login) and the
+        # gateway's local API (url with a bearer token). The spec documents no bearer token
+        # for the cloud, so a token always means the local API.
+        if self.token is not None and self.server is not None:
+            raise ValueError(
+                "token is for the gateway's local API (url = the gateway); a named cloud "
+                "server logs in with username and password"
+            )
+        if self.token is not None and (self.username or self.password is not None):
+            raise ValueError(
+                "give token (the gateway's local API) or username and password (cloud), "
+                "not both"
+            )
         if self.token is None and (not self.username or self.password is None):
             raise ValueError("give username and password, or a token")
         if self.events_interval < 1.0:

@@ -28,7 +28,10 @@ class Category(Enum):
 
     BULK_LOAD = ("bulk-load", 86_400.0)  # GET /setup, /setup/devices ...: 1 per 1d
     POLLING = ("polling", 1.0)  # POST /events/{listenerId}/fetch: 1 per 1s
-    BULK_HISTORY = ("bulk-history", 28 * 60 + 48.0)  # aggregated history: 1 per 28min 48s
+    # GET /history, /history/devicesEvent, /history/lastExecutions ...: 1 per 28min 48s.
+    # The state history (raw, daily, monthly) and the growing index variations document no
+    # rate limit; the raw history only a 3-day span (history.py).
+    BULK_HISTORY = ("bulk-history", 28 * 60 + 48.0)
     EXEC = ("exec", 28 * 60 + 48.0)  # executions: 1 per 28min 48s
     SWITCH = ("switch", 3600.0)  # 1 per 1h
     KEEP_ALIVE = ("keep-alive", 1.0)  # 1 per 1s

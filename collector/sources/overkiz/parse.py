@@ -192,3 +192,10 @@ def parse_events(doc: object) -> tuple[StateChange, ...]:
 def parse_states(doc: object) -> tuple[State, ...]:
     """The answer of ``/setup/devices/{deviceURL}/states``."""
     return _states(doc, "states")
+
+
+def parse_timezone(doc: object) -> str | None:
+    """The setup's time zone name (``location.timezone`` of "GET Setup"), if it names one."""
+    location = doc.get("location") if isinstance(doc, dict) else None
+    zone = location.get("timezone") if isinstance(location, dict) else None
+    return zone if isinstance(zone, str) and zone else None

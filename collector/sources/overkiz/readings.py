@@ -24,6 +24,7 @@ class StateRule:
     unit: str  # schema unit
     default_unit: str | None  # device unit when no MeasuredValueType is given
     kind: str | None = None
+    tariff: str | None = None  # the ``tariff`` tag of a meter's per-tariff index
 
 
 RULES: dict[str, StateRule] = {
@@ -38,7 +39,16 @@ RULES: dict[str, StateRule] = {
     "core:CO2ConcentrationState": StateRule("co2_ppm", "ppm", "ppm"),
     "core:BatteryLevelState": StateRule("battery_pct", "%", "%"),
     "core:ClosureState": StateRule("level_pct", "%", "%", "blind"),
+    # A meter's index per tariff (core:ConsumptionTariff0State .. 9, as in the cozytouch
+    # setup capture): energy_wh tagged tariff = N, beside the untagged total.
+    **{
+        f"core:ConsumptionTariff{n}State": StateRule("energy_wh", "Wh", None, tariff=str(n))
+        for n in range(10)
+    },
 }
+
+#: The cumulative meter total whose increase per day and month is ``energy_period_wh``.
+METER_TOTAL = "core:ElectricEnergyConsumptionState"
 
 #: Text states -> (name of the ``state`` measurement in collector/schema.py STATES).
 TEXT_STATES: dict[str, str] = {
@@ -74,21 +84,24 @@ def reading(
     value = convert_or_none(float(state.value), unit, to=rule.unit, vendor=VENDOR)
     if value is None:
         return None
-    tags = [("model", device.model)] if device.model else []
-    if rule.kind is not None:
-        tags.append(("kind", rule.kind))
-    if device.room:
-        tags.append(("room", device.room))
-    return Reading(
-        rule.measurement,
-        value,
-        time,
-        "overkiz",
-        site,
-        device.url,
-        device.label,
-        tuple(sorted(tags)),
-    )
+    extra = {"kind": rule.kind, "tariff": rule.tariff}
+    tags = _tags(device, **{k: v for k, v in extra.items() if v is not None})
+    return Reading(rule.measurement, value, time, "overkiz", site, device.url, device.label, tags)
+
+
+def period_reading(
+    device: Device, period: str, start: datetime, amount: float, unit: str | None, *, site: str
+) -> Reading | None:
+    """What ``device``'s meter counted in the day or month starting at ``start``, in Wh; None
+    without a known unit or for a decrease (a replaced or reset meter: no period total)."""
+    if unit is None:
+        return None
+    value = convert_or_none(amount, unit, to="Wh", vendor=VENDOR)
+    if value is None or value < 0:
+        return None
+    tags = _tags(device, period=period)
+    return Reading("energy_period_wh", value, start, "overkiz", site, device.url, device.label,
+                   tags)
 
 
 def _tags(device: Device, **extra: str) -> tuple[tuple[str, str], ...]:

@@ -10,24 +10,22 @@ import os
 import ssl
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import tzlocal
 
 from collector.config import OverkizConfig
 from collector.errors import ConfigError, ParseError, PartialFailure, PermanentError
 from collector.model import Reading
+from collector.normalise import warn_once
 from collector.sources.base import HistorySink, Source, SourceJob
 from collector.sources.overkiz.client import SERVERS, OverkizClient, api_base, device_segment
-from collector.sources.overkiz.errors import OverkizListenerLost
-from collector.sources.overkiz.history import (
-    history_path,
-    parse_history,
-    when,
-    window_count,
-    windows,
-)
+from collector.sources.overkiz.energy import meters, period_readings
+from collector.sources.overkiz.errors import OverkizListenerLost, OverkizRateLimited
+from collector.sources.overkiz.history import history_path, parse_history, when, windows
 from collector.sources.overkiz.limits import Category, RateLimiter
 from collector.sources.overkiz.parse import (
     Device,
@@ -35,8 +33,10 @@ from collector.sources.overkiz.parse import (
     parse_events,
     parse_setup,
     parse_states,
+    parse_timezone,
 )
 from collector.sources.overkiz.readings import RULES, reading, stamp
+from collector.sources.overkiz.units import VENDOR
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ class OverkizSource(Source):
             sleep=asyncio.sleep,
         )
         self._devices: dict[str, Device] | None = None
+        self._setup_at = 0.0
+        self._site_zone: str | None = None
         self._listener: str | None = None
         if local:
             log.warning(
@@ -104,16 +106,53 @@ class OverkizSource(Source):
     # --- setup ------------------------------------------------------------------------------
 
     async def devices(self) -> dict[str, Device]:
-        """The account's devices: from the cache when younger than a day, else ``/setup``."""
-        if self._devices is None:
-            doc = self._cached_setup()
-            if doc is None:
+        """The account's devices: kept (in memory and in the disk cache) for a day, then
+        loaded again through ``/setup``; a refused reload keeps the devices known so far."""
+        now = time.time()
+        if self._devices is not None and now - self._setup_at < SETUP_MAX_AGE_S:
+            return self._devices
+        cached = self._cached_setup(now)
+        if cached is not None:
+            doc, fetched_at = cached
+        else:
+            try:
                 doc = await self.client.request("GET", "/setup", category=Category.BULK_LOAD)
-                self._store_setup(doc)
-            self._devices = {d.url: d for d in parse_setup(doc)}
+            except OverkizRateLimited:
+                if self._devices is None:
+                    raise
+                log.warning("overkiz %s: setup reload refused for rate; keeping it", self.name)
+                return self._devices
+            fetched_at = now
+            self._store_setup(doc, fetched_at)
+        self._devices = {d.url: d for d in parse_setup(doc)}
+        self._setup_at = fetched_at
+        self._site_zone = parse_timezone(doc)
         return self._devices
 
-    def _cached_setup(self) -> object | None:
+    @property
+    def timezone(self) -> tzinfo:
+        """Where days and months begin: the configured zone, else the setup's location,
+        else this machine's (UTC when it cannot be told)."""
+        for name in (self.config.timezone, self._site_zone):
+            if name:
+                try:
+                    return ZoneInfo(name)
+                except (ZoneInfoNotFoundError, ValueError):
+                    warn_once(VENDOR, "time zone", name)
+        try:
+            return tzlocal.get_localzone()
+        except (LookupError, OSError, ValueError) as err:
+            log.warning("cannot determine the local time zone (%s); using UTC", err)
+            return UTC
+
+    def setup_age_s(self) -> float | None:
+        """Age of the cached setup in seconds; None when there is none."""
+        cached = self._cached_setup(time.time(), max_age_s=float("inf"))
+        return None if cached is None else time.time() - cached[1]
+
+    def _cached_setup(
+        self, now: float, max_age_s: float = SETUP_MAX_AGE_S
+    ) -> tuple[object, float] | None:
         try:
             raw = json.loads(self._setup_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -123,16 +162,17 @@ class OverkizSource(Source):
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("fetched_at"), (int, float)):
             return None
-        if time.time() - raw["fetched_at"] >= SETUP_MAX_AGE_S:
+        fetched_at = float(raw["fetched_at"])
+        if now - fetched_at >= max_age_s:
             return None
-        return raw.get("setup")
+        return raw.get("setup"), fetched_at
 
-    def _store_setup(self, doc: object) -> None:
+    def _store_setup(self, doc: object, fetched_at: float) -> None:
         self._setup_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._setup_path.with_name(self._setup_path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"fetched_at": time.time(), "setup": doc}, fh)
+            json.dump({"fetched_at": fetched_at, "setup": doc}, fh)
         os.replace(tmp, self._setup_path)
 
     # --- live values ------------------------------------------------------------------------
@@ -186,7 +226,8 @@ class OverkizSource(Source):
     # --- history ----------------------------------------------------------------------------
 
     async def history(self, since: datetime, sink: HistorySink) -> None:
-        """Each collected state of each device, window by window, from its watermark on."""
+        """Each collected state of each device, window by window, from its watermark on;
+        then each meter's energy per local day and month (energy.py)."""
         if self.client.local:
             log.warning(
                 "overkiz %s: the local API has no history endpoints; nothing to backfill",
@@ -201,42 +242,82 @@ class OverkizSource(Source):
             for s in d.states
             if s.name in RULES
         ]
-        starts = {key: sink.start(key) for key, _, _ in series}
-        sink.total(sum(window_count(starts[key], end) for key, _, _ in series))
+        plan = {key: windows(sink.start(key), end) for key, _, _ in series}
+        wanted = [(m, min(sink.start(m.key), end)) for m in meters(list(devices.values()))]
+        sink.total(sum(len(w) for w in plan.values()) + len(wanted))
         errors: list[str] = []
         for key, device, state in series:
             try:
-                for low, high in windows(starts[key], end):
-                    doc = await self.client.request(
-                        "GET", history_path(device.url, state, low, high)
+                for window in plan[key]:
+                    answer = parse_history(
+                        await self.client.request("GET", history_path(device.url, state, window))
                     )
-                    answer = parse_history(doc)
                     points = [
                         r
-                        for ms, value in answer.values
+                        for at, value in answer.values
                         if (
                             r := reading(
                                 device,
                                 State(state, value),
-                                when(ms),
+                                when(at),
                                 site=self.name,
                                 measured_type=answer.unit,
                             )
                         )
                     ]
-                    sink.put(key, points, until=high)
+                    sink.put(key, points, until=window.until)
             except (ParseError, PermanentError) as exc:
                 errors.append(f"{key}: {exc}")
+        if wanted:
+            try:
+                found = await period_readings(
+                    self.client, wanted, end, self.timezone, site=self.name, aggregated=True
+                )
+            except (ParseError, PermanentError) as exc:
+                errors.append(f"energy per day and month: {exc}")
+            else:
+                for meter, _ in wanted:
+                    sink.put(meter.key, found[meter.key], until=end)
         if errors:
             raise PartialFailure([], errors)
+
+    async def read_periods(self) -> Sequence[Reading]:
+        """The running day's and month's energy of every meter (growing as the period goes)."""
+        devices = await self.devices()
+        now = datetime.now(UTC)
+        wanted = [(m, now) for m in meters(list(devices.values()))]
+        if not wanted or self.client.local:
+            return []
+        found = await period_readings(
+            self.client, wanted, now, self.timezone, site=self.name, aggregated=False
+        )
+        return [r for rs in found.values() for r in rs]
 
     def jobs(self) -> Sequence[SourceJob]:
         return (
             SourceJob("events", self.config.events_interval, self.poll),
             SourceJob("states", self.config.states_interval, self.read_states),
+            SourceJob("periods", self.config.states_interval, self.read_periods),
         )
 
+    def mode(self) -> str:
+        """Which API this config selects, in words (``collector check``, docs/overkiz.md)."""
+        host = self.client.base.split("/enduser-mobile-web", 1)[0]
+        if self.client.local:
+            return f"local API of the gateway {host} (bearer token; no history)"
+        return f"cloud API {host} (login as {self.config.username}; history)"
+
     async def check(self) -> str:
+        """The mode, the devices and a state read that proves the credentials.
+
+        ``/setup`` is loaded only when the cached copy is older than the day the server
+        allows between two loads (or missing); otherwise the cache is used."""
         devices = await self.devices()
-        mode = "local API (no history)" if self.client.local else "cloud"
-        return f"{mode}, {len(devices)} devices"
+        first = next(iter(devices.values()), None)
+        if first is not None:
+            await self.client.request("GET", f"/setup/devices/{device_segment(first.url)}/states")
+        elif not self.client.local:
+            await self.client.login()
+        age = self.setup_age_s()
+        loaded = "just loaded" if age is None or age < 60 else f"cached {age / 3600:.1f} h ago"
+        return f"{self.mode()}, {len(devices)} devices (setup {loaded})"

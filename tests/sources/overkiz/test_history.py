@@ -17,7 +17,7 @@ from collector.config import OverkizConfig
 from collector.errors import ParseError
 from collector.model import Reading
 from collector.sources.overkiz.client import CLOUD_PATH
-from collector.sources.overkiz.history import parse_history, window_count, windows
+from collector.sources.overkiz.history import Window, ms, parse_history, window_count, windows
 from collector.sources.overkiz.source import OverkizSource
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "overkiz"
@@ -41,17 +41,44 @@ class Sink:
         self.windows = windows
 
 
-def test_windows_are_at_most_three_days() -> None:
+DAY_MS = 86_400_000
+
+
+def test_windows_cover_thirty_days_in_ten_windows_without_overlap() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    end = start + timedelta(days=7, hours=1)
-    got = list(windows(start, end))
-    assert got == [
-        (start, start + timedelta(days=3)),
-        (start + timedelta(days=3), start + timedelta(days=6)),
-        (start + timedelta(days=6), end),
+    s = 1_767_225_600_000  # 2026-01-01T00:00:00Z in epoch ms
+    got = windows(start, start + timedelta(days=30))
+    # both bounds are inclusive: each window starts 1 ms after the previous one ends
+    assert got == [Window(s, s + 3 * DAY_MS)] + [
+        Window(s + 3 * k * DAY_MS + k, min(s + 3 * (k + 1) * DAY_MS + k, s + 30 * DAY_MS))
+        for k in range(1, 10)
     ]
-    assert window_count(start, end) == 3
-    assert window_count(end, start) == 0
+    assert got[-1].to_ms == s + 30 * DAY_MS
+    assert got[-1].until == start + timedelta(days=30, milliseconds=1)
+    assert window_count(start, start + timedelta(days=30)) == 10
+
+
+def test_windows_of_a_span_just_over_the_grid() -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    s = 1_767_268_800_250
+    end = start + timedelta(days=7, hours=1)
+    assert windows(start, end) == [
+        Window(s, s + 3 * DAY_MS),
+        Window(s + 3 * DAY_MS + 1, s + 6 * DAY_MS + 1),
+        Window(s + 6 * DAY_MS + 2, s + 7 * DAY_MS + 3_600_000),
+    ]
+    assert windows(end, start) == []
+    assert windows(start, start) == [Window(s, s)]
+
+
+@given(st.integers(0, 10**12), st.integers(0, 200 * DAY_MS))
+def test_windows_tile_the_range_exactly(first_ms: int, span_ms: int) -> None:
+    start = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(milliseconds=first_ms)
+    got = windows(start, start + timedelta(milliseconds=span_ms))
+    assert got[0].from_ms == ms(start) and got[-1].to_ms == ms(start) + span_ms
+    assert all(0 <= w.to_ms - w.from_ms <= 3 * DAY_MS for w in got)
+    assert all(b.from_ms == a.to_ms + 1 for a, b in zip(got, got[1:], strict=False))
+    assert len(got) == -(-(span_ms + 1) // (3 * DAY_MS + 1))
 
 
 def test_parse_history_values_and_unit() -> None:
@@ -89,6 +116,8 @@ def test_backfill_windows_paths_and_times(tmp_path: Path) -> None:
             )
         if path.startswith(f"/setup/devices/{SEGMENT}/states/"):
             return httpx.Response(200, content=(FIXTURES / "history/energy-kwh.json").read_bytes())
+        if path == "/setup/devices/states/growingIndexes":
+            return httpx.Response(200, json=[])
         return httpx.Response(200, json={"historyValues": []})
 
     config = OverkizConfig(name="home", server="somfy_europe", username="u", password="p")
@@ -98,9 +127,11 @@ def test_backfill_windows_paths_and_times(tmp_path: Path) -> None:
     sink = Sink(since)
     asyncio.run(source.history(since, sink))
 
-    # two series (heater comfort setpoint, meter energy), two windows each
-    assert sink.windows == 4
-    meter_calls = [c for c in calls if c.startswith(f"/setup/devices/{SEGMENT}/")]
+    # two series (heater comfort setpoint, meter energy), two windows each; the meter's
+    # energy per day and per month are one series each
+    assert sink.windows == 4 + 2
+    meter_calls = [c for c in calls if c.startswith(f"/setup/devices/{SEGMENT}/")
+                   and "/daily/" not in c and "/monthly/" not in c]
     assert len(meter_calls) == 2
     low, high = meter_calls[0].rsplit("/", 2)[1:]
     assert meter_calls[0].startswith(
@@ -109,7 +140,8 @@ def test_backfill_windows_paths_and_times(tmp_path: Path) -> None:
     assert int(high) - int(low) == 3 * 86_400_000
     meter_puts = [p for p in sink.puts if p[0] == f"{METER} core:ElectricEnergyConsumptionState"]
     first_until, second_until = (until for _, _, until in meter_puts)
-    assert first_until == since + timedelta(days=3)
+    assert first_until == since.replace(microsecond=since.microsecond // 1000 * 1000) + timedelta(
+        days=3, milliseconds=1)
     assert second_until > first_until
     points = meter_puts[0][1]
     assert [(p.measurement, p.value, p.time) for p in points] == [
