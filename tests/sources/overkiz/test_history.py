@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_windows_tile_the_range_exactly(first_ms: int, span_ms: int) -> None:
     got = windows(start, start + timedelta(milliseconds=span_ms))
     assert got[0].from_ms == ms(start) and got[-1].to_ms == ms(start) + span_ms
     assert all(0 <= w.to_ms - w.from_ms <= 3 * DAY_MS for w in got)
-    assert all(b.from_ms == a.to_ms + 1 for a, b in zip(got, got[1:], strict=False))
+    assert all(b.from_ms == a.to_ms + 1 for a, b in itertools.pairwise(got))
     assert len(got) == -(-(span_ms + 1) // (3 * DAY_MS + 1))
 
 
