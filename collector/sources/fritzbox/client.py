@@ -30,14 +30,16 @@ from collector.errors import (
     TransientError,
 )
 from collector.logs import register_secret
-from collector.sources.fritzbox.login import (
+from collector.sources.backoff import (
     AUTH_BACKOFF_INITIAL_S,
     AUTH_BACKOFF_MAX_S,
-    NO_SID,
     AuthBackoff,
     Clock,
-    SessionInfo,
     Sleep,
+)
+from collector.sources.fritzbox.login import (
+    NO_SID,
+    SessionInfo,
     is_session_expired_answer,
     login_response,
     md5_response,

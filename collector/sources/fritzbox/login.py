@@ -1,5 +1,6 @@
-"""FRITZ!Box login, without I/O: the ``login_sid.lua`` answer, the challenge responses and
-the back-off after refused credentials (shared with the TR-064 client).
+"""FRITZ!Box login, without I/O: the ``login_sid.lua`` answer and the challenge responses.
+The back-off after refused credentials (:mod:`collector.sources.backoff`) is shared with the
+TR-064 client and the other sources.
 
 AVM's "Session-IDs im FRITZ!Box Webinterface" note (``login_sid.lua?version=2``): PBKDF2
 challenges (``2$iter1$salt1$iter2$salt2``) and the older MD5 challenge.
@@ -8,21 +9,37 @@ challenges (``2$iter1$salt1$iter2$salt2``) and the older MD5 challenge.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from collector.errors import AuthError, ParseError
+from collector.errors import ParseError
+
+# The back-off after refused credentials is shared with the other sources; it is named here
+# too, where the FRITZ!Box modules have always found it.
+from collector.sources.backoff import (
+    AUTH_BACKOFF_INITIAL_S,
+    AUTH_BACKOFF_MAX_S,
+    AuthBackoff,
+    Clock,
+    Sleep,
+)
 from collector.sources.fritzbox.xmldoc import parse_xml
 
+__all__ = [
+    "AUTH_BACKOFF_INITIAL_S",
+    "AUTH_BACKOFF_MAX_S",
+    "NO_SID",
+    "AuthBackoff",
+    "Clock",
+    "SessionInfo",
+    "Sleep",
+    "is_session_expired_answer",
+    "login_response",
+    "md5_response",
+    "parse_session_info",
+    "pbkdf2_response",
+]
+
 NO_SID = "0000000000000000"
-#: First and longest pause after refused credentials before the box is asked again.
-AUTH_BACKOFF_INITIAL_S = 60.0
-AUTH_BACKOFF_MAX_S = 3600.0
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,54 +121,3 @@ def login_response(challenge: str, password: str) -> str:
     if challenge.startswith("2$"):
         return pbkdf2_response(challenge, password)
     return md5_response(challenge, password)
-
-
-class AuthBackoff:
-    """Remembers refused credentials and keeps us from asking the box again too soon.
-
-    The first refusal blocks for ``initial_s``; every refusal after a blocked period doubles
-    it up to ``max_s``; a success resets it.
-    """
-
-    def __init__(
-        self,
-        *,
-        clock: Clock = time.monotonic,
-        initial_s: float = AUTH_BACKOFF_INITIAL_S,
-        max_s: float = AUTH_BACKOFF_MAX_S,
-    ) -> None:
-        self._clock = clock
-        self._initial_s = initial_s
-        self._max_s = max_s
-        self._next_s = initial_s
-        self._until = 0.0
-        self._error: AuthError | None = None
-
-    @property
-    def error(self) -> AuthError | None:
-        return self._error
-
-    def check(self) -> None:
-        """Raise the remembered AuthError while the back-off period lasts."""
-        if self._error is not None and self._clock() < self._until:
-            raise AuthError(str(self._error))
-
-    def failed(self, error: AuthError) -> float:
-        """Record a refusal; returns the seconds until the box may be asked again.
-
-        Refusals that arrive while a period is running (concurrent requests of one round)
-        do not lengthen it again.
-        """
-        now = self._clock()
-        if self._error is not None and now < self._until:
-            return self._until - now
-        period = self._next_s
-        self._error = error
-        self._until = now + period
-        self._next_s = min(period * 2, self._max_s)
-        return period
-
-    def succeeded(self) -> None:
-        self._error = None
-        self._until = 0.0
-        self._next_s = self._initial_s

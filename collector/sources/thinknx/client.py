@@ -30,7 +30,7 @@ from collector.errors import (
     TransientError,
 )
 from collector.logs import register_secret
-from collector.sources.fritzbox.client import AuthBackoff, Clock, Sleep
+from collector.sources.backoff import AuthBackoff, Clock, Sleep
 from collector.sources.thinknx.parse import error_text
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import httpx
 from collector.config import ThinknxConfig
 from collector.errors import CollectorError, ParseError, PartialFailure, PermanentError
 from collector.model import Reading, utc_now
+from collector.sources.backoff import Clock, Sleep
 from collector.sources.base import Source
-from collector.sources.fritzbox.client import Clock, Sleep
 from collector.sources.thinknx.client import ThinknxClient, build_http_client
 from collector.sources.thinknx.parse import (
     CONTROLLERS,
