@@ -41,6 +41,8 @@ CELCIUS = "core:TemperatureInCelcius"  # the service's own spelling
 PERCENT = "core:RelativeValueInPercentage"
 LUX = "core:LuminanceInLux"
 UNIT_ATTRIBUTE = "core:MeasuredValueType"
+# a meter's index per tariff (the states of the cozytouch capture in shared/fixtures)
+TARIFF_1, TARIFF_2 = "core:ConsumptionTariff1State", "core:ConsumptionTariff2State"
 
 
 def state_unit_attribute(state: str) -> str:
@@ -127,7 +129,8 @@ class Meter:
 
 
 class House:
-    """A small house: two heaters with sub-devices, a main meter, a climate sensor, an RTS blind."""
+    """A small house: two heaters with sub-devices, a main meter with two tariffs, a climate
+    sensor, an RTS blind."""
 
     def __init__(self, seed: int, now: float, timezone: str = "Europe/Paris") -> None:
         self.seed = seed
@@ -147,6 +150,13 @@ class House:
         self.heaters = [self._heater(1, 1500.0), self._heater(2, 1000.0)]
         self.base_load = Meter(origin, 0.0, lambda h: round(120 + 280 * self._noise(90, h)))
         self.main = Meter(origin, 4_812_000.0 + 1000 * (seed % 97), self._main_power)
+        # the main meter's two tariffs: off-peak (22:00-06:00 local) and peak; their
+        # indexes always add up to the total
+        offpeak_start = 1_700_000.0 + 1000 * (seed % 89)
+        self.offpeak = Meter(origin, offpeak_start, lambda h: self._tariff_power(h, True))
+        self.peak = Meter(
+            origin, self.main.start_wh - offpeak_start, lambda h: self._tariff_power(h, False)
+        )
         self.devices = self._build(origin)
         self.by_url = {d.url: d for d in self.devices}
 
@@ -172,6 +182,13 @@ class House:
 
     def _main_power(self, hour: int) -> float:
         return self.base_load.power_at_hour(hour) + sum(h(hour) for h in self.heaters)
+
+    def offpeak_time(self, t: float) -> bool:
+        return not 6.0 <= self._local_hour(t) < 22.0
+
+    def _tariff_power(self, hour: int, offpeak: bool) -> float:
+        counts = self.offpeak_time(hour * HOUR_S) == offpeak
+        return self._main_power(hour) if counts else 0.0
 
     def room_temperature(self, n: int, t: float) -> float:
         tick = int(t // TICK_S) * TICK_S
@@ -294,6 +311,14 @@ class House:
                         historised=True,
                         unit=KW,
                     ),
+                    State(
+                        TARIFF_1,
+                        INT,
+                        _energy(self.offpeak, False),
+                        historised=True,
+                        growing=True,
+                    ),
+                    State(TARIFF_2, INT, _energy(self.peak, False), historised=True, growing=True),
                 ],
                 unit=WH,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from collector.simulators.overkiz import (
     OverkizSimulator,
     config_snippet,
 )
+from collector.simulators.overkiz_house import TARIFF_1, TARIFF_2
 from collector.simulators.overkiz_limits import LIMITS, Limit
 
 # 2024-06-10 14:13:20 UTC (16:13:20 in Paris), on the one-minute grid of live changes
@@ -185,7 +187,7 @@ def test_the_device_url_is_one_percent_encoded_path_segment(
     url = meter(sim)
     r = http.get(f"/setup/devices/{seg(url)}/states")
     assert r.status_code == 200
-    assert {s["name"] for s in r.json()} == {ENERGY, POWER}
+    assert {s["name"] for s in r.json()} == {ENERGY, POWER, TARIFF_1, TARIFF_2}
     r = http.get(f"/setup/devices/{quote(url, safe=':/')}/states")  # slashes not encoded
     assert err(r) == (404, "INVALID_API_CALL", "No such resource")
     r = http.get(f"/setup/devices/{seg('io://0000-0000-0000/1')}/states")
@@ -305,8 +307,8 @@ def test_all_states_history_lists_each_historised_state_in_order(
     end = now_ms(clock)
     start = end - DAY_MS
     both = http.get(f"/setup/devices/{seg(meter(sim))}/states/history/{start}/{end}").json()
-    assert both == [history(http, meter(sim), ENERGY, start, end).json(),
-                    history(http, meter(sim), POWER, start, end).json()]
+    assert both == [history(http, meter(sim), name, start, end).json()
+                    for name in (ENERGY, POWER, TARIFF_1, TARIFF_2)]
     r = http.get(f"/setup/devices/{seg(meter(sim))}/states/history/{end - 4 * DAY_MS}/{end}")
     assert r.status_code == 400
     assert sim.violations == {"history-span": 1}
@@ -351,6 +353,41 @@ def test_daily_and_monthly_history_and_growing_indexes_agree(
     months = history(http, meter(sim), ENERGY, end - 40 * DAY_MS, end, "monthly").json()
     whens = [datetime.fromtimestamp(v["when"] / 1000, paris) for v in months["historyValues"]]
     assert [(w.month, w.day, w.hour) for w in whens] == [(5, 1, 0), (6, 1, 0)]
+
+
+def test_daily_value_is_the_sum_of_the_hour_deltas_of_the_local_day(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)
+    day = history(http, meter(sim), ENERGY, end - 3 * DAY_MS, end, "daily").json()
+    first = day["historyValues"][0]  # a whole local day (2024-06-07 in Paris)
+    assert datetime.fromtimestamp(first["when"] / 1000, ZoneInfo("Europe/Paris")).day == 7
+    hours = history(http, meter(sim), ENERGY, first["when"], first["when"] + DAY_MS).json()
+    index = [float(v["value"]) for v in hours["historyValues"]]
+    assert len(index) == 25  # 00:00 .. 24:00, both ends
+    assert float(first["value"]) == sum(b - a for a, b in itertools.pairwise(index))
+
+
+def test_the_main_meter_counts_two_tariffs_that_add_up_to_its_total(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    url = seg(meter(sim))
+    sim.session_ttl_s = 3 * 86400.0
+    paris = ZoneInfo("Europe/Paris")
+    before: dict[str, float] | None = None
+    for _ in range(24):
+        states = {s["name"]: s["value"] for s in http.get(f"/setup/devices/{url}/states").json()}
+        assert abs(states[TARIFF_1] + states[TARIFF_2] - states[ENERGY]) <= 1
+        if before is not None:  # off-peak (22:00-06:00) counts only at night, peak by day
+            hour = datetime.fromtimestamp(clock() - 3600, paris).hour
+            night = hour >= 22 or hour < 6
+            assert (states[TARIFF_1] > before[TARIFF_1]) == night
+            assert (states[TARIFF_2] > before[TARIFF_2]) == (not night)
+        before = states
+        clock.advance(3600 - clock() % 3600 if clock() % 3600 else 3600)
+    setup = json.loads(http.get("/setup").content)
+    main = next(d for d in setup["devices"] if d["deviceURL"] == meter(sim))
+    assert {s["name"] for s in main["states"]} >= {TARIFF_1, TARIFF_2}
 
 
 # ---- every documented rate limit -------------------------------------------------------------
