@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 UNKNOWN_TEXTS = shared.UNKNOWN_TEXTS
 
 #: Longest integer we accept (a 64-bit value has at most 19 digits).
-_MAX_DIGITS = 19
+MAX_DIGITS = 19
 #: Latest second InfluxDB can store (2262-04-11T23:47:16Z: 2**63 - 1 ns): a device time
 #: after it is refused where it is read, as the line-protocol encoder would refuse it.
 MAX_EPOCH = 9_223_372_036
@@ -61,13 +61,13 @@ def raw_int(text: str | None) -> int | None:
     """
     if text is None:
         return None
-    if text.isdigit() and text.isascii() and len(text) <= _MAX_DIGITS:
+    if text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS:
         return int(text)  # the common case, checked first
     s = text.strip()
     if s.casefold() in UNKNOWN_TEXTS:
         return None
     digits = s[1:] if s[0] in "+-" else s
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > _MAX_DIGITS:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
         raise ValueError(f"not an integer: {s[:40]!r}")
     return int(s)
 

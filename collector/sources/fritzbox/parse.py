@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
-from collector.model import Reading
 from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox.parse_stats import (
     SOURCE,
@@ -57,17 +56,22 @@ from collector.sources.fritzbox.parse_tables import (
     Stats,
     _device_info,
     _Extra,
+    _Fields,
     _Group,
     _group,
     _Key,
     _reading,
     _tag_sets,
+    _TagSets,
     _Texts,
 )
 
 __all__ = ["DeviceInfo", "DeviceList", "Stats", "parse_devicelist", "parse_devicestats"]
 
 _T = TypeVar("_T")
+
+#: DeviceInfos kept per device (its name, presence or function groups changed)
+_MAX_INFOS = 16
 
 
 # --------------------------------------------------------------------------- the parser
@@ -84,18 +88,18 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
         tag = el.tag
         if tag != "device" and tag != "group":  # noqa: PLR1714 (a set per element is slower)
             continue
-        device = _Device(el, out)
-        if tag == "device" and device.identifier and device.internal_id:
+        static = _static(el, tag)
+        if static.member_id is not None:
             # The first device wins when the box repeats an id (seen in real lists).
-            members_of.setdefault(device.internal_id.strip(), device.device_id)
-        info = device.read()
+            members_of.setdefault(static.member_id, static.device_id)
+        info = _Device(el, static, out).read()
         if info is not None:
             if info.is_group:
                 groups.append((len(devices), el))
             devices.append(info)
     for i, el in groups:
         devices[i] = dataclasses.replace(devices[i], members=_members(el, members_of))
-    return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
+    return DeviceList(tuple(devices), tuple(map(_reading, out.readings)), tuple(out.problems))
 
 
 class _Out(NamedTuple):
@@ -103,7 +107,7 @@ class _Out(NamedTuple):
 
     site: str
     time: datetime
-    readings: list[Reading]
+    readings: list[_Fields]  # the fields of each Reading, in order
     problems: list[ParseError]
 
 
@@ -123,29 +127,88 @@ def _ain(identifier: str) -> str:
     return "".join(identifier.split())
 
 
+class _Static(NamedTuple):
+    """What a device's attributes say, the same in every poll while they do not change."""
+
+    device_id: str  # "" when the element has no identifier
+    internal_id: str  # the box's "id" attribute, stripped
+    member_id: str | None  # its id in group member lists (devices with an identifier)
+    where: str  # the element in a problem: device[ain=...] or device[id=...]
+    model: str
+    manufacturer: str
+    fwversion: str
+    functionbitmask: int
+    bitmask_problem: str | None  # a bad functionbitmask, reported in every poll
+    is_group: bool
+    tag_sets: _TagSets
+    #: (name, present, statistics groups, unit type) -> the DeviceInfo of an earlier poll
+    infos: dict[tuple[object, ...], DeviceInfo]
+
+
+#: (tag, attributes) -> what they say; bounded, as a box's devices are
+_STATICS: dict[tuple[object, ...], _Static] = {}
+_MAX_STATICS = 4096
+
+
+def _static(el: Element, tag: object) -> _Static:
+    key = (tag, tuple(el.attrib.items()))
+    found = _STATICS.get(key)
+    if found is None:
+        if len(_STATICS) >= _MAX_STATICS:
+            _STATICS.clear()
+        found = _STATICS[key] = _read_static(el, tag)
+    return found
+
+
+def _read_static(el: Element, tag: object) -> _Static:
+    identifier = el.get("identifier")
+    internal_id = el.get("id")  # the box's own id, used by group member lists
+    device_id = _ain(identifier or "")
+    where = f"{tag}[ain={device_id}]" if device_id else f"{tag}[id={(internal_id or '?')[:40]}]"
+    try:
+        mask, problem = nz.raw_int(el.get("functionbitmask")) or 0, None
+    except ValueError as err:
+        mask, problem = 0, str(err)
+    model = (el.get("productname") or "").strip()
+    is_group = tag == "group"
+    member = not is_group and identifier and internal_id
+    return _Static(
+        device_id=device_id,
+        internal_id=(internal_id or "").strip(),
+        member_id=internal_id.strip() if member and internal_id else None,
+        where=where,
+        model=model,
+        manufacturer=(el.get("manufacturer") or "").strip(),
+        fwversion=(el.get("fwversion") or "").strip(),
+        functionbitmask=mask,
+        bitmask_problem=problem,
+        is_group=is_group,
+        tag_sets=_tag_sets(model, "group" if is_group else None),
+        infos={},
+    )
+
+
 class _Device:
     """Reads one <device>/<group> element into a DeviceInfo (without the members of a
     group) and its readings.
 
     This runs for every value of every poll, so the common case (a value that is there
-    and valid) is kept to a few dict lookups and the reading itself: the tables of
-    :mod:`.parse_tables` stand in for the normaliser for documented texts, the tags of a
-    point come from a table per model, and the element path of a problem is only put
-    together when there is one.
+    and valid) is kept to a few dict lookups and the fields of the reading: the tables
+    of :mod:`.parse_tables` stand in for the normaliser for documented texts, the tags
+    of a point come from a table per model, what the attributes say is read once per
+    device (``_Static``), and the element path of a problem is only put together when
+    there is one.
     """
 
-    __slots__ = ("device", "device_id", "el", "identifier", "internal_id", "model", "out",
-                 "seen", "tag_sets", "unit")  # fmt: skip
+    __slots__ = ("device", "device_id", "el", "out", "seen", "static", "tag_sets", "unit")
 
-    def __init__(self, el: Element, out: _Out) -> None:
+    def __init__(self, el: Element, static: _Static, out: _Out) -> None:
         self.el = el
         self.out = out
-        self.identifier = el.get("identifier")
-        self.internal_id = el.get("id")  # the box's own id, used by group member lists
-        self.device_id = _ain(self.identifier or "")
-        self.device = self.device_id  # its name, once read
-        self.model = (el.get("productname") or "").strip()
-        self.tag_sets = _tag_sets(self.model, "group" if el.tag == "group" else None)
+        self.static = static
+        self.device_id = static.device_id
+        self.device = static.device_id  # its name, once read
+        self.tag_sets = static.tag_sets
         #: the points so far; buttons are keyed by their own device_id instead of "state"
         self.seen: set[_Key] = set()
         self.unit: nz.HanFunUnitType | None = None
@@ -153,12 +216,7 @@ class _Device:
     # -- plumbing -------------------------------------------------------------------
 
     def problem(self, path: str, message: str) -> None:
-        el = self.el
-        if self.device_id:
-            where = f"{el.tag}[ain={self.device_id}]"
-        else:
-            where = f"{el.tag}[id={(self.internal_id or '?')[:40]}]"
-        self.out.problems.append(ParseError(message, part=f"{where}/{path}"))
+        self.out.problems.append(ParseError(message, part=f"{self.static.where}/{path}"))
 
     def raw(self, texts: _Texts, path: str, tag: str) -> int | None:
         try:
@@ -187,9 +245,8 @@ class _Device:
             return
         self.seen.add(key)
         out = self.out
-        reading = (measurement, value, out.time, SOURCE, out.site, self.device_id, self.device,
-                   self.tag_sets[extra], label)  # fmt: skip
-        out.readings.append(_reading(reading))
+        out.readings.append((measurement, value, out.time, SOURCE, out.site, self.device_id,
+                             self.device, self.tag_sets[extra], label))  # fmt: skip
 
     def values(self, group: _Group, texts: _Texts) -> None:
         """The 0/1 and numeric elements of a function group, most of the readings: what
@@ -197,8 +254,9 @@ class _Device:
         seen, tag_sets = self.seen, self.tag_sets
         site, time, readings, _ = self.out
         device_id, device = self.device_id, self.device
+        get = texts.get
         for tag, key, labels, known in group.flags:
-            text = texts.get(tag)
+            text = get(tag)
             if text is None:
                 continue
             if (hit := known.get(text)) is not None:
@@ -214,72 +272,80 @@ class _Device:
                     continue
             if key not in seen:
                 seen.add(key)
-                readings.append(_reading(("state", value, time, SOURCE, site, device_id,
-                                          device, tag_sets[key[1]], label)))  # fmt: skip
+                readings.append(("state", value, time, SOURCE, site, device_id, device,
+                                 tag_sets[key[1]], label))  # fmt: skip
         for tag, key, fn in group.numbers:
-            text = texts.get(tag)
+            text = get(tag)
             if text is None:
                 continue
             try:
-                raw = nz.raw_int(text)
-                if raw is None:
+                # nz.raw_int's common case (plain digits) inline: this runs for most values
+                if text.isdigit() and text.isascii() and len(text) <= nz.MAX_DIGITS:
+                    value = fn(int(text))
+                elif (raw := nz.raw_int(text)) is None:
                     continue
-                value = fn(raw)
+                else:
+                    value = fn(raw)
             except ValueError as err:
                 self.problem(group.path + tag, str(err))
                 continue
             if key not in seen:
                 seen.add(key)
-                readings.append(_reading((key[0], value, time, SOURCE, site, device_id,
-                                          device, tag_sets[None], None)))  # fmt: skip
+                readings.append((key[0], value, time, SOURCE, site, device_id, device,
+                                 tag_sets[None], None))  # fmt: skip
 
     # -- the device -----------------------------------------------------------------
 
     def read(self) -> DeviceInfo | None:
-        el = self.el
+        static = self.static
         if not self.device_id:
             self.problem("@identifier", "device without identifier skipped")
             return None
         top: _Texts = {}
         groups: list[tuple[_Group, Element]] = []  # function groups, in document order
-        for child in el:
+        for child in self.el:
             tag = child.tag
             top[tag] = child.text
             if (group := _GROUPS.get(tag)) is not None:
                 groups.append((group, child))
         name = (top.get("name") or "").strip()
         self.device = name or self.device_id  # DeviceInfo.device_tag
-        mask = self._bitmask()
+        if static.bitmask_problem is not None:
+            self.problem("@functionbitmask", static.bitmask_problem)
         if "etsiunitinfo" in top:
             self.unit = self._unit_type()
         present = self._present(top)
         if present is not False:
-            self.values(_OWN, top)
+            values = self.values
+            values(_OWN, top)
             for group, child in groups:
-                texts = _texts(child)
-                self.values(group, texts)
+                texts = {c.tag: c.text for c in child}  # _texts, inline
+                values(group, texts)
                 if group.special is not None:
                     group.special(self, child, texts, top)
-        return _device_info(
-            self.device_id,
-            (self.internal_id or "").strip(),
-            name,
-            self.model,
-            (el.get("manufacturer") or "").strip(),
-            (el.get("fwversion") or "").strip(),
-            mask,
-            present,
-            el.tag == "group",
-            tuple(map(top.__contains__, _STATS_FUNCTIONS)),
-            self.unit,
-        )
-
-    def _bitmask(self) -> int:
-        try:
-            return nz.raw_int(self.el.get("functionbitmask")) or 0
-        except ValueError as err:
-            self.problem("@functionbitmask", str(err))
-            return 0
+        stats = (_STATS_FUNCTIONS[0] in top, _STATS_FUNCTIONS[1] in top,
+                 _STATS_FUNCTIONS[2] in top)  # fmt: skip
+        key = (name, present, stats, self.unit)
+        info = static.infos.get(key)
+        if info is None:
+            # DeviceInfo is immutable and a device's rarely changes between polls: the one
+            # of an earlier poll is handed out again instead of building a new one.
+            if len(static.infos) >= _MAX_INFOS:
+                static.infos.clear()
+            info = static.infos[key] = _device_info(
+                self.device_id,
+                static.internal_id,
+                name,
+                static.model,
+                static.manufacturer,
+                static.fwversion,
+                static.functionbitmask,
+                present,
+                static.is_group,
+                stats,
+                self.unit,
+            )
+        return info
 
     def _unit_type(self) -> nz.HanFunUnitType | None:
         info = self.el.find("etsiunitinfo")
@@ -378,9 +444,8 @@ class _Device:
             return
         self.seen.add(key)
         name = (texts.get("name") or "").strip() or self.device
-        reading = ("state", 1.0, pressed, SOURCE, self.out.site, ident, name,
-                   self.tag_sets[_BUTTON], "pressed")  # fmt: skip
-        self.out.readings.append(_reading(reading))
+        self.out.readings.append(("state", 1.0, pressed, SOURCE, self.out.site, ident, name,
+                                  self.tag_sets[_BUTTON], "pressed"))  # fmt: skip
 
 
 #: the device's own 0/1 and numeric elements

@@ -10,6 +10,7 @@ import enum
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
@@ -205,11 +206,14 @@ _SWITCH_MODES = {
 }
 _BUTTON = ("name", "button")
 
+#: The fields of a ``Reading``, in order.
+_Fields = tuple[str, float, datetime, str, str, str, str, Tags, str | None]
+
 #: ``Reading`` without its checks, for the points of this parser: every value is a float
 #: the normaliser made from an integer of at most 19 digits (so finite), every time is the
 #: aware UTC time of the poll or of a button press. The checks would cost as much as the
 #: rest of the reading; the tests hold every reading of this parser to them.
-_reading: Callable[[tuple[object, ...]], Reading] = functools.partial(tuple.__new__, Reading)
+_reading: Callable[[_Fields], Reading] = functools.partial(tuple.__new__, Reading)
 
 
 class _TagSets(dict[_Extra, Tags]):
@@ -231,14 +235,12 @@ def _tag_sets(model: str, scope: str | None) -> _TagSets:
     return _TagSets(model, scope)
 
 
-@functools.lru_cache(maxsize=1024)
 def _device_info(device_id: str, internal_id: str, name: str, product: str, manufacturer: str,
                  fwversion: str, functionbitmask: int, present: bool | None, is_group: bool,
                  has_stats: tuple[bool, ...], unit_type: nz.HanFunUnitType | None,
                  ) -> DeviceInfo:  # fmt: skip
-    """DeviceInfo is immutable and a device's rarely changes between polls: the one of an
-    earlier poll is handed out again instead of building a new one. ``has_stats`` tells
-    which function groups of ``_STATS_OF`` the device has."""
+    """The DeviceInfo of a device; ``has_stats`` tells which function groups of
+    ``_STATS_OF`` it has."""
     stats = Stats.NONE
     for (_, series), has in zip(_STATS_OF, has_stats, strict=True):
         if has and not is_group:  # groups are never asked: their members are

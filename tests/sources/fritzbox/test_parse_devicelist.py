@@ -538,3 +538,61 @@ def test_device_info_is_the_same_in_the_next_poll() -> None:
     later = parse_devicelist(xml, site="home", time=T + timedelta(minutes=1))
     assert later.devices == first.devices
     assert later.problems == first.problems
+
+
+# --------------------------------------------------------------------------- per-device cache
+# What a device's attributes say is read once and reused while they stay the same; these
+# tests change one thing between two polls and expect the second poll to show it.
+
+
+def _plug(attributes: str, name: str = "Plug", power_mw: str = "1500") -> bytes:
+    return (
+        f"<devicelist><device {attributes}><present>1</present><name>{name}</name>"
+        f"<powermeter><power>{power_mw}</power></powermeter></device></devicelist>"
+    ).encode()
+
+
+PLUG = 'identifier="08761 0000434" id="17" functionbitmask="896" fwversion="04.16" ' \
+    'manufacturer="AVM" productname="FRITZ!DECT 200"'  # fmt: skip
+
+
+def _power(dl: DeviceList) -> Reading:
+    (power,) = [r for r in dl.readings if r.measurement == "power_w"]
+    return power
+
+
+def test_changed_attributes_show_in_the_next_poll() -> None:
+    first = parse_devicelist(_plug(PLUG), site="home", time=T)
+    later = T + timedelta(minutes=1)
+    renamed = parse_devicelist(_plug(PLUG.replace("FRITZ!DECT 200", "FRITZ!DECT 210")),
+                               site="home", time=later)  # fmt: skip
+    assert _power(first).tags == (("model", "FRITZ!DECT 200"),)
+    assert _power(renamed).tags == (("model", "FRITZ!DECT 210"),)
+    assert renamed.devices[0].product == "FRITZ!DECT 210"
+    updated = parse_devicelist(_plug(PLUG.replace("04.16", "04.25")), site="home", time=later)
+    assert updated.devices[0].fwversion == "04.25"
+    moved = parse_devicelist(_plug(PLUG.replace("0000434", "0000435")), site="home", time=later)
+    assert _power(moved).device_id == "087610000435"
+    assert _power(moved).device == "Plug"
+    assert (_power(moved).value, _power(moved).time) == (1.5, later)
+
+
+def test_changed_name_and_values_show_in_the_next_poll() -> None:
+    parse_devicelist(_plug(PLUG), site="home", time=T)
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(_plug(PLUG, name="Kitchen", power_mw="2250"), site="home", time=later)
+    assert (_power(dl).device, _power(dl).value, _power(dl).time) == ("Kitchen", 2.25, later)
+    assert dl.devices[0].name == "Kitchen"
+    gone = parse_devicelist(_plug(PLUG).replace(b"<present>1", b"<present>0"), site="home",
+                            time=later)  # fmt: skip
+    assert gone.devices[0].present is False
+    assert [(r.measurement, r.label) for r in gone.readings] == [("state", "absent")]
+
+
+def test_a_bad_bitmask_is_reported_in_every_poll() -> None:
+    xml = _plug(PLUG.replace('functionbitmask="896"', 'functionbitmask="x"'))
+    for minute in range(2):
+        dl = parse_devicelist(xml, site="home", time=T + timedelta(minutes=minute))
+        assert [p.part for p in dl.problems] == ["device[ain=087610000434]/@functionbitmask"]
+        assert dl.devices[0].functionbitmask == 0
+        assert _power(dl).value == 1.5
