@@ -72,13 +72,16 @@ TABLE: tuple[Measurement, ...] = (
     ),
     _m(
         "energy_wh", "Wh", Kind.COUNTER, "Cumulative energy meter reading",
-        "AHA energy (Wh); Overkiz ElectricEnergyConsumptionState (Wh or kWh)",
+        "AHA energy (Wh); Overkiz ElectricEnergyConsumptionState (Wh or kWh) and, tagged "
+        "`tariff` = N, its per-tariff index ConsumptionTariffNState",
+        tariff=(),  # optional: absent on the meter total
     ),
     _m(
         "energy_period_wh", "Wh", Kind.PERIOD,
         "Energy consumed in the calendar day or month that starts at the timestamp "
         "(site time zone)",
-        "AHA getbasicdevicestats energy series",
+        "AHA getbasicdevicestats energy series; Overkiz daily/monthly history and growing "
+        "index variations of ElectricEnergyConsumptionState",
         period=("day", "month"),
     ),
     _m("voltage_v", "V", Kind.GAUGE, "Mains voltage", "AHA voltage (mV), statistics (0.001 V)"),
