@@ -301,9 +301,14 @@ def spool_status(config_path: Path | None) -> None:
     click.echo(f"spool {st.path}: {st.pending} pending, {st.dead_letters} dead letters, "
                f"{st.delivered_total} delivered, {st.dropped_total} dropped in total")
     for dl in sp.dead_letters(20):
-        click.echo(f"  dead letter {dl.id} (HTTP {dl.status}): {dl.error[:300]}\n"
+        click.echo(f"  dead letter {dl.id} ({_answer(dl.status)}): {dl.error[:300]}\n"
                    f"    {dl.line[:300]}")
     sp.close()
+
+
+def _answer(status: int) -> str:
+    """The store's answer to a dead letter: its HTTP status, or 0 when it was unreadable."""
+    return f"HTTP {status}" if status else "unreadable answer"
 
 
 @spool.command("retry")

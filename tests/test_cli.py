@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from collector.simulators.fritzbox import FritzboxSimulator
+from collector.simulators.thinknx import ThinknxSimulator, banner
+from collector.simulators.thinknx_project import Kind
 from collector.spool import Spool
 from collector.stores.sqlite import SqliteStore
 
@@ -161,6 +163,28 @@ def test_spool_status_and_dead_letter_commands(tmp_path: Path) -> None:
     assert Spool(tmp_path / "spool.sqlite3").pending == 2
 
 
+def test_spool_status_names_an_unreadable_answer_instead_of_a_status(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n')
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append(["a value=1.0 1", "b value=2.0 2"])
+    ((first, (line1, line2)),) = spool.peek(1)
+    # status 0: the store answered, but not in a form that could be read (collector/spool.py)
+    spool.ack(first, first, rejected=[(line1, 0, "store answered 200 with an HTML page"),
+                                      (line2, 400, "partial write: field type conflict")])
+    spool.close()
+    result = run(["spool", "status", "--config", str(cfg)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = [line.strip() for line in result.stdout.splitlines()[1:]]
+    assert listed == [
+        "dead letter 1 (unreadable answer): store answered 200 with an HTML page",
+        "a value=1.0 1",
+        "dead letter 2 (HTTP 400): partial write: field type conflict",
+        "b value=2.0 2",
+    ]
+    assert "HTTP 0" not in result.stdout
+
+
 @pytest.mark.parametrize("args", [["--help"], ["spool", "--help"], ["demo", "--help"]])
 def test_help(args: list[str], tmp_path: Path) -> None:
     result = run(args, tmp_path)
@@ -284,3 +308,57 @@ def test_backfill_shows_progress_bars_only_on_a_terminal(tmp_path: Path) -> None
     assert f"{series}/{series} windows" in screen
     assert "fritzbox:home" in stdout.decode()  # the table still goes to stdout
     assert "windows," not in piped.stderr  # no progress bars into a pipe or a log file
+
+
+def _printed_section(printed: str, header: str) -> list[str]:
+    """The config lines a simulator printed, from ``header`` on, as a user pastes them."""
+    lines = printed.splitlines()
+    return lines[lines.index(header):]
+
+
+def test_simulate_thinknx_prints_a_config_that_works_local_and_cloud(tmp_path: Path) -> None:
+    head = (f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n'
+            f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n')
+    with ThinknxSimulator(clock=lambda: START, rate_limit=100.0) as sim:
+        local = _printed_section(banner(sim), "[[thinknx]]")
+        # the cloud form as the comment says: its keys instead of url, auth, username, password
+        cloud = [line[1:] if line.startswith("#cloud_") else line for line in local
+                 if line.split(" = ")[0] not in ("url", "auth", "username", "password")]
+        cloud = [line.replace('name = "sim"', 'name = "sim-cloud"') for line in cloud]
+        (tmp_path / "local.toml").write_text(head + "\n".join(local) + "\n")
+        (tmp_path / "cloud.toml").write_text(head + "\n".join(cloud) + "\n")
+        wide = {"COLUMNS": "200"}
+        results = {form: (run(["check", "--config", f"{form}.toml"], tmp_path, env=wide),
+                          run(["once", "--config", f"{form}.toml"], tmp_path, env=wide))
+                   for form in ("local", "cloud")}
+        objects = len(sim.objects)
+        thermostats = sim.guids(Kind.THERMOSTAT)
+        expected = {guid: sim.status_value(guid, "actualtemp") for guid in thermostats}
+        cloud_key = sim.cloud_key
+    polled: dict[str, int] = {}
+    for site, (check, once) in zip(("sim", "sim-cloud"), results.values(), strict=True):
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert once.returncode == 0, once.stdout + once.stderr
+        ok, detail = _table_row(check.stdout, f"thinknx:{site}")[1:]
+        assert ok == "yes" and detail.endswith(f", {objects} objects"), detail
+        job, points, _, result = _table_row(once.stdout, f"thinknx:{site}")[1:]
+        assert (job, result) == ("poll", "ok")
+        polled[site] = int(points)
+        assert cloud_key not in check.stdout + check.stderr + once.stdout + once.stderr
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    try:
+        stored = {site: sum(1 for name, _ in store.measurements() if name != "collector"
+                            for _, tags, _, _ in store.query(name, None, None, None)
+                            if tags["source"] == "thinknx" and tags["site"] == site)
+                  for site in polled}
+        temps = {(tags["site"], tags["device_id"]): (time_ns, value)
+                 for time_ns, tags, value, _ in store.query("temperature_c", None, None, None)
+                 if tags["source"] == "thinknx"}
+    finally:
+        store.close()
+    assert stored == polled and polled["sim"] == polled["sim-cloud"] > objects
+    for site in ("sim", "sim-cloud"):
+        got = {guid: temps[(site, guid)] for guid in thermostats}
+        assert {guid: value for guid, (_, value) in got.items()} == pytest.approx(expected)
+        # polled values carry the poll time (the machine's clock, not the simulator's)
+        assert all(time_ns > START * 1e9 for time_ns, _ in got.values())

@@ -160,12 +160,21 @@ class ThinknxSimulator(BaseSimulator):
         return head | {"interval": "60s", "objects": self.config_objects()}
 
     def config_snippet(self, name: str = "sim", auth: str = "digest", *,
-                       cloud: bool = False) -> str:
-        """The ``[[thinknx]]`` TOML section that works against this simulator as printed."""
+                       cloud: bool = False, cloud_hint: bool = False) -> str:
+        """The ``[[thinknx]]`` TOML section that works against this simulator as printed.
+
+        ``cloud_hint``: the cloud form's keys follow the local ones as comments, inside the
+        ``[[thinknx]]`` table (below the first ``[[thinknx.objects]]`` they would belong to
+        the object).
+        """
         section = self.config_dict(name, auth, cloud=cloud)
         lines = ["[[thinknx]]"]
         lines += [f"{key} = {_toml(value)}" for key, value in section.items()
                   if key != "objects"]
+        if cloud_hint and not cloud:
+            lines += ["# the cloud form: instead of url, auth, username and password",
+                      f"#cloud_url = {_toml(self.url)}",
+                      f"#cloud_key = {_toml(self.cloud_key)}"]
         for entry in section["objects"]:
             lines += ["", "  [[thinknx.objects]]"]
             lines += [f"  {key} = {_toml(value)}" for key, value in entry.items()]
@@ -353,16 +362,18 @@ def _toml(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def banner(sim: ThinknxSimulator) -> str:
+    """What ``collector simulate thinknx`` prints: where it listens and a working config."""
+    return (f"Thinknx simulator: {sim.url}/api/V1/...  (cloud form: {sim.url}/<KEY>/api/V1/...)\n"
+            f"{len(sim.objects)} objects; a config that works against it as printed:\n\n"
+            + sim.config_snippet(cloud_hint=True))
+
+
 def serve_forever(port: int) -> None:
     """Run the simulator in the foreground until Ctrl-C (``collector simulate thinknx``)."""
     sim = ThinknxSimulator(port=port or 0, rate_limit=100.0)  # a whole poll fits in 1 s
     sim.start()
-    print(f"Thinknx simulator: {sim.url}/api/V1/...  (cloud form: {sim.url}/<KEY>/api/V1/...)",
-          flush=True)
-    print(f"{len(sim.objects)} objects; a config that works against it:\n", flush=True)
-    print(sim.config_snippet(), flush=True)
-    print("# the cloud form instead of url/auth/username/password:", flush=True)
-    print(f'# cloud_url = "{sim.url}"\n# cloud_key = "{sim.cloud_key}"\n', flush=True)
+    print(banner(sim), flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:
