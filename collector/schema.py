@@ -110,7 +110,11 @@ TABLE: tuple[Measurement, ...] = (
     ),
     _m(
         "collector", "", Kind.GAUGE, "Self-monitoring of the collector",
-        "per job: duration_s, points, errors; spool: backlog, dead_letters, dropped",
+        "per job run (`device` = `<source>:<name>:<job>`): duration_s, points, errors, and "
+        "dropped = readings of the run the line-protocol encoder refused (e.g. a time after "
+        "2262; the rest of the run is stored), written only when > 0, so a missing value "
+        "means 0; spool (`device` = `spool`): backlog, dead_letters, dropped_total (oldest "
+        "lines dropped at `[spool] max_lines`), delivery_failures",
         metric=(),
     ),
 )
