@@ -92,10 +92,14 @@ def test_parse_history_values_and_unit() -> None:
         parse_history({"historyValues": [{"value": "warm", "when": 1}]})
 
 
+def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    keys = st.sampled_from(["historyValues", "value", "when", "deviceUnit", "x"])
+    return st.lists(inner, max_size=3) | st.dictionaries(keys, inner)
+
+
 @given(st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["historyValues", "value", "when", "deviceUnit", "x"]), inner),
+    _containers,
     max_leaves=15,
 ))
 def test_fuzz_history_only_typed_errors(doc: object) -> None:

@@ -144,9 +144,15 @@ def test_typed_value_rejects(data_type: int, raw: object) -> None:
         typed_value(data_type, raw, part="p")
 
 
-JSON = st.recursive(
+def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    """Lists and objects of ``inner``: the recursive step of JSON (a named function, so that
+    hypothesis sees it use its argument)."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner)
+
+
+JSON: st.SearchStrategy[object] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    _containers,
     max_leaves=20,
 )
 STATE = st.fixed_dictionaries(
