@@ -96,14 +96,18 @@ def time_ns(ts: datetime) -> int:
 
 
 class Encoder:
-    """Encodes readings to lines; caches the escaped series prefix, which repeats a lot."""
+    """Encodes readings to lines; caches what repeats a lot: the escaped series prefix,
+    the field set of a state (value and label) and the timestamp of a poll."""
 
-    __slots__ = ("_last_ns", "_last_time", "_prefixes")
+    __slots__ = ("_fields", "_last_ns", "_last_suffix", "_last_time", "_prefixes")
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[object, ...], str] = {}
+        #: (value, label) -> the field set of a labelled reading
+        self._fields: dict[tuple[float | str, str], str] = {}
         self._last_time: datetime | None = None
         self._last_ns = 0
+        self._last_suffix = ""
 
     def prefix(self, r: Reading) -> str:
         key = (r.measurement, r.source, r.site, r.device_id, r.device, r.tags)
@@ -111,7 +115,7 @@ class Encoder:
         if hit is not None:
             return hit
         prefix = self._build_prefix(r)
-        if len(self._prefixes) > 100_000:
+        if len(self._prefixes) > _MAX_CACHED:
             self._prefixes.clear()
         self._prefixes[key] = prefix
         return prefix
@@ -138,32 +142,63 @@ class Encoder:
         # Readings of one poll share one datetime object: convert it once.
         if t is not self._last_time:
             self._last_ns = time_ns(t)
+            self._last_suffix = f" {self._last_ns}"
             self._last_time = t
         return self._last_ns
+
+    def labelled(self, value: float, label: str) -> str:
+        """The field set of a reading with a label (`` value=1.0,label="on"``)."""
+        key = _field_key(value, label)
+        hit = self._fields.get(key)
+        if hit is None:
+            hit = f' value={value!r},label="{escape_string_field(label)}"'
+            if len(self._fields) > _MAX_CACHED:
+                self._fields.clear()
+            self._fields[key] = hit
+        return hit
 
     def encode(self, r: Reading) -> str:
         ns = self._time_ns(r.time)
         # Reading guarantees a finite float, whose repr is exact and always a float literal.
         if r.label is None:
             return f"{self.prefix(r)} value={r.value!r} {ns}"
-        return f'{self.prefix(r)} value={r.value!r},label="{escape_string_field(r.label)}" {ns}'
+        return f"{self.prefix(r)}{self.labelled(r.value, r.label)} {ns}"
 
     def encode_many(self, readings: Iterable[Reading]) -> list[str]:
         """The hot path of every job: ``encode`` with its lookups inlined."""
         prefixes = self._prefixes
+        fields = self._fields
         out: list[str] = []
         append = out.append
+        last_time = self._last_time
+        suffix = self._last_suffix
         for r in readings:
             measurement, value, t, source, site, device_id, device, tags, label = r
-            ns = self._last_ns if t is self._last_time else self._time_ns(t)
+            if t is not last_time:
+                self._time_ns(t)
+                last_time, suffix = t, self._last_suffix
             prefix = prefixes.get((measurement, source, site, device_id, device, tags))
             if prefix is None:
                 prefix = self.prefix(r)
             if label is None:
-                append(f"{prefix} value={value!r} {ns}")
+                append(f"{prefix} value={value!r}{suffix}")
             else:
-                append(f'{prefix} value={value!r},label="{escape_string_field(label)}" {ns}')
+                field_set = fields.get((value, label) if value else _field_key(value, label))
+                if field_set is None:
+                    field_set = self.labelled(value, label)
+                append(prefix + field_set + suffix)
         return out
+
+
+def _field_key(value: float, label: str) -> tuple[float | str, str]:
+    """The cache key of a labelled field set: 0.0 and -0.0 are equal as floats but are
+    written differently, so a zero is keyed by its text."""
+    return (value, label) if value else (repr(value), label)
+
+
+#: Entries of an encoder's caches before they are emptied (a few hundred devices with a
+#: few dozen series each stay far below).
+_MAX_CACHED = 100_000
 
 
 _default = Encoder()

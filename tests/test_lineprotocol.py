@@ -241,6 +241,42 @@ def test_encode_many_matches_encode() -> None:
     ]
 
 
+def test_one_encoder_follows_every_change_of_a_series() -> None:
+    """The encoder caches series prefixes, state field sets and the poll's timestamp: a
+    change in any part of a reading shows in its line."""
+    enc = Encoder()
+    later = T0 + timedelta(seconds=1)
+    state = reading(measurement="state", value=1.0, label="on", tags=(("name", "switch"),))
+    variants = [
+        state,
+        state._replace(label="off"),
+        state._replace(value=0.0),
+        state._replace(value=-0.0),  # equal to 0.0 as a float, written differently
+        state._replace(value=0.0, label="off"),
+        state._replace(tags=(("name", "lock"),)),
+        state._replace(device="Kitchen"),
+        state._replace(device_id="116570012346"),
+        state._replace(site="cabin"),
+        state._replace(source="thinknx"),
+        state._replace(measurement="state2"),
+        state._replace(time=later),
+        state._replace(label=None),
+    ]
+    lines = enc.encode_many(variants) + enc.encode_many(variants)
+    assert lines == [encode(r) for r in variants] * 2 == [Encoder().encode(r) for r in variants] * 2
+    tail = "device_id=116570012345,name=switch,site=home,source=fritzbox"
+    assert lines[:5] == [
+        f'state,device=Living\\ room,{tail} value=1.0,label="on" {T0_NS}',
+        f'state,device=Living\\ room,{tail} value=1.0,label="off" {T0_NS}',
+        f'state,device=Living\\ room,{tail} value=0.0,label="on" {T0_NS}',
+        f'state,device=Living\\ room,{tail} value=-0.0,label="on" {T0_NS}',
+        f'state,device=Living\\ room,{tail} value=0.0,label="off" {T0_NS}',
+    ]
+    assert lines[11].endswith(f'value=1.0,label="on" {T0_NS + 10**9}')
+    assert lines[12] == f"state,device=Living\\ room,{tail} value=1.0 {T0_NS}"
+    assert len(set(lines[:13])) == 13
+
+
 # --- refused input -----------------------------------------------------------------------
 
 
