@@ -75,7 +75,7 @@ async def period_readings(
     missing: dict[tuple[datetime, datetime], list[Meter]] = defaultdict(list)
     for meter, start in wanted:
         periods = slots(start, now, meter.period, tz)
-        if aggregated and periods:
+        if aggregated and periods and periods[0].end <= now:  # a finished period
             known = await _aggregated(client, meter, periods[0], now)
             for slot in periods:
                 value = known.get(ms(slot.begin)) if slot.end <= now else None
