@@ -263,16 +263,100 @@ def test_example_config_has_no_literal_secrets() -> None:
             assert _CONFIG_VAR.fullmatch(value.strip().strip('"')), line
 
 
-def test_example_config_commented_sources_are_valid() -> None:
-    """Uncommenting the [[thinknx]] and [[overkiz]] examples gives a config the model accepts."""
+_COMMENTED_SETTING = re.compile(r"#(?=\[|[a-z_][a-z0-9_]* = )")
+
+
+def _enabled(lines: list[str]) -> list[str]:
+    """``lines`` with every commented-out section header and setting enabled."""
+    return [_COMMENTED_SETTING.sub("", line, count=1) if _COMMENTED_SETTING.match(line)
+            else line for line in lines]
+
+
+def _example_source_blocks() -> list[tuple[int, int]]:
+    """(first, end) line ranges of the commented-out source sections: from a
+    ``#[[thinknx]]`` or ``#[[overkiz]]`` header to the next blank line."""
     lines = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("#[[thinknx]]"))
-    tail = [line[1:] if re.match(r"#\S", line) else line for line in lines[start:]]
-    text = "\n".join(lines[:start] + tail)
+    blocks = []
+    for i, line in enumerate(lines):
+        if line in ("#[[thinknx]]", "#[[overkiz]]"):
+            end = next((j for j in range(i, len(lines)) if not lines[j].strip()), len(lines))
+            blocks.append((i, end))
+    return blocks
+
+
+def test_example_config_with_every_setting_enabled_is_valid() -> None:
+    """Every commented-out section and setting, enabled at once, is a config the model
+    accepts: each key in the example is a real key of its section (unknown keys fail)."""
+    lines = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(_enabled(lines))
     config = parse_config(text, EXAMPLE_CONFIG, env=_example_env())
-    assert [s.name for s in config.thinknx] == ["villa"]
-    assert len(config.thinknx[0].objects) == 1
-    assert [s.name for s in config.overkiz] == ["tahoma"]
+    # every commented setting was enabled: what remains commented is explanation ("# ...")
+    assert not [line for line in text.splitlines() if re.match(r"#[^\s#]", line)]
+    assert [s.name for s in config.fritzbox] == ["home"]
+    assert config.fritzbox[0].tr064_url == "http://fritz.box:49000"
+    assert config.fritzbox[0].verify_tls is False
+    assert config.influxdb is not None and config.influxdb.database == "energy"
+    villa, office = config.thinknx
+    assert (villa.name, villa.url, villa.auth, villa.username) == (
+        "villa", "http://192.168.1.10:5051", "digest", "service")
+    assert villa.password is not None
+    assert villa.password.get_secret_value() == "secret-thinknx_password"
+    assert (villa.interval, villa.timeout, villa.max_concurrency) == (60.0, 10.0, 8)
+    assert [(o.kind, o.room, o.quantity, o.unit) for o in villa.objects] == [
+        ("thermostat", "Living room", None, None), ("analog", "Utility room", "power", "kW")]
+    assert (office.name, office.url, office.cloud_url) == ("office", None,
+                                                           "https://data.thinknx.eu")
+    assert office.cloud_key is not None
+    assert office.cloud_key.get_secret_value() == "secret-thinknx_key"
+    assert [o.kind for o in office.objects] == ["hvac"]
+    tahoma, gateway = config.overkiz
+    assert (tahoma.name, tahoma.server, tahoma.url, tahoma.username) == (
+        "tahoma", "somfy_europe", None, "me@example.com")
+    assert (tahoma.events_interval, tahoma.states_interval, tahoma.history) == (
+        1.0, 3600.0, True)
+    assert tahoma.timezone == "Europe/Paris"
+    assert (gateway.name, gateway.server, gateway.history) == ("gateway", None, False)
+    assert gateway.url == "https://gateway-1234-5678-9012.local:8443"
+    assert gateway.token is not None
+    assert gateway.token.get_secret_value() == "secret-overkiz_token"
+    assert gateway.ca_file == Path("/config/overkiz-ca.pem")
+
+
+def test_example_config_sources_can_be_enabled_one_at_a_time() -> None:
+    """Enabling one commented-out section, as its comment says, gives a valid config with
+    exactly that section added; no source section depends on another one."""
+    lines = EXAMPLE_CONFIG.read_text(encoding="utf-8").splitlines()
+    blocks = _example_source_blocks()
+    assert [lines[first] for first, _ in blocks] == [
+        "#[[thinknx]]", "#[[thinknx]]", "#[[overkiz]]", "#[[overkiz]]"]
+    names = []
+    for first, end in blocks:
+        text = "\n".join(lines[:first] + _enabled(lines[first:end]) + lines[end:])
+        config = parse_config(text, EXAMPLE_CONFIG, env=_example_env())
+        (section,) = [*config.thinknx, *config.overkiz]
+        assert len(config.fritzbox) == 1
+        names.append(section.name)
+    assert names == ["villa", "office", "tahoma", "gateway"]
+
+
+def test_compose_names_every_variable_of_the_example_config() -> None:
+    """A variable of a commented-out section is ready to uncomment in the compose file."""
+    compose = COMPOSE.read_text(encoding="utf-8")
+    commented = set(re.findall(r"^\s*#\s*([A-Z_]+): \$\{\1:\?", compose, re.MULTILINE))
+    active = set(_environment(_services()["collector"]))
+    missing = set(_example_env()) - active - commented - {"INFLUX_PASSWORD"}
+    assert not missing, f"not named in docker-compose.yml: {sorted(missing)}"
+    assert {"THINKNX_PASSWORD", "THINKNX_KEY", "OVERKIZ_PASSWORD", "OVERKIZ_TOKEN"} <= commented
+
+
+@pytest.mark.parametrize("path", [*sorted(DEPLOY.iterdir()), ROOT / "README.md",
+                                  *sorted((ROOT / "docs").glob("*.md"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_source_is_called_unsupported(path: Path) -> None:
+    text = path.read_text(encoding="utf-8").lower()
+    for phrase in ("not supported yet", "not yet supported", "coming soon",
+                   "config reserved", "not supported by this version"):
+        assert phrase not in text, f"{path.name}: {phrase!r}"
 
 
 # --- Dockerfile --------------------------------------------------------------------------
