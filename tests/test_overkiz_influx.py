@@ -8,12 +8,15 @@ values and units the simulated house had then, and a second backfill adds no poi
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,7 +30,9 @@ pytest.importorskip("collector.sources.overkiz.source",
 
 CMD = [sys.executable, "-m", "collector"]
 ENERGY, POWER = "core:ElectricEnergyConsumptionState", "core:ElectricPowerConsumptionState"
-Points = Callable[[str, str], list[tuple[int, float]]]  # (measurement, device_id) -> (s, value)
+PARIS = ZoneInfo("Europe/Paris")  # the simulated setup's location: the default time zone
+#: (measurement, device_id, tag filter) -> [(epoch s, value)]; a tag given as "" must be absent
+Points = Callable[[str, str, dict[str, str]], list[tuple[int, float]]]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -54,25 +59,67 @@ def _config(tmp_path: Path, sim: OverkizSimulator, store: str) -> Path:
 
 
 def _influx_points(influxd: Influxd, db: str) -> Points:
-    def points(measurement: str, device_id: str) -> list[tuple[int, float]]:
+    def points(measurement: str, device_id: str, tags: dict[str, str]) -> list[tuple[int, float]]:
+        where = "".join(f' AND "{k}" = \'{v}\'' for k, v in tags.items())
         rows = influxd.rows(f'SELECT "value" FROM "{measurement}" '
-                            f"WHERE \"device_id\" = '{device_id}'", db)
+                            f"WHERE \"device_id\" = '{device_id}'{where}", db)
         return [(r["time"] // 10**9, float(r["value"])) for r in rows]
 
     return points
 
 
 def _sqlite_points(path: Path) -> Points:
-    def points(measurement: str, device_id: str) -> list[tuple[int, float]]:
+    def points(measurement: str, device_id: str, tags: dict[str, str]) -> list[tuple[int, float]]:
         store = SqliteStore(path)
         try:
-            return [(t // 10**9, v) for t, tags, v, _ in store.query(measurement, None, None,
-                                                                      device_id)
-                    if tags.get("device_id") == device_id]
+            return [(t // 10**9, v) for t, got, v, _ in store.query(measurement, None, None,
+                                                                     device_id)
+                    if got.get("device_id") == device_id
+                    and all(got.get(k, "") == want for k, want in tags.items())]
         finally:
             store.close()
 
     return points
+
+
+def _check_energy_periods(sim: OverkizSimulator, points: Points, main: str,
+                          run: tuple[float, float], hourly: dict[int, float]) -> None:
+    """Each whole local day inside the backfill: the daily energy equals the sum of the hour
+    deltas of the meter's own history; finished months are what the meter counted in them;
+    the running month is what it counted from its start to the time of the run."""
+    started, ended = run
+    days = dict(points("energy_period_wh", main, {"period": "day"}))
+    months = dict(points("energy_period_wh", main, {"period": "month"}))
+    today = datetime.fromtimestamp(started, PARIS).replace(hour=0, minute=0, second=0,
+                                                           microsecond=0)
+    assert len(days) == 31  # the day of --since, 29 whole days, today
+    assert max(days) == int(today.timestamp())
+    whole = 0
+    for begin, value in sorted(days.items()):
+        local = datetime.fromtimestamp(begin, PARIS)
+        assert (local.hour, local.minute) == (0, 0)  # at the local midnight
+        end = int((local + timedelta(days=1)).timestamp())
+        if begin < min(hourly) or end > max(hourly):
+            continue
+        index = [hourly[t] for t in range(begin, end + 1, HOUR_S)]
+        assert value == sum(b - a for a, b in itertools.pairwise(index)), local
+        whole += 1
+    assert whole >= 28
+    state = sim.house.by_url[main].state(ENERGY)
+    assert state is not None
+
+    def counted(a: float, b: float) -> float:
+        return float(state.value(b)) - float(state.value(a))
+
+    month_start = int(today.replace(day=1).timestamp())
+    assert max(months) == month_start
+    assert counted(month_start, started) <= months[month_start] <= counted(month_start, ended)
+    for begin, value in months.items():
+        local = datetime.fromtimestamp(begin, PARIS)
+        assert (local.day, local.hour) == (1, 0)
+        if begin < month_start:
+            after = (local.replace(day=28) + timedelta(days=4)).replace(day=1)
+            assert value == counted(begin, after.timestamp()), local
 
 
 def _once_then_backfill_twice(tmp_path: Path, sim: OverkizSimulator, cfg: Path,
@@ -96,7 +143,7 @@ def _once_then_backfill_twice(tmp_path: Path, sim: OverkizSimulator, cfg: Path,
 
     def history(measurement: str, device: str) -> dict[int, float]:
         """The points on the hourly grid older than the run: those came from history."""
-        return {t: v for t, v in points(measurement, device)
+        return {t: v for t, v in points(measurement, device, {"tariff": ""})
                 if t % HOUR_S == 0 and t < started - HOUR_S}
 
     energy = history("energy_wh", main)
@@ -123,14 +170,24 @@ def _once_then_backfill_twice(tmp_path: Path, sim: OverkizSimulator, cfg: Path,
     for t, value in temperatures.items():
         assert value == pytest.approx(float(temp_state.value(t))), t
     assert all(started - 31 * 86400 <= t <= ended for t in energy)
+    offpeak, peak = ({t: v for t, v in points("energy_wh", main, {"tariff": n})
+                      if t % HOUR_S == 0 and t < started - HOUR_S} for n in ("1", "2"))
+    assert set(offpeak) == set(energy) == set(peak)
+    for t, value in energy.items():  # the two tariffs add up to the total, as the meter says
+        assert abs(offpeak[t] + peak[t] - value) <= 1, t
+    _check_energy_periods(sim, points, main, (started, ended), energy)
 
-    # a second backfill adds no point
-    before = {(m, d): len(points(m, d)) for m, d in (
+    # a second backfill adds no point (up to the end of the first: the simulated house
+    # goes on, and a new hour may have been recorded since)
+    def count(measurement: str, device: str) -> int:
+        return sum(1 for t, _ in points(measurement, device, {}) if t <= ended)
+
+    before = {(m, d): count(m, d) for m, d in (
         ("energy_wh", main), ("power_w", main), ("energy_wh", kwh_meter),
-        ("temperature_c", probe))}
+        ("temperature_c", probe), ("energy_period_wh", main), ("energy_period_wh", kwh_meter))}
     again = run(["backfill", "--config", str(cfg), "--since", "30d"], tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    after = {(m, d): len(points(m, d)) for m, d in before}
+    after = {(m, d): count(m, d) for m, d in before}
     assert after == before
     assert sim.calls("GET /setup") + sim.calls("GET /setup/devices") == 1
     assert sim.violation_count == 0, sim.violations
