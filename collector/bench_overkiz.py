@@ -7,6 +7,9 @@ embedded store, through the same App and backfill code the command uses. Printed
 * ``overkiz_backfill_30d_s``: wall time of the backfill, setup discovery included.
 * ``overkiz_backfill_requests``: requests the simulator answered for it (login and setup
   included), and ``overkiz_backfill_requests_per_device_month`` per device with history.
+* ``overkiz_backfill_history_requests``, ``..._aggregated_requests``,
+  ``..._growing_requests``: of those, the raw 3-day history windows, the daily/monthly
+  history reads and the growing index variations (energy per day and month).
 * ``overkiz_backfill_points``: points the backfill stored.
 """
 
@@ -66,6 +69,14 @@ def bench_overkiz_backfill(days: int = SINCE_DAYS) -> dict[str, float]:
         points = asyncio.run(go())
         elapsed = time.perf_counter() - t0
         requests = sum(sim.endpoint_requests.values())
+        kinds = {
+            kind: sum(n for template, n in sim.endpoint_requests.items() if match(template))
+            for kind, match in (
+                ("history", lambda t: t.endswith("/history/{from}/{to}")),
+                ("aggregated", lambda t: "/history/daily/" in t or "/history/monthly/" in t),
+                ("growing", lambda t: t.endswith("/growingIndexes")),
+            )
+        }
         devices = sum(1 for d in sim.house.devices if any(s.historised for s in d.states))
         if sim.violation_count:
             print(f"overkiz backfill broke rate limits: {dict(sim.violations)}")
@@ -74,6 +85,7 @@ def bench_overkiz_backfill(days: int = SINCE_DAYS) -> dict[str, float]:
         f"overkiz_backfill_{days}d_s": elapsed,
         "overkiz_backfill_requests": float(requests),
         "overkiz_backfill_requests_per_device_month": requests / devices / months,
+        **{f"overkiz_backfill_{kind}_requests": float(n) for kind, n in kinds.items()},
         "overkiz_backfill_points": float(points),
         "overkiz_backfill_rate_limit_violations": float(sim.violation_count),
     }
