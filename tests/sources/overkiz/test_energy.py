@@ -20,9 +20,10 @@ from collector.errors import ParseError
 from collector.model import Reading
 from collector.sources.overkiz.client import CLOUD_PATH, OverkizClient
 from collector.sources.overkiz.energy import meters, period_readings
+from collector.sources.overkiz.history import ms
 from collector.sources.overkiz.limits import RateLimiter
 from collector.sources.overkiz.parse import State, parse_setup
-from collector.sources.overkiz.periods import Period, Slot, parse_growing, slots
+from collector.sources.overkiz.periods import Period, Slot, parse_growing, period_start, slots
 from collector.sources.overkiz.readings import reading
 from collector.sources.overkiz.source import OverkizSource
 
@@ -234,3 +235,25 @@ def test_time_zone_is_the_configured_one_else_the_setups(tmp_path: Path) -> None
 
     assert asyncio.run(zone()) == "Europe/Paris"
     assert asyncio.run(zone(timezone="America/New_York")) == "America/New_York"
+
+
+def test_live_job_rewrites_the_running_day_and_month(tmp_path: Path) -> None:
+    server = Server()
+    config = OverkizConfig(name="home", server="somfy_europe", username="u", password="p")
+
+    async def twice() -> list[list[Reading]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+            source = OverkizSource(config, state_dir=tmp_path, http=http)
+            return [list(await source.read_periods()), list(await source.read_periods())]
+
+    first, second = asyncio.run(twice())
+    now = datetime.now(UTC)
+    starts = {"day": period_start(now, Period.DAY, PARIS),
+              "month": period_start(now, Period.MONTH, PARIS)}
+    for readings in (first, second):  # the same points again: same series, same times
+        assert sorted((r.tag("period"), r.time) for r in readings) == sorted(starts.items())
+        assert all(r.measurement == "energy_period_wh" and r.value > 0 for r in readings)
+    # no aggregated history for the live job: growing index variations only
+    assert not [c for c in server.calls if "/history/" in c]
+    assert sorted({b[0]["from"] for b in server.bodies}) == sorted(
+        {ms(t) for t in starts.values()})
