@@ -24,7 +24,7 @@ from collector.simulators.overkiz import (
     config_snippet,
 )
 from collector.simulators.overkiz_house import TARIFF_1, TARIFF_2
-from collector.simulators.overkiz_limits import LIMITS, Limit
+from collector.simulators.overkiz_limits import LIMITS, Limit, find_limit
 
 # 2024-06-10 14:13:20 UTC (16:13:20 in Paris), on the one-minute grid of live changes
 START = 1718028800.0
@@ -388,6 +388,16 @@ def test_the_main_meter_counts_two_tariffs_that_add_up_to_its_total(
     setup = json.loads(http.get("/setup").content)
     main = next(d for d in setup["devices"] if d["deviceURL"] == meter(sim))
     assert {s["name"] for s in main["states"]} >= {TARIFF_1, TARIFF_2}
+
+
+def test_state_history_and_growing_indexes_document_no_rate_limit() -> None:
+    # "bulk-history" is the /history/... family (executions, device events), not the
+    # history of a state; the spec gives the aggregated forms and growingIndexes no limit
+    for kind in ("", "daily/", "monthly/"):
+        assert find_limit("GET", f"/setup/devices/x/states/y/history/{kind}1/2") is None
+    assert find_limit("POST", "/setup/devices/states/growingIndexes") is None
+    found = find_limit("GET", "/history/devicesEvent")
+    assert found is not None and (found.category, found.period_s) == ("bulk-history", 1728.0)
 
 
 # ---- every documented rate limit -------------------------------------------------------------
