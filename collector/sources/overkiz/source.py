@@ -234,6 +234,9 @@ class OverkizSource(Source):
                 self.name,
             )
             return
+        if not self.config.history:
+            log.info("overkiz %s: history = false; nothing to backfill", self.name)
+            return
         devices = await self.devices()
         end = datetime.now(UTC)
         series = [
@@ -307,7 +310,8 @@ class OverkizSource(Source):
         host = self.client.base.split("/enduser-mobile-web", 1)[0]
         if self.client.local:
             return f"local API of the gateway {host} (bearer token; no history)"
-        return f"cloud API {host} (login as {self.config.username}; history)"
+        history = "history" if self.config.history else "history = false"
+        return f"cloud API {host} (login as {self.config.username}; {history})"
 
     async def check(self) -> str:
         """The mode, the devices and a state read that proves the credentials.

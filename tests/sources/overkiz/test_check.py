@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from collector.config import OverkizConfig
+from collector.model import Reading
 from collector.simulators.overkiz import OverkizSimulator
 from collector.sources.overkiz.source import OverkizSource
 
@@ -88,3 +90,31 @@ def test_check_names_the_local_api(sim: OverkizSimulator, tmp_path: Path) -> Non
     assert text.startswith(f"local API of the gateway {sim.url} (bearer token; no history), ")
     assert sim.token not in text
     assert sim.logins == 0 and sim.calls(SETUP) == 1 and sim.violation_count == 0
+
+
+def test_history_false_is_said_and_backfills_nothing(
+    sim: OverkizSimulator, tmp_path: Path
+) -> None:
+    config = OverkizConfig(name="house", url=sim.url, username=sim.username,
+                           password=SecretStr(sim.password), history=False)
+    assert "(login as demo@example.com; history = false)" in check(config, tmp_path)
+
+    class Sink:
+        def start(self, series: str) -> datetime:
+            return datetime.now(UTC) - timedelta(days=1)
+
+        def put(self, series: str, readings: Sequence[Reading], *, until: datetime) -> None:
+            raise AssertionError(series)
+
+        def total(self, windows: int) -> None:
+            raise AssertionError(windows)
+
+    async def backfill() -> None:
+        source = OverkizSource(config, state_dir=tmp_path)
+        try:
+            await source.history(datetime.now(UTC) - timedelta(days=1), Sink())
+        finally:
+            await source.aclose()
+
+    asyncio.run(backfill())
+    assert [t for t in sim.endpoint_requests if "/history/" in t] == []
