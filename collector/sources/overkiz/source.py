@@ -67,7 +67,7 @@ class OverkizSource(Source):
     ) -> None:
         super().__init__(config.name, config.interval)
         self.config = config
-        local = config.url is not None and config.token is not None
+        local = config.token is not None  # a token selects the local API (config.py)
         base = api_base(config.url or SERVERS[config.server or ""], local=local)
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(
