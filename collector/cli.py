@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -359,11 +360,10 @@ def simulate(system: str, port: int) -> None:
     setup_logging("INFO")
     # each simulator module offers serve_forever(port): start, print a working config
     # snippet, serve until Ctrl-C
-    try:
-        module = importlib.import_module(f"collector.simulators.{system}")
-    except ModuleNotFoundError:
-        raise CollectorError(f"the {system} simulator is not available in this version") from None
-    module.serve_forever(port)
+    module = importlib.import_module(f"collector.simulators.{system}")
+    # Ctrl-C is how it ends, also when it comes before the simulator's own loop took over
+    with contextlib.suppress(KeyboardInterrupt):
+        module.serve_forever(port)
 
 
 @main.command()

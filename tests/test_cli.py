@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.config import parse_config
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.thinknx import ThinknxSimulator, banner
 from collector.simulators.thinknx_project import Kind
@@ -362,3 +363,30 @@ def test_simulate_thinknx_prints_a_config_that_works_local_and_cloud(tmp_path: P
         assert {guid: value for guid, (_, value) in got.items()} == pytest.approx(expected)
         # polled values carry the poll time (the machine's clock, not the simulator's)
         assert all(time_ns > START * 1e9 for time_ns, _ in got.values())
+
+
+@pytest.mark.parametrize(("system", "kind"), [("fritzbox", "fritzbox"), ("thinknx", "thinknx"),
+                                              ("overkiz", "overkiz")])
+def test_simulate_prints_a_valid_config_and_stops_on_ctrl_c(system: str, kind: str,
+                                                            tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+    proc = subprocess.Popen([*CMD, "simulate", system], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    printed = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("Press Ctrl-C"):
+                break
+            printed.append(line)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    section = "\n".join(_printed_section("".join(printed), f"[[{kind}]]"))
+    config = parse_config(section, Path("collector.toml"), env={})
+    (source,) = getattr(config, kind)
+    url = re.search(r"http://127\.0\.0\.1:(\d+)", printed[0])
+    assert url is not None and source.url == url.group(0)
