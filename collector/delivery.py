@@ -1,4 +1,10 @@
-"""Delivery from the spool to the store: batches, backoff, Retry-After, dead letters."""
+"""Delivery from the spool to the store: batches, backoff, Retry-After, dead letters.
+
+A store that offers ``write_body(body, n)`` (the lines' UTF-8 text joined by newlines, as
+the spool keeps them) is handed a batch of whole chunks that way, without a string per
+line; the lines are only split apart when the store refuses the batch and the bad ones are
+looked for. Any other store gets ``write(lines)``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +106,9 @@ class Deliverer:
         Raises ``StoreUnavailable``/``StoreAuthError`` when the store cannot take lines now;
         the chunks then stay pending, whole.
         """
-        return await self._deliver(self.spool.peek_text(self._batch))
+        return await self._deliver(self.spool.peek_bodies(self._batch))
 
-    async def _deliver(self, chunks: list[tuple[int, int, str]]) -> int:
+    async def _deliver(self, chunks: list[tuple[int, int, bytes]]) -> int:
         if not chunks:
             return 0
         first, last = chunks[0][0], chunks[-1][0]
@@ -111,11 +117,20 @@ class Deliverer:
         # After ``garbled_attempts`` unreadable answers in a row for this batch, look for the
         # line that causes them, as for a rejection: an outage on the way still raises.
         isolate = self._garbled.get(first, 0) >= self.garbled_attempts
+        write_body: Callable[[bytes, int], Awaitable[None]] | None = getattr(
+            self.store, "write_body", None)  # fmt: skip
+        n_lines = sum(n for _, n, _ in chunks)
         try:
-            # a chunk larger than a batch goes in slices
-            for lines in _batches([(n, text) for _, n, text in chunks], self._batch):
-                await self._write(lines, rejected, isolate=isolate)
-                total += len(lines)
+            if write_body is not None and n_lines <= self._batch:
+                await self._write_body(write_body, b"\n".join(body for _, _, body in chunks),
+                                       n_lines, rejected, isolate=isolate)  # fmt: skip
+                total = n_lines
+            else:
+                # a chunk larger than a batch goes in slices
+                texts = [(n, body.decode("utf-8")) for _, n, body in chunks]
+                for lines in _batches(texts, self._batch):
+                    await self._write(lines, rejected, isolate=isolate)
+                    total += len(lines)
         except StoreGarbled:
             self._garbled[first] = self._garbled.get(first, 0) + 1
             self._failing.add(first)
@@ -140,25 +155,44 @@ class Deliverer:
         """
         try:
             await self.store.write(lines)
-        except StoreRejected as err:
+        except (StoreRejected, StoreGarbled, StoreTooLarge) as err:
+            refused: StoreError = err
+        else:
+            return
+        await self._refused(lines, refused, rejected, isolate=isolate)
+
+    async def _write_body(self, write_body: Callable[[bytes, int], Awaitable[None]],
+                          body: bytes, n: int, rejected: list[tuple[str, int, str]], *,
+                          isolate: bool = False) -> None:  # fmt: skip
+        """``_write`` for the ``n`` lines of ``body``, split apart only when refused."""
+        try:
+            await write_body(body, n)
+        except (StoreRejected, StoreGarbled, StoreTooLarge) as err:
+            refused: StoreError = err
+        else:
+            return
+        await self._refused(body.decode("utf-8").split("\n"), refused, rejected, isolate=isolate)
+
+    async def _refused(self, lines: list[str], err: StoreError,
+                       rejected: list[tuple[str, int, str]], *, isolate: bool) -> None:  # fmt: skip
+        """What ``_write`` does when the store refused ``lines`` with ``err``."""
+        if isinstance(err, StoreRejected):
             if len(lines) == 1:
                 rejected.append((lines[0], err.status, str(err)))
                 return
-        except StoreGarbled as err:
+        elif isinstance(err, StoreGarbled):
             if not isolate:
-                raise
+                raise err  # a garbled answer is an outage until ``isolate``
             if len(lines) == 1:
                 rejected.append((lines[0], 0, str(err)))
                 return
-        except StoreTooLarge:
+        else:  # StoreTooLarge
             if len(lines) == 1:
                 rejected.append((lines[0], 413, "line larger than the store accepts"))
                 return
             self._batch = max(1, min(self._batch, len(lines) // 2))
             log.warning("store %s: request too large; batches now about %d lines",
                         self.store.name, self._batch)
-        else:
-            return
         mid = len(lines) // 2
         await self._write(lines[:mid], rejected, isolate=isolate)
         await self._write(lines[mid:], rejected, isolate=isolate)
@@ -218,7 +252,7 @@ class Deliverer:
                 queued >= self._batch or now - last_delivery >= self.flush_interval_s
             ):
                 after = max((last for last, _ in inflight.values()), default=0)
-                chunks = self.spool.peek_text(self._batch, after_id=after)
+                chunks = self.spool.peek_bodies(self._batch, after_id=after)
                 if chunks:
                     task = asyncio.create_task(self._deliver(chunks))
                     inflight[task] = (chunks[-1][0], sum(n for _, n, _ in chunks))

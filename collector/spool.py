@@ -1,11 +1,16 @@
 """The durable spool between collection and the store.
 
 A reading counts as collected once its line is committed here (SQLite, WAL,
-``synchronous=FULL``). The lines of one job run are kept as one chunk (one row), which
-keeps the spool's cost per line small. Delivery takes the oldest chunks and removes them
-only after the store accepted their lines, so a store outage or a kill -9 loses nothing; a
-line the store rejects (HTTP 400/422) goes to the ``dead_letter`` table with the server's
-message, in the same transaction that removes its chunk. Re-delivering a line after a
+``synchronous=FULL``: every commit is synced to disk, so neither a crash of the process nor
+a power loss takes back a committed chunk). The lines of one job run are kept as one chunk
+(one row), which keeps the spool's cost per line small; a chunk is stored as its lines'
+UTF-8 text, LZ4-compressed with a checksum (about a tenth of the size, so a tenth of the
+pages to write, sync and free again; line protocol repeats its series keys on every line).
+Chunks written as plain text by earlier versions are read as they are. Delivery takes the
+oldest chunks and removes them only after the store accepted their lines, so a store outage
+or a kill -9 loses nothing; a line the store rejects (HTTP 400/422) goes to the
+``dead_letter`` table with the server's message, in the same transaction that removes its
+chunk. Re-delivering a line after a
 crash is harmless: the same series and timestamp overwrite in InfluxDB and in the
 embedded store.
 """
@@ -19,6 +24,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import lz4.frame  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,34 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+
+
+class DamagedChunk(sqlite3.DatabaseError):
+    """A chunk of the spool file that cannot be read back (the file was damaged)."""
+
+
+def _pack(text: str) -> bytes:
+    """A chunk as stored: its lines' UTF-8 text, LZ4-compressed with a checksum."""
+    return bytes(lz4.frame.compress(text.encode("utf-8"), content_checksum=True))
+
+
+def _unpack(chunk_id: int, stored: bytes | str) -> bytes:
+    """The UTF-8 text of a stored chunk (plain text from earlier versions as it is)."""
+    if isinstance(stored, str):
+        return stored.encode("utf-8")
+    try:
+        return bytes(lz4.frame.decompress(stored))
+    except RuntimeError as err:
+        raise DamagedChunk(f"spool chunk {chunk_id} cannot be read: {err}") from err
+
+
+def _unpack_text(chunk_id: int, stored: bytes | str) -> str:
+    if isinstance(stored, str):
+        return stored
+    try:
+        return _unpack(chunk_id, stored).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DamagedChunk(f"spool chunk {chunk_id} cannot be read: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +161,7 @@ class Spool:
         with self._tx():
             self._db.execute(
                 "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-                (n, text, time.time_ns()),
+                (n, _pack(text), time.time_ns()),
             )
             excess = self._pending + n - self.max_lines
             if excess > 0:
@@ -144,18 +179,18 @@ class Spool:
         """Drop whole old chunks, then trim the oldest remaining one, until ``excess`` lines
         are gone (inside the caller's transaction)."""
         dropped = 0
-        for chunk_id, n, text in self._db.execute(
-            "SELECT id, n, lines FROM pending ORDER BY id"
-        ).fetchall():
+        for chunk_id, n in self._db.execute("SELECT id, n FROM pending ORDER BY id").fetchall():
             if dropped >= excess:
                 break
             if n <= excess - dropped:
                 self._db.execute("DELETE FROM pending WHERE id = ?", (chunk_id,))
                 dropped += n
             else:
-                keep = text.split("\n")[excess - dropped:]
+                (stored,) = self._db.execute("SELECT lines FROM pending WHERE id = ?",
+                                             (chunk_id,)).fetchone()  # fmt: skip
+                keep = _unpack_text(chunk_id, stored).split("\n")[excess - dropped:]
                 self._db.execute("UPDATE pending SET n = ?, lines = ? WHERE id = ?",
-                                 (len(keep), "\n".join(keep), chunk_id))
+                                 (len(keep), _pack("\n".join(keep)), chunk_id))
                 dropped = excess
         self._bump("dropped", dropped)
         return dropped
@@ -168,14 +203,24 @@ class Spool:
 
     def peek_text(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, str]]:
         """``peek`` with each chunk as (id, number of lines, the lines joined by newlines)."""
-        out: list[tuple[int, int, str]] = []
+        return [(chunk_id, n, _unpack_text(chunk_id, stored))
+                for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
+
+    def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
+        """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
+        newlines): what a store's write request carries, without a copy per line."""
+        return [(chunk_id, n, _unpack(chunk_id, stored))
+                for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
+
+    def _peek(self, limit: int, after_id: int) -> list[tuple[int, int, bytes | str]]:
+        out: list[tuple[int, int, bytes | str]] = []
         total = 0
-        for chunk_id, n, text in self._db.execute(
+        for chunk_id, n, stored in self._db.execute(
             "SELECT id, n, lines FROM pending WHERE id > ? ORDER BY id", (after_id,)
         ):
             if out and total + n > limit:
                 break
-            out.append((int(chunk_id), int(n), str(text)))
+            out.append((int(chunk_id), int(n), stored))
             total += int(n)
         return out
 
@@ -231,7 +276,7 @@ class Spool:
             if found:
                 self._db.execute(
                     "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-                    (n, "\n".join(found), now),
+                    (n, _pack("\n".join(found)), now),
                 )
             self._db.execute("DELETE FROM dead_letter")
         self._pending += n

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from collector.delivery import Deliverer
 from collector.errors import StoreRejected, StoreTooLarge, StoreUnavailable
-from collector.spool import Spool
+from collector.spool import DamagedChunk, Spool
 
 
 class MemoryStore:
@@ -41,6 +42,18 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         pass
+
+
+class BodyStore(MemoryStore):
+    """A store that also takes whole batches as one UTF-8 body, like the InfluxDB stores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[tuple[bytes, int]] = []
+
+    async def write_body(self, body: bytes, n: int) -> None:
+        self.bodies.append((body, n))
+        await self.write(body.decode("utf-8").split("\n"))
 
 
 def lines(n: int, start: int = 0) -> list[str]:
@@ -253,3 +266,97 @@ def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path)
     assert sorted(store.lines) == sorted(lines(30))  # each line once, none lost
     assert len(store.lines) == len(set(store.lines))
     assert calls == 7  # six batches plus the one that failed and was sent again
+
+
+# --- stored form and the body path -------------------------------------------------------
+
+
+def test_chunks_are_stored_compressed_and_read_back_exactly(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    batch = [f"{ln},room=Küche\\ ☃" for ln in lines(500)]
+    sp.append(batch)
+    db = sqlite3.connect(tmp_path / "s.db")
+    ((stored,),) = db.execute("SELECT lines FROM pending").fetchall()
+    db.close()
+    text = "\n".join(batch).encode("utf-8")
+    assert isinstance(stored, bytes)
+    assert len(stored) < len(text) / 5
+    ((_, n, body),) = sp.peek_bodies(1000)
+    assert (n, body) == (500, text)
+    assert sp.lines() == batch
+
+
+def test_plain_text_chunks_of_earlier_versions_are_delivered(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("INSERT INTO pending(n, lines, queued_ns) VALUES (3, ?, 1)", ("\n".join(lines(3)),))
+    db.commit()
+    db.close()
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(2, start=3))
+    assert sp.pending == 5
+    assert sp.lines() == lines(5)
+    store = BodyStore()
+    assert asyncio.run(Deliverer(sp, store).drain())
+    assert store.bodies == [("\n".join(lines(5)).encode(), 5)]
+    assert store.lines == lines(5)
+
+
+def test_a_damaged_chunk_is_named(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(3))
+    sp.append(lines(3, start=3))
+    sp.close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("UPDATE pending SET lines = ? WHERE id = 2", (b"\x04\x22\x4d\x18garbage",))
+    db.commit()
+    db.close()
+    sp = Spool(tmp_path / "s.db")
+    assert sp.peek(3) == [(1, lines(3))]
+    with pytest.raises(DamagedChunk, match="spool chunk 2 cannot be read"):
+        sp.peek_bodies(10)
+
+
+def test_whole_chunks_go_as_one_body_and_large_ones_in_slices(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    for i in range(5):
+        sp.append(lines(4, start=4 * i))
+    sp.append(lines(20, start=20))  # larger than a batch
+    store = BodyStore()
+    assert asyncio.run(Deliverer(sp, store, batch_lines=9).drain())
+    assert store.bodies == [
+        ("\n".join(lines(8)).encode(), 8),
+        ("\n".join(lines(8, start=8)).encode(), 8),
+        ("\n".join(lines(4, start=16)).encode(), 4),
+    ]
+    assert store.calls == [8, 8, 4, 9, 9, 2]
+    assert store.lines == lines(40)
+    assert sp.pending == 0
+
+
+def test_a_refused_body_is_split_to_find_the_bad_lines(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    batch = lines(9)
+    sp.append(batch[:4])
+    sp.append(batch[4:])
+    store = BodyStore()
+    store.bad = {batch[2], batch[7]}
+    d = Deliverer(sp, store)
+    assert asyncio.run(d.drain()) is True
+    assert [body for body, _ in store.bodies] == ["\n".join(batch).encode()]
+    assert [(x.line, x.status) for x in sp.dead_letters()] == [(batch[2], 400), (batch[7], 400)]
+    assert set(store.lines) == set(batch) - store.bad
+    assert (d.stats.delivered, d.stats.rejected, sp.pending) == (7, 2, 0)
+
+
+def test_a_body_too_large_halves_the_batch(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(10))
+    store = BodyStore()
+    store.max_batch = 3
+    d = Deliverer(sp, store, batch_lines=10)
+    assert asyncio.run(d.drain()) is True
+    assert store.lines == lines(10)
+    assert [n for _, n in store.bodies] == [10]
+    assert d._batch <= 3

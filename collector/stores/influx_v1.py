@@ -238,7 +238,13 @@ class InfluxV1Store:
     async def write(self, lines: Sequence[str]) -> None:
         if not lines:
             return
-        body = "\n".join(lines).encode("utf-8")
+        await self.write_body("\n".join(lines).encode("utf-8"), len(lines))
+
+    async def write_body(self, body: bytes, n: int) -> None:
+        """``write`` for ``n`` lines already joined by newlines and encoded as UTF-8 (as
+        the spool keeps them): no string per line on the way."""
+        if not body:
+            return
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip:
             body = gzip.compress(body, compresslevel=1)
@@ -247,7 +253,7 @@ class InfluxV1Store:
                                    headers=headers)
         if not 200 <= resp.status_code < 300:
             err = self._error(resp)
-            log.debug("write of %d lines failed: %s", len(lines), err)
+            log.debug("write of %d lines failed: %s", n, err)
             raise err
 
     async def check(self) -> str:
