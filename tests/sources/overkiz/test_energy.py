@@ -24,7 +24,7 @@ from collector.sources.overkiz.history import ms
 from collector.sources.overkiz.limits import RateLimiter
 from collector.sources.overkiz.parse import State, parse_setup
 from collector.sources.overkiz.periods import Period, Slot, parse_growing, period_start, slots
-from collector.sources.overkiz.readings import reading
+from collector.sources.overkiz.readings import period_reading, reading
 from collector.sources.overkiz.source import OverkizSource
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "overkiz"
@@ -257,3 +257,14 @@ def test_live_job_rewrites_the_running_day_and_month(tmp_path: Path) -> None:
     assert not [c for c in server.calls if "/history/" in c]
     assert sorted({b[0]["from"] for b in server.bodies}) == sorted(
         {ms(t) for t in starts.values()})
+
+
+def test_a_decrease_or_an_unknown_unit_gives_no_period_point() -> None:
+    (device,) = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json")))
+    begin = utc("2026-03-29T22:00")
+    kept = period_reading(device, "day", begin, 1.25, "kWh", site="home")
+    assert kept is not None and (kept.value, kept.time, kept.tag("period")) == (
+        1250.0, begin, "day")
+    assert period_reading(device, "day", begin, -3.0, "kWh", site="home") is None
+    assert period_reading(device, "day", begin, 3.0, None, site="home") is None
+    assert period_reading(device, "day", begin, 3.0, "°C", site="home") is None
