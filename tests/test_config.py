@@ -91,9 +91,14 @@ name = "tahoma"
 server = "somfy_europe"
 username = "me@example.com"
 password = "${OVERKIZ_PASSWORD}"
-token = "${OVERKIZ_TOKEN}"
 interval = "5m"
 history = true
+
+[[overkiz]]
+name = "gateway"
+url = "https://gateway-1234-5678-9012.local:8443"
+token = "${OVERKIZ_TOKEN}"
+verify_tls = false
 """
 
 FRITZ = '[[fritzbox]]\nname = "home"\nusername = "u"\npassword = "p"\n'
@@ -171,7 +176,7 @@ def test_full_example(tmp_path: Path) -> None:
         "analog", "power", "kW", None
     )
 
-    (tahoma,) = cfg.overkiz
+    tahoma, gateway = cfg.overkiz
     assert tahoma.name == "tahoma"
     assert tahoma.server == "somfy_europe"
     assert tahoma.username == "me@example.com"
@@ -179,6 +184,11 @@ def test_full_example(tmp_path: Path) -> None:
     assert tahoma.password.get_secret_value() == "overkiz-pw-1732"
     assert tahoma.interval == 300.0
     assert tahoma.history is True
+    assert tahoma.token is None
+    assert gateway.url == "https://gateway-1234-5678-9012.local:8443"
+    assert gateway.token is not None
+    assert gateway.token.get_secret_value() == "overkiz-tok-2236"
+    assert gateway.verify_tls is False
 
 
 @pytest.mark.parametrize(
