@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from collector.demo import _summary, run_demo
 from collector.lineprotocol import encode_many
 from collector.model import Reading, make_tags
+from collector.schema import BY_NAME
 from collector.stores.sqlite import SqliteStore
 
 WHEN = datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC)
@@ -68,10 +70,16 @@ def test_demo_collects_from_all_three_simulators(tmp_path: Path) -> None:
         for _, tags, value, _ in store.query("temperature_c", None, None, None):
             per_source.setdefault(tags["source"], set()).add(tags["site"])
             assert -30.0 < value < 60.0
+        metrics = {tags["metric"] for _, tags, _, _ in store.query("collector", None, None, None)}
     finally:
         store.close()
     assert per_source == {"fritzbox": {"demo-home"}, "thinknx": {"demo-villa"},
                           "overkiz": {"demo-tahoma"}}
+    # the self-metrics the daemon wrote are the ones the schema describes
+    assert metrics == {"duration_s", "points", "errors", "backlog", "dead_letters",
+                       "dropped_total", "delivery_failures"}
+    described = BY_NAME["collector"].sources
+    assert all(re.search(rf"\b{name}\b", described) for name in [*metrics, "dropped"])
     devices = {row[0]: int(row[1]) for row in (_rows(text, s)[0] for s in per_source)}
     assert devices["thinknx"] == 21 + 1  # the KNX objects and the server itself
     assert devices["fritzbox"] > 10 and devices["overkiz"] > 5
