@@ -329,7 +329,8 @@ def test_collector_simulate_prints_a_config_that_works_as_printed(tmp_path: Path
             if line.startswith("Press Ctrl-C"):
                 break
         text = "".join(printed)
-        snippet = text[text.index("[[thinknx]]"):text.index("# the cloud form")]
+        # everything from the section header on, the commented cloud form included
+        snippet = text[text.index("[[thinknx]]"):text.index("Press Ctrl-C")]
         path = tmp_path / "collector.toml"
         path.write_text(f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n'
                         f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n{snippet}',
