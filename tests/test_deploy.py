@@ -320,6 +320,13 @@ def test_example_config_with_every_setting_enabled_is_valid() -> None:
     assert gateway.token is not None
     assert gateway.token.get_secret_value() == "secret-overkiz_token"
     assert gateway.ca_file == Path("/config/overkiz-ca.pem")
+    # what the example's comment calls defaults are the model's defaults
+    for section in (villa, office, tahoma, gateway):
+        fields = type(section).model_fields
+        for key in ("interval", "timeout", "max_concurrency", "verify_tls", "enabled",
+                    "cloud_url", "events_interval", "states_interval"):
+            if key in fields:
+                assert getattr(section, key) == fields[key].default, (section.name, key)
 
 
 def test_example_config_sources_can_be_enabled_one_at_a_time() -> None:
