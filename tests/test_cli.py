@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -390,3 +391,31 @@ def test_simulate_prints_a_valid_config_and_stops_on_ctrl_c(system: str, kind: s
     (source,) = getattr(config, kind)
     url = re.search(r"http://127\.0\.0\.1:(\d+)", printed[0])
     assert url is not None and source.url == url.group(0)
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every ``collector ...`` line of the README's shell blocks, comments removed."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.DOTALL)
+    return [shlex.split(line, comments=True) for block in blocks
+            for line in block.splitlines() if line.startswith("collector ")]
+
+
+def test_readme_commands_are_commands_and_options_the_cli_takes() -> None:
+    import click
+
+    from collector.cli import main
+
+    commands = _readme_commands()
+    assert {args[1] for args in commands} >= {"check", "once", "run", "spool", "export",
+                                              "backfill", "simulate"}
+    assert sorted(args[2] for args in commands if args[1] == "simulate") == [
+        "fritzbox", "overkiz", "thinknx"]
+    for args in commands:
+        command: click.Command = main
+        rest = args[1:]
+        while isinstance(command, click.Group):
+            found = command.get_command(click.Context(command), rest[0])
+            assert found is not None, args
+            command, rest = found, rest[1:]
+        command.make_context(command.name, rest)  # refuses unknown options and bad values
