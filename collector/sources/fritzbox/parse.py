@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
+from collector.model import Reading
 from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox.parse_stats import (
     SOURCE,
@@ -56,7 +57,6 @@ from collector.sources.fritzbox.parse_tables import (
     Stats,
     _device_info,
     _Extra,
-    _Fields,
     _Group,
     _group,
     _Key,
@@ -99,7 +99,7 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
             devices.append(info)
     for i, el in groups:
         devices[i] = dataclasses.replace(devices[i], members=_members(el, members_of))
-    return DeviceList(tuple(devices), tuple(map(_reading, out.readings)), tuple(out.problems))
+    return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
 
 
 class _Out(NamedTuple):
@@ -107,7 +107,7 @@ class _Out(NamedTuple):
 
     site: str
     time: datetime
-    readings: list[_Fields]  # the fields of each Reading, in order
+    readings: list[Reading]
     problems: list[ParseError]
 
 
@@ -245,54 +245,63 @@ class _Device:
             return
         self.seen.add(key)
         out = self.out
-        out.readings.append((measurement, value, out.time, SOURCE, out.site, self.device_id,
-                             self.device, self.tag_sets[extra], label))  # fmt: skip
+        out.readings.append(_reading((measurement, value, out.time, SOURCE, out.site,
+                                      self.device_id, self.device, self.tag_sets[extra],
+                                      label)))  # fmt: skip
 
-    def values(self, group: _Group, texts: _Texts) -> None:
-        """The 0/1 and numeric elements of a function group, most of the readings: what
-        ``value`` and ``point`` do, written out."""
+    def values(self, top: _Texts, groups: list[tuple[_Group, Element]]) -> None:
+        """The device's own elements, then each function group in document order: its 0/1
+        and numeric elements (most of the readings: what ``value`` and ``point`` do,
+        written out), then what else it has (``_Group.special``)."""
         seen, tag_sets = self.seen, self.tag_sets
         site, time, readings, _ = self.out
         device_id, device = self.device_id, self.device
-        get = texts.get
-        for tag, key, labels, known in group.flags:
-            text = get(tag)
-            if text is None:
-                continue
-            if (hit := known.get(text)) is not None:
-                value, label = hit
-            else:
-                try:
-                    raw = nz.raw_int(text)
-                    if raw is None:
+        new = _reading
+        texts = top
+        for group, child in ((_OWN, None), *groups):
+            if child is not None:
+                texts = {c.tag: c.text for c in child}
+            get = texts.get
+            for tag, key, labels, known in group.flags:
+                text = get(tag)
+                if text is None:
+                    continue
+                if (hit := known.get(text)) is not None:
+                    value, label = hit
+                else:
+                    try:
+                        raw = nz.raw_int(text)
+                        if raw is None:
+                            continue
+                        value, label = float(raw), labels[nz.flag(raw)]
+                    except ValueError as err:
+                        self.problem(group.path + tag, str(err))
                         continue
-                    value, label = float(raw), labels[nz.flag(raw)]
+                if key not in seen:
+                    seen.add(key)
+                    readings.append(new(("state", value, time, SOURCE, site, device_id, device,
+                                         tag_sets[key[1]], label)))  # fmt: skip
+            for tag, key, fn in group.numbers:
+                text = get(tag)
+                if text is None:
+                    continue
+                try:
+                    # nz.raw_int's common case (plain digits) inline: most values take it
+                    if text.isdigit() and text.isascii() and len(text) <= nz.MAX_DIGITS:
+                        value = fn(int(text))
+                    elif (raw := nz.raw_int(text)) is None:
+                        continue
+                    else:
+                        value = fn(raw)
                 except ValueError as err:
                     self.problem(group.path + tag, str(err))
                     continue
-            if key not in seen:
-                seen.add(key)
-                readings.append(("state", value, time, SOURCE, site, device_id, device,
-                                 tag_sets[key[1]], label))  # fmt: skip
-        for tag, key, fn in group.numbers:
-            text = get(tag)
-            if text is None:
-                continue
-            try:
-                # nz.raw_int's common case (plain digits) inline: this runs for most values
-                if text.isdigit() and text.isascii() and len(text) <= nz.MAX_DIGITS:
-                    value = fn(int(text))
-                elif (raw := nz.raw_int(text)) is None:
-                    continue
-                else:
-                    value = fn(raw)
-            except ValueError as err:
-                self.problem(group.path + tag, str(err))
-                continue
-            if key not in seen:
-                seen.add(key)
-                readings.append((key[0], value, time, SOURCE, site, device_id, device,
-                                 tag_sets[None], None))  # fmt: skip
+                if key not in seen:
+                    seen.add(key)
+                    readings.append(new((key[0], value, time, SOURCE, site, device_id, device,
+                                         tag_sets[None], None)))  # fmt: skip
+            if child is not None and group.special is not None:
+                group.special(self, child, texts, top)
 
     # -- the device -----------------------------------------------------------------
 
@@ -316,13 +325,7 @@ class _Device:
             self.unit = self._unit_type()
         present = self._present(top)
         if present is not False:
-            values = self.values
-            values(_OWN, top)
-            for group, child in groups:
-                texts = {c.tag: c.text for c in child}  # _texts, inline
-                values(group, texts)
-                if group.special is not None:
-                    group.special(self, child, texts, top)
+            self.values(top, groups)
         stats = (_STATS_FUNCTIONS[0] in top, _STATS_FUNCTIONS[1] in top,
                  _STATS_FUNCTIONS[2] in top)  # fmt: skip
         key = (name, present, stats, self.unit)
@@ -444,8 +447,8 @@ class _Device:
             return
         self.seen.add(key)
         name = (texts.get("name") or "").strip() or self.device
-        self.out.readings.append(("state", 1.0, pressed, SOURCE, self.out.site, ident, name,
-                                  self.tag_sets[_BUTTON], "pressed"))  # fmt: skip
+        self.out.readings.append(_reading(("state", 1.0, pressed, SOURCE, self.out.site, ident,
+                                           name, self.tag_sets[_BUTTON], "pressed")))  # fmt: skip
 
 
 #: the device's own 0/1 and numeric elements
