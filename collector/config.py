@@ -239,8 +239,11 @@ class OverkizConfig(_SourceConfig):
     history: bool = True
     verify_tls: bool = True
     ca_file: Path | None = None
+    # interval: the full per-device state read (what events do not carry) and the running
+    # day's and month's energy; live changes come from the event listener every
+    # events_interval.
+    interval: Duration = 300.0
     events_interval: Duration = 1.0
-    states_interval: Duration = 3600.0
     timezone: str | None = None
 
     @model_validator(mode="after")

@@ -61,7 +61,7 @@ def _config(out_dir: Path, fritz: FritzboxSimulator, knx: ThinknxSimulator,
         overkiz=[
             OverkizConfig(
                 name="demo-tahoma", url=overkiz.url, username=overkiz.username,
-                password=SecretStr(overkiz.password), states_interval=OVERKIZ_STATES_S,
+                password=SecretStr(overkiz.password), interval=OVERKIZ_STATES_S,
                 timezone="Europe/Paris",
             )
         ],

@@ -312,8 +312,7 @@ def test_example_config_with_every_setting_enabled_is_valid() -> None:
     tahoma, gateway = config.overkiz
     assert (tahoma.name, tahoma.server, tahoma.url, tahoma.username) == (
         "tahoma", "somfy_europe", None, "me@example.com")
-    assert (tahoma.events_interval, tahoma.states_interval, tahoma.history) == (
-        1.0, 3600.0, True)
+    assert (tahoma.events_interval, tahoma.interval, tahoma.history) == (1.0, 300.0, True)
     assert tahoma.timezone == "Europe/Paris"
     assert (gateway.name, gateway.server, gateway.history) == ("gateway", None, False)
     assert gateway.url == "https://gateway-1234-5678-9012.local:8443"
@@ -324,7 +323,7 @@ def test_example_config_with_every_setting_enabled_is_valid() -> None:
     for section in (villa, office, tahoma, gateway):
         fields = type(section).model_fields
         for key in ("interval", "timeout", "max_concurrency", "verify_tls", "enabled",
-                    "cloud_url", "events_interval", "states_interval"):
+                    "cloud_url", "events_interval"):
             if key in fields:
                 assert getattr(section, key) == fields[key].default, (section.name, key)
 

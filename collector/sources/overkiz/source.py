@@ -92,8 +92,11 @@ class OverkizSource(Source):
         self._setup_at = 0.0
         self._site_zone: str | None = None
         self._listener: str | None = None
+        # The events, states and periods jobs start together: one of them loads the setup,
+        # the others wait for it (a second load would be refused for the day, bulk-load).
+        self._setup_lock = asyncio.Lock()
         if local:
-            log.warning(
+            log.info(
                 "overkiz %s: the local API has no history endpoints; only live values are "
                 "collected",
                 config.name,
@@ -108,6 +111,10 @@ class OverkizSource(Source):
     async def devices(self) -> dict[str, Device]:
         """The account's devices: kept (in memory and in the disk cache) for a day, then
         loaded again through ``/setup``; a refused reload keeps the devices known so far."""
+        async with self._setup_lock:
+            return await self._load_devices()
+
+    async def _load_devices(self) -> dict[str, Device]:
         now = time.time()
         if self._devices is not None and now - self._setup_at < SETUP_MAX_AGE_S:
             return self._devices
@@ -301,8 +308,8 @@ class OverkizSource(Source):
     def jobs(self) -> Sequence[SourceJob]:
         return (
             SourceJob("events", self.config.events_interval, self.poll),
-            SourceJob("states", self.config.states_interval, self.read_states),
-            SourceJob("periods", self.config.states_interval, self.read_periods),
+            SourceJob("states", self.config.interval, self.read_states),
+            SourceJob("periods", self.config.interval, self.read_periods),
         )
 
     def mode(self) -> str:

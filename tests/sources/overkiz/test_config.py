@@ -12,7 +12,7 @@ from collector.config import OverkizConfig
 
 def test_cloud_defaults() -> None:
     config = OverkizConfig(name="home", server="somfy_europe", username="u", password="p")
-    assert (config.events_interval, config.states_interval) == (1.0, 3600.0)
+    assert (config.events_interval, config.interval) == (1.0, 300.0)
     assert config.verify_tls is True
 
 

@@ -116,3 +116,26 @@ def test_state_reads_use_one_encoded_segment(tmp_path: Path) -> None:
     assert [(p.measurement, p.value) for p in meter] == [("energy_wh", 9.0)]
     assert all(p.device_id != "rts://1234-5678-9012/16756006" for p in points)
 
+
+
+def test_jobs_starting_together_load_the_setup_once(tmp_path: Path) -> None:
+    cloud = Cloud()
+
+    async def slow_cloud(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # the other job runs while an answer is on its way
+        return cloud(request)
+
+    config = OverkizConfig(
+        name="home", server="somfy_europe", username="u@example.tld", password="pw"
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow_cloud))
+    home = OverkizSource(config, state_dir=tmp_path, http=http)
+
+    async def first_start() -> list[object]:
+        return list(await asyncio.gather(home.poll(), home.read_states()))
+
+    events, states = asyncio.run(first_start())
+    assert cloud.calls.count("/setup") == 1
+    assert cloud.calls.count("/login") == 1
+    assert [(p.measurement, p.value) for p in events] == [("energy_wh", 728250.0)]
+    assert ("energy_wh", 9.0) in [(p.measurement, p.value) for p in states]
