@@ -7,7 +7,10 @@ import asyncio
 import base64
 import gzip
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -247,6 +250,10 @@ class Stub:
 
 @pytest.fixture
 def stub() -> Iterator[Stub]:
+    yield from _serve_stub()
+
+
+def _serve_stub(tls: ssl.SSLContext | None = None) -> Iterator[Stub]:
     state = Stub()
 
     class Handler(BaseHTTPRequestHandler):
@@ -284,7 +291,11 @@ def stub() -> Iterator[Stub]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -503,3 +514,41 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=NOW) == expected
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed: cannot make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "influx.pem", d / "influx.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=influx", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def https_stub(self_signed: tuple[Path, Path]) -> Iterator[Stub]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*self_signed)
+    yield from _serve_stub(ctx)
+
+
+def test_https_is_verified_and_plain_http_needs_no_certificates(
+    https_stub: Stub, stub: Stub, self_signed: tuple[Path, Path]
+) -> None:
+    """Plain HTTP loads no CA bundle; HTTPS still verifies the server's certificate."""
+    with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        run(InfluxV1Store(https_stub.url, "energy"), LINES)
+    assert https_stub.seen == []
+    run(InfluxV1Store(https_stub.url, "energy", ca_file=str(self_signed[0])), LINES)
+    run(InfluxV1Store(https_stub.url, "energy", verify_tls=False), LINES)
+    run(InfluxV1Store(stub.url, "energy", ca_file=str(self_signed[0])), LINES)
+    assert [len(s.body) > 0 for s in https_stub.seen + stub.seen] == [True, True, True]
