@@ -126,7 +126,10 @@ def _raw_ingest(url: str, db: str, batches: list[bytes], connections: int) -> fl
 
     async def post_all() -> None:
         limits = httpx.Limits(max_connections=connections)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        # Plain HTTP to loopback: no CA bundle to load, as the pipeline's store loads none,
+        # so that neither side's time holds the 50 ms it takes.
+        async with httpx.AsyncClient(timeout=60, limits=limits,
+                                     verify=False) as http:  # noqa: S501 (plain HTTP)
             queue = list(reversed(batches))
 
             async def worker() -> None:
