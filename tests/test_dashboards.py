@@ -14,14 +14,16 @@ from hypothesis import strategies as st
 
 import collector.dashboards.boards as boards
 import collector.dashboards.grafana as grafana
-from collector.dashboards import dashboards, render, stale, write
+from collector.dashboards import dashboards, render, stale
 from collector.dashboards.__main__ import main
+from collector.dashboards.docs import render_docs
 from collector.schema import BY_NAME, STATE_BY_NAME, STATES, TABLE, Kind, Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
 DATASOURCE = DASHBOARDS / "provisioning" / "datasources" / "influxdb.yml"
 PROVIDER = DASHBOARDS / "provisioning" / "dashboards" / "collector.yml"
+DOCS = ROOT / "docs" / "dashboards.md"
 UIDS = {"energy.json": "collector-energy", "climate.json": "collector-climate",
         "devices.json": "collector-devices"}
 #: Grafana's own macros and the alias patterns of InfluxQL series
@@ -46,12 +48,15 @@ def _targets(board: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]
 def test_the_committed_json_is_what_the_generator_writes(tmp_path: Path) -> None:
     assert stale(DASHBOARDS) == [], "run: python -m collector.dashboards"
     assert {p.name for p in DASHBOARDS.glob("*.json")} == set(UIDS)
-    assert main(["--check", str(DASHBOARDS)]) == 0
+    assert main(["--check", str(DASHBOARDS)]) == 0  # docs/dashboards.md included
+    assert DOCS.read_text(encoding="utf-8") == render_docs()
     # --check on a directory with one file changed or missing fails and writes nothing
-    write(tmp_path)
+    docs = tmp_path / "dashboards.md"
+    assert main([str(tmp_path), "--docs", str(docs)]) == 0
+    assert main(["--check", str(tmp_path), "--docs", str(docs)]) == 0
     (tmp_path / "climate.json").write_text("{}", encoding="utf-8")
     (tmp_path / "devices.json").unlink()
-    assert main(["--check", str(tmp_path)]) == 1
+    assert main(["--check", str(tmp_path), "--docs", str(docs)]) == 1
     assert sorted(p.name for p in stale(tmp_path)) == ["climate.json", "devices.json"]
     assert (tmp_path / "climate.json").read_text(encoding="utf-8") == "{}"
 
@@ -213,3 +218,17 @@ def test_render_is_deterministic_json() -> None:
         text = render(board)
         assert text == render(board) and text.endswith("}\n")
         assert json.loads(text)["uid"] == UIDS[board.file]
+
+
+def test_the_docs_name_every_panel_with_its_unit_and_query() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    for name in UIDS:
+        board = _load(name)
+        assert f"`{board['uid']}`" in docs
+        for panel in board["panels"]:
+            unit = panel["fieldConfig"]["defaults"]["unit"]
+            row = next(line for line in docs.splitlines()
+                       if line.startswith(f"| {panel['title']} |"))
+            assert f"`{unit}`" in row
+            for target in panel["targets"]:
+                assert f"`{target['query']}`" in row
