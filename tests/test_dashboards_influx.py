@@ -12,6 +12,7 @@ import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -182,3 +183,74 @@ def test_selected_values_narrow_the_panels_in_their_regex_form(
         assert {s["tags"]["device"] for s in series} == {device}, query
 
 
+
+
+def _panel(board: str, title: str) -> dict[str, Any]:
+    return next(p for p in load(board)["panels"] if p["title"] == title)
+
+
+def _all_selected(influxd: Influxd, db: str, board: str, days: int) -> Grafana:
+    now = datetime.now(UTC) + timedelta(seconds=5)
+    grafana = Grafana(start=now - timedelta(days=days), end=now)
+    grafana.resolve(influxd, db, load(board)["templating"]["list"])
+    return grafana
+
+
+def test_temperatures_of_all_three_systems_share_one_panel(influxd: Influxd,
+                                                           filled: str) -> None:
+    grafana = _all_selected(influxd, filled, "climate.json", 7)
+    panel = _panel("climate.json", "Temperature and setpoint per room")
+    variables = load("climate.json")["templating"]["list"]
+    for target in panel["targets"]:
+        query = grafana.interpolate(target["query"], variables, panel)
+        series, _ = values(influxd.query(query, filled))
+        assert {s["tags"]["source"] for s in series} == {"fritzbox", "thinknx", "overkiz"}
+
+
+def test_power_panels_leave_out_fritz_groups(influxd: Influxd, filled: str) -> None:
+    groups = {r["value"] for r in influxd.rows(
+        "SHOW TAG VALUES FROM \"power_w\" WITH KEY = \"device\" WHERE \"scope\" = 'group'",
+        filled)}
+    assert groups  # the simulated box has a group of plugs
+    grafana = _all_selected(influxd, filled, "energy.json", 7)
+    variables = load("energy.json")["templating"]["list"]
+    for title in ("Current power per device", "Power over time"):
+        panel = _panel("energy.json", title)
+        query = grafana.interpolate(panel["targets"][0]["query"], variables, panel)
+        series, _ = values(influxd.query(query, filled))
+        devices = {s["tags"]["device"] for s in series}
+        assert devices and not devices & groups, title
+
+
+def test_daily_meter_energy_is_the_difference_of_the_meter_totals(
+    influxd: Influxd, filled: str
+) -> None:
+    """Each day of the panel equals the last total reading of that Berlin day minus the last
+    of the day before, computed here from the raw points: per-tariff indexes of the same
+    meter (tag ``tariff``) do not mix in."""
+    grafana = _all_selected(influxd, filled, "energy.json", 30)
+    panel = _panel("energy.json", "Energy per day (meter)")
+    query = grafana.interpolate(panel["targets"][0]["query"],
+                                load("energy.json")["templating"]["list"], panel)
+    series, _ = values(influxd.query(query, filled))
+    checked = 0
+    for s in series:
+        device = s["tags"]["device"]
+        raw = influxd.rows(f"SELECT \"value\", \"tariff\" FROM \"energy_wh\" WHERE "
+                           f"\"device\" = '{device}'", filled)
+        last: dict[str, float] = {}
+        for row in sorted(raw, key=lambda r: r["time"]):
+            if not row.get("tariff"):
+                day = datetime.fromtimestamp(row["time"] / 1e9, BERLIN).date().isoformat()
+                last[day] = row["value"]
+        days = sorted(last)
+        expected = {d: last[d] - last[p] for p, d in pairwise(days)}
+        for t, value in s["values"]:
+            day = datetime.fromtimestamp(t / 1e9, BERLIN).date().isoformat()
+            if day in expected:
+                assert value == pytest.approx(expected[day]), (device, day)
+                checked += 1
+    assert checked >= 4  # the Overkiz meters' backfilled days
+    tariffs = influxd.rows("SELECT count(\"value\") FROM \"energy_wh\" WHERE \"tariff\" != ''",
+                           filled)
+    assert tariffs and tariffs[0]["count"] > 0  # there were tariff indexes to leave out
