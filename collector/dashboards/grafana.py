@@ -128,6 +128,10 @@ class Query:
         }
 
 
+#: Colours of a state's codes in their order in the schema (Grafana named colours).
+_STATE_COLOURS = ("green", "orange", "blue", "purple", "yellow", "red", "dark-green")
+
+
 def state_mappings(state: str) -> list[dict[str, Any]]:
     """Grafana value mappings of a state: code -> label (codes with two meanings, such as
     the alert unit's 0 = clear / closed, show both)."""
@@ -135,7 +139,8 @@ def state_mappings(state: str) -> list[dict[str, Any]]:
     for code, label in STATE_BY_NAME[state].codes:
         labels.setdefault(code, []).append(label)
     options = {
-        str(code): {"text": " / ".join(texts), "index": i}
+        str(code): {"text": " / ".join(texts), "index": i,
+                    "color": _STATE_COLOURS[i % len(_STATE_COLOURS)]}
         for i, (code, texts) in enumerate(labels.items())
     }
     return [{"type": "value", "options": options}]
