@@ -128,8 +128,10 @@ class Query:
         }
 
 
-#: Colours of a state's codes in their order in the schema (Grafana named colours).
-_STATE_COLOURS = ("green", "orange", "blue", "purple", "yellow", "red", "dark-green")
+#: Colours of a state's codes in their order in the schema (Grafana named colours): no
+#: green/red, which would call a code good or bad that the schema does not judge.
+_STATE_COLOURS = ("blue", "orange", "purple", "yellow", "dark-blue", "dark-orange",
+                  "dark-purple")
 
 
 def state_mappings(state: str) -> list[dict[str, Any]]:
