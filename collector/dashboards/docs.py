@@ -63,6 +63,29 @@ InfluxDB 3 lists tag values of the last day only unless a time range is given.
   interval.
 - States are shown with value mappings from the schema's codes and labels.
 
+## InfluxDB versions
+
+The tests run every query against InfluxDB 1.6.7. InfluxDB 1.8 and 2.x run the same
+InfluxQL engine (2.x on its v1 `/query` endpoint). For 3.x the InfluxQL reference of
+InfluxDB 3 Core documents every piece used here: `tz()`, `non_negative_difference()`,
+regex conditions, `SHOW TAG VALUES` with a time range; hosted 3.x editions whose InfluxQL
+still lacks the time zone clause group days in UTC. Forms chosen so that one query runs
+on all of them:
+
+- Top consumers: per-device `sum()`, ranked by Grafana's sort and limit
+  transformations, instead of `top()` or a subquery.
+- Energy per month: the devices' `period = month` totals, as InfluxQL has no calendar
+  month interval for `GROUP BY time()`.
+- Cost: the devices' daily totals times the price in one statement, instead of a `sum()`
+  over a subquery of daily meter differences.
+- All states, latest: `last("value")` and `last("label")` per device and name, instead of
+  `SELECT *` with `GROUP BY *`.
+- Variables: `SHOW TAG VALUES` with `$timeFilter`, as 3.x looks at the last day only
+  without a time range.
+
+On 1.x and 2.x `non_negative_difference(last(...))` reads the bucket before the range, so
+the first day of the range has its value too.
+
 ## Panels
 
 {panels}
