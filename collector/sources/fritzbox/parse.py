@@ -256,7 +256,7 @@ class _Device:
         seen, tag_sets = self.seen, self.tag_sets
         site, time, readings, _ = self.out
         device_id, device = self.device_id, self.device
-        new = _reading
+        new, cls = tuple.__new__, Reading  # _reading without the partial's call
         texts = top
         for group, child in ((_OWN, None), *groups):
             if child is not None:
@@ -279,8 +279,8 @@ class _Device:
                         continue
                 if key not in seen:
                     seen.add(key)
-                    readings.append(new(("state", value, time, SOURCE, site, device_id, device,
-                                         tag_sets[key[1]], label)))  # fmt: skip
+                    readings.append(new(cls, ("state", value, time, SOURCE, site, device_id,
+                                              device, tag_sets[key[1]], label)))  # fmt: skip
             for tag, key, fn in group.numbers:
                 text = get(tag)
                 if text is None:
@@ -298,8 +298,8 @@ class _Device:
                     continue
                 if key not in seen:
                     seen.add(key)
-                    readings.append(new((key[0], value, time, SOURCE, site, device_id, device,
-                                         tag_sets[None], None)))  # fmt: skip
+                    readings.append(new(cls, (key[0], value, time, SOURCE, site, device_id,
+                                              device, tag_sets[None], None)))  # fmt: skip
             if child is not None and group.special is not None:
                 group.special(self, child, texts, top)
 
