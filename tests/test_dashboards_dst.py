@@ -24,14 +24,19 @@ RATES = {"Meter A": 100.0, "Meter B": 250.0}
 
 def _hourly_meters(first: datetime, last: datetime) -> list[Reading]:
     """Both meters read on every full UTC hour; each hour adds its rate to the counter. Each
-    device also reports its own daily total at local midnight (what FRITZ! statistics do)."""
+    device also reports its own daily total at local midnight (what FRITZ! statistics do).
+    Around them, readings the daily panels must leave out: a per-tariff index of Meter A
+    read at half past (it would be the day's last reading) and a FRITZ! group of both
+    meters (``scope = group``) with its own meter and daily totals."""
     out: list[Reading] = []
     hours = int((last - first).total_seconds() // 3600)
-    for device, rate in RATES.items():
+    meters = [(device, rate, ()) for device, rate in RATES.items()]
+    meters.append(("Both meters", sum(RATES.values()), make_tags(scope="group")))
+    for device, rate, extra in meters:
         device_id = device.replace(" ", "-").lower()
         for h in range(hours + 1):
             out.append(Reading("energy_wh", 10_000.0 + rate * h, first + timedelta(hours=h),
-                               "fritzbox", "dst", device_id, device))
+                               "fritzbox", "dst", device_id, device, extra))
         day = first.astimezone(BERLIN).replace(hour=0, minute=0)
         while day < last:
             after = (day + timedelta(days=1, hours=3)).replace(hour=0)
@@ -39,8 +44,11 @@ def _hourly_meters(first: datetime, last: datetime) -> list[Reading]:
             length_h = (after.astimezone(UTC) - day.astimezone(UTC)).total_seconds() / 3600
             out.append(Reading("energy_period_wh", rate * length_h, day.astimezone(UTC),
                                "fritzbox", "dst", device_id, device,
-                               make_tags(period="day")))
+                               make_tags(period="day", scope=dict(extra).get("scope"))))
             day = after
+    out += [Reading("energy_wh", 500.0 + 40.0 * h, first + timedelta(hours=h, minutes=30),
+                    "fritzbox", "dst", "meter-a", "Meter A", make_tags(tariff="1"))
+            for h in range(hours + 1)]
     return out
 
 
@@ -66,7 +74,7 @@ def test_daily_energy_is_right_on_daylight_saving_days(
     panels = {p["title"]: p for p in board["panels"]}
     grafana = Grafana(start=start, end=end, text={"timezone": "Europe/Berlin"})
     grafana.resolve(influxd, influx_db, variables)
-    assert grafana.options["device"] == ["Meter A", "Meter B"]
+    assert grafana.options["device"] == ["Both meters", "Meter A", "Meter B"]
 
     # from the meter: the difference of the last readings of consecutive local days (the
     # first day of the range too: InfluxDB reads the bucket before the range for it)
