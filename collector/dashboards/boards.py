@@ -1,7 +1,7 @@
 """The three dashboards: Energy, Climate, Devices and health.
 
-Every measurement of the schema table appears on a dashboard: those no panel below names
-are added to the "Other readings" row of Devices and health with their schema unit, so a
+Every measurement of the schema table appears on a dashboard: one that no panel below
+names gets a panel of its own at the end of Devices and health, in its schema unit, so a
 measurement added to the table cannot be forgotten here.
 """
 

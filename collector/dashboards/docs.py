@@ -57,11 +57,16 @@ InfluxDB 3 lists tag values of the last day only unless a time range is given.
   `non_negative_difference(last("value")) ... GROUP BY time(1d) ... tz('$timezone')`. The
   buckets start at local midnight, so the day of a daylight-saving change is 23 or 25
   hours long and counts exactly that (tested with hand-computed totals for 2024-03-31 and
-  2024-10-27 in Europe/Berlin). A meter reset gives no negative day.
+  2024-10-27 in Europe/Berlin). A day with a meter reset gives no bar, never a negative
+  one.
 - Energy per month uses `energy_period_wh` with `period = month` as the devices report it
   (stamped at the start of the month in the site's time zone): InfluxQL has no month
   interval.
-- States are shown with value mappings from the schema's codes and labels.
+- States are shown with value mappings from the schema's codes and labels; the table "All
+  states, latest" lists every state of every device with the label it was written with.
+- Every measurement of the schema is on a dashboard: one that no panel names gets a panel
+  of its own at the end of Devices and health, in its schema unit (the generator stops on
+  a unit it has no Grafana unit for).
 
 ## InfluxDB versions
 
