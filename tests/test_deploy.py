@@ -225,11 +225,17 @@ def test_datasource_matches_influxdb_setup() -> None:
     assert init["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
     (source,) = _yaml(DATASOURCE)["datasources"]
     assert source["type"] == "influxdb"
-    assert source["jsonData"]["organization"] == init["DOCKER_INFLUXDB_INIT_ORG"] == "home"
-    assert source["jsonData"]["defaultBucket"] == init["DOCKER_INFLUXDB_INIT_BUCKET"] == "energy"
+    # InfluxQL on 2.x: the bucket is the database of its automatic DBRP mapping
+    assert source["jsonData"]["version"] == "InfluxQL"
+    assert source["jsonData"]["dbName"] == init["DOCKER_INFLUXDB_INIT_BUCKET"] == "energy"
     assert source["url"] == "http://influxdb:8086"
-    # the token comes from Grafana's environment, which compose fills with the admin token
-    (token_var,) = _CONFIG_VAR.findall(str(source["secureJsonData"]["token"]))
+    # the token goes in the Authorization header, from Grafana's environment, which compose
+    # fills with the admin token
+    assert source["jsonData"]["httpHeaderName1"] == "Authorization"
+    header = str(source["secureJsonData"]["httpHeaderValue1"])
+    assert header.startswith("Token ${")
+    assert "token" not in source["secureJsonData"]
+    (token_var,) = _CONFIG_VAR.findall(header)
     grafana_env = _environment(_services()["grafana"])
     assert token_var in grafana_env
     admin_token = _COMPOSE_VAR.findall(init["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"])
