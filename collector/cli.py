@@ -368,22 +368,52 @@ def simulate(system: str, port: int) -> None:
 
 @main.command()
 @config_option
-@click.option("--measurement", required=True)
+@click.option("--measurement", "measurements", multiple=True, help="repeatable")
+@click.option("--all", "every", is_flag=True, help="every measurement of the schema")
 @click.option("--from", "start", default=None, help="ISO time or 7d/24h ago")
 @click.option("--to", "end", default=None)
 @click.option("--device", default=None, help="device or device_id")
+@click.option("--site", default=None)
+@click.option("--room", default=None)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
+@click.option("--wide", is_flag=True, help="one column per device (and unit)")
+@click.option("--resample", default=None, help="15m, 1h or 1d: the aggregate of each kind")
+@click.option("--tz", "tz_name", default=None, help="time zone of the timestamps (default UTC)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @user_errors
-def export(config_path: Path | None, measurement: str, start: str | None, end: str | None,
-           device: str | None, fmt: str, out: Path | None) -> None:
-    """Export one measurement from the configured store."""
-    from collector.export import export_measurement
+def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
+           start: str | None, end: str | None, device: str | None, site: str | None,
+           room: str | None, fmt: str, wide: bool, resample: str | None, tz_name: str | None,
+           out: Path | None) -> None:
+    """Export measurements from the configured store, streamed."""
+    from collector.export import ExportRequest, Selection, measurement_names, parse_time, zone
+    from collector.export import export as run_export
 
+    req = ExportRequest(measurement_names(measurements, every),
+                        Selection(parse_time(start), parse_time(end), device, site, room),
+                        fmt, wide, resample, zone(tz_name))
     config = _load(config_path)
-    n = export_measurement(config, measurement, start=start, end=end, device=device,
-                           fmt=fmt, out=out)
-    click.echo(f"{n} rows exported", err=True)
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if sys.stderr.isatty() and (out is not None or not sys.stdout.isatty()):
+            bar = stack.enter_context(_export_progress())
+            task = bar.add_task("export", total=None)
+            progress = functools.partial(_advance, bar, task)
+        n = run_export(config, req, out, progress=progress)
+    click.echo(f"{n} rows exported" if n else
+               "0 rows exported: nothing in the store for that range and selection", err=True)
+
+
+def _export_progress() -> Progress:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed} rows"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def _advance(bar: Progress, task: Any, n: int) -> None:
+    bar.update(task, completed=n)
 
 
 if __name__ == "__main__":

@@ -1,216 +1,273 @@
-"""``collector export``: one measurement from the configured store to CSV or Parquet.
+"""``collector export``: measurements from the configured store to CSV or Parquet, streamed.
 
-Rows carry the UTC timestamp, every tag, the value and its unit from the schema table.
-pandas is imported only here (and only for Parquet and ``to_dataframe``), never by the
-daemon. InfluxDB is asked with the store's own TLS settings (``verify_tls``, ``ca_file``);
-its errors name the server by ``safe_url`` (no credentials, no query values) and pass
-through ``redact``, since they are printed, not logged.
+Long form (the default): one row per point with its time, measurement, every tag of the
+schema (``room`` among them), the value and its unit. Wide form (``--wide``): one row per
+instant and one column per series, named by device, room and measurement (which names the
+unit: ``Plug 1 (Kitchen) power_w``). ``--resample`` aggregates per the measurement's kind
+(collector/export_shape.py). Timestamps are ISO 8601: UTC with ``Z``, or ``--tz`` with the
+offset.
+
+Rows are read, shaped and written chunk by chunk (collector/export_read.py): memory does not
+grow with the number of rows. A file is written under a temporary name beside ``--out`` and
+renamed when complete, so a failed export leaves nothing half-written. pandas is imported
+only by ``to_dataframe`` and collector.analysis, never by the daemon; Parquet is written
+with pyarrow in row groups.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import re
-import ssl
+import heapq
+import os
 import sys
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
+from collector.config import Config
+from collector.errors import ConfigError
+from collector.export_read import CHUNK, Row, Selection, read
+from collector.export_shape import (
+    formatter,
+    resample,
+    step_seconds,
+    wide_columns,
+    wide_rows,
+    zone,
+)
+from collector.schema import BASE_TAGS, BY_NAME, OPTIONAL_TAGS, TABLE
 
-from collector.config import Config, InfluxConfig
-from collector.errors import CollectorError, ConfigError, StoreUnavailable
-from collector.logs import redact, safe_url
-from collector.schema import BASE_TAGS, BY_NAME
+__all__ = ["ExportRequest", "Row", "Selection", "export", "parse_time", "rows", "write_csv",
+           "zone"]
 
-Row = tuple[int, dict[str, str], float, str | None]
-_REL = re.compile(r"^(\d+)([smhdw])$")
 _REL_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+Progress = Callable[[int], None]
 
 
-def parse_time(text: str | None, *, now: datetime | None = None) -> int | None:
-    """'2026-11-01', '2026-11-01T12:00:00+01:00', or '7d' (ago) -> epoch ns."""
+def parse_time(text: str | datetime | None, *, now: datetime | None = None) -> int | None:
+    """'2026-11-01', '2026-11-01T12:00:00+01:00', a datetime, or '7d' (ago) -> epoch ns.
+
+    A time without a zone is UTC.
+    """
     if text is None:
         return None
-    now = now or datetime.now(UTC)
-    if m := _REL.match(text.strip()):
-        ts = now - timedelta(seconds=int(m.group(1)) * _REL_S[m.group(2)])
+    if isinstance(text, datetime):
+        ts = text
     else:
-        try:
-            ts = datetime.fromisoformat(text)
-        except ValueError as err:
-            raise ConfigError(f"--from/--to: {text!r} is not an ISO date/time or e.g. 7d") from err
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC)
+        t = text.strip()
+        if t[:-1].isdigit() and t[-1:] in _REL_S:
+            ts = (now or datetime.now(UTC)) - timedelta(seconds=int(t[:-1]) * _REL_S[t[-1]])
+        else:
+            try:
+                ts = datetime.fromisoformat(t)
+            except ValueError as err:
+                raise ConfigError(
+                    f"--from/--to: {text!r} is not an ISO date/time or e.g. 7d") from err
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
     return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
 
 
-def _sqlite_rows(config: Config, measurement: str, start: int | None, end: int | None,
-                 device: str | None) -> Iterator[Row]:
-    from collector.stores.sqlite import SqliteStore
-
-    store = SqliteStore(config.store.path)
-    try:
-        yield from store.query(measurement, start, end, device)
-    finally:
-        store.close()
-
-
-def _where(ic: InfluxConfig) -> str:
-    return f"InfluxDB at {safe_url(ic.url)}"
-
-
-def _said(ic: InfluxConfig, text: str) -> str:
-    """A server's or library's message, safe to print."""
-    return redact(text.replace(ic.url, safe_url(ic.url)))[:300]
+def measurement_names(names: Iterable[str], every: bool = False) -> tuple[str, ...]:
+    """The measurements asked for, checked against the schema table."""
+    if every:
+        return tuple(m.name for m in TABLE)
+    chosen = tuple(dict.fromkeys(names))
+    if not chosen:
+        raise ConfigError("--measurement: name one (repeatable) or give --all; known: "
+                          + ", ".join(BY_NAME))
+    for name in chosen:
+        if name not in BY_NAME:
+            raise ConfigError(f"--measurement: unknown measurement {name!r}; "
+                              f"known: {', '.join(BY_NAME)}")
+    return chosen
 
 
-def _verify(ic: InfluxConfig) -> ssl.SSLContext | bool:
-    """What httpx verifies the server with, as the store does."""
-    from collector.stores.influx_v1 import tls_verify
-
-    try:
-        return tls_verify(ic.verify_tls, str(ic.ca_file) if ic.ca_file else None)
-    except (OSError, ssl.SSLError) as err:
-        raise ConfigError(f"influxdb.ca_file: cannot load {ic.ca_file}: {err}") from None
-
-
-def _influx_v1_rows(config: Config, measurement: str, start: int | None, end: int | None,
-                    device: str | None) -> Iterator[Row]:
-    ic = config.influxdb
-    assert ic is not None and ic.database
-    where = []
-    if start is not None:
-        where.append(f"time >= {start}")
-    if end is not None:
-        where.append(f"time < {end}")
-    if device is not None:
-        d = device.replace("\\", "\\\\").replace("'", "\\'")
-        where.append(f"(\"device\" = '{d}' OR \"device_id\" = '{d}')")
-    m = measurement.replace('"', '\\"')
-    q = f'SELECT * FROM "{m}"' + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
-    auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
-    try:
-        resp = httpx.post(
-            f"{ic.url.rstrip('/')}/query",
-            data={"q": q, "db": ic.database, "epoch": "ns"},
-            auth=auth, timeout=ic.timeout, verify=_verify(ic),
-        )
-    except httpx.HTTPError as err:
-        raise StoreUnavailable(
-            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
-    if resp.status_code != 200:
-        raise CollectorError(f"{_where(ic)}: query failed: HTTP {resp.status_code}: "
-                             f"{_said(ic, resp.text)}")
-    try:
-        results = resp.json().get("results", [])
-    except ValueError:
-        raise CollectorError(f"{_where(ic)}: query answer is not JSON: "
-                             f"{_said(ic, resp.text[:100])}") from None
-    for result in results:
-        if "error" in result:
-            raise CollectorError(f"{_where(ic)}: query failed: {_said(ic, str(result['error']))}")
-        for series in result.get("series", []):
-            cols = series["columns"]
-            for values in series["values"]:
-                rec = dict(zip(cols, values, strict=True))
-                t = int(rec.pop("time"))
-                value = rec.pop("value", None)
-                label = rec.pop("label", None)
-                if value is None:
-                    continue
-                tags = {k: str(v) for k, v in rec.items() if v is not None}
-                yield t, tags, float(value), label
-
-
-def _influx_v2_rows(config: Config, measurement: str, start: int | None, end: int | None,
-                    device: str | None) -> Iterator[Row]:
-    from influxdb_client.client.influxdb_client import InfluxDBClient
-
-    ic = config.influxdb
-    assert ic is not None and ic.token and ic.bucket
-    start_s = "0" if start is None else str(start // 1_000_000_000)
-    stop_s = "now()" if end is None else str(end // 1_000_000_000)
-    flux = (
-        f'from(bucket: "{ic.bucket}") |> range(start: {start_s}, stop: {stop_s})'
-        f' |> filter(fn: (r) => r._measurement == "{measurement}")'
-        ' |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
-    )
-    client = InfluxDBClient(url=ic.url, token=ic.token.get_secret_value(), org=ic.org or "",
-                            verify_ssl=ic.verify_tls, timeout=int(ic.timeout * 1000),
-                            ssl_ca_cert=str(ic.ca_file) if ic.ca_file else None)
-    try:
-        with client:
-            yield from _v2_records(client, flux, device)
-    except Exception as err:  # the client's own errors (urllib3, ApiException) name the URL
-        raise StoreUnavailable(
-            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
-
-
-def _v2_records(client: Any, flux: str, device: str | None) -> Iterator[Row]:
-    for record in client.query_api().query_stream(flux):
-        vals: dict[str, Any] = dict(record.values)
-        tags = {k: str(v) for k, v in vals.items()
-                if not k.startswith("_") and k not in ("result", "table", "value", "label")}
-        if device is not None and device not in (tags.get("device"), tags.get("device_id")):
-            continue
-        ts: datetime = vals["_time"]
-        t = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
-        yield t, tags, float(vals["value"]), vals.get("label")
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    measurements: tuple[str, ...]
+    selection: Selection = Selection()  # noqa: RUF009 (frozen: shared safely)
+    fmt: str = "csv"
+    wide: bool = False
+    resample: str | None = None
+    tz: tzinfo = UTC
 
 
 def rows(config: Config, measurement: str, *, start: int | None = None, end: int | None = None,
-         device: str | None = None) -> Iterator[Row]:
-    if measurement not in BY_NAME:
-        raise ConfigError(f"--measurement: unknown measurement {measurement!r}; "
-                          f"known: {', '.join(BY_NAME)}")
-    if config.store.kind == "sqlite" or config.influxdb is None:
-        return _sqlite_rows(config, measurement, start, end, device)
-    if config.influxdb.api == "v1":
-        return _influx_v1_rows(config, measurement, start, end, device)
-    return _influx_v2_rows(config, measurement, start, end, device)
+         device: str | None = None, site: str | None = None,
+         room: str | None = None) -> Iterator[Row]:
+    """Points of one measurement, oldest first (see collector.export_read)."""
+    measurement_names([measurement])
+    return read(config, measurement, Selection(start, end, device, site, room))
 
 
-def iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).replace(
-        microsecond=(ns % 1_000_000_000) // 1000).isoformat().replace("+00:00", "Z")
+def _shaped(config: Config, req: ExportRequest, measurement: str) -> Iterator[Row]:
+    data = read(config, measurement, req.selection)
+    if req.resample is not None:
+        return resample(measurement, data, step_seconds(req.resample), req.tz)
+    return data
+
+
+def long_header(measurements: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(header, tag columns): time, measurement, the schema's tags, other_tags, value, unit,
+    label."""
+    extra = sorted({k for name in measurements for k, _ in BY_NAME[name].tags}
+                   - set(BASE_TAGS) - set(OPTIONAL_TAGS))
+    tags = [*BASE_TAGS, *OPTIONAL_TAGS, *extra]
+    return ["time", "measurement", *tags, "other_tags", "value", "unit", "label"], tags
+
+
+def _long_records(config: Config, req: ExportRequest, tag_cols: list[str]
+                  ) -> Iterator[list[Any]]:
+    known = set(tag_cols)
+    for measurement in req.measurements:
+        unit = BY_NAME[measurement].unit
+        for t, tags, value, label in _shaped(config, req, measurement):
+            other = ";".join(f"{k}={v}" for k, v in sorted(tags.items()) if k not in known)
+            yield [t, measurement, *(tags.get(k, "") for k in tag_cols), other, value, unit,
+                   label or ""]
+
+
+def _merged(config: Config, req: ExportRequest) -> Iterator[tuple[str, Row]]:
+    """Every measurement's rows in one time order (for the wide form)."""
+    def tagged(name: str) -> Iterator[tuple[str, Row]]:
+        return ((name, row) for row in _shaped(config, req, name))
+
+    return heapq.merge(*(tagged(m) for m in req.measurements), key=lambda mr: mr[1][0])
+
+
+def _wide(config: Config, req: ExportRequest) -> tuple[list[str], Iterator[list[Any]]]:
+    # a first pass finds the columns: a series' name is only known once it was read
+    series = ((m, tags) for m in req.measurements
+              for _, tags, _, _ in read(config, m, req.selection))
+    columns = wide_columns(series)
+    header = ["time", *(name for _, name in columns)]
+    return header, ([t, *line] for t, line in wide_rows(_merged(config, req), columns))
+
+
+def _write_csv(header: list[str], records: Iterable[list[Any]], out: IO[str], tz: tzinfo,
+               progress: Progress | None, time_at: int = 0, value_at: Iterable[int] = ()
+               ) -> int:
+    fmt = formatter(tz)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    floats = tuple(value_at)
+    n = 0
+    for rec in records:
+        rec[time_at] = fmt(rec[time_at])
+        for i in floats:
+            if rec[i] is not None:
+                rec[i] = repr(rec[i])
+        writer.writerow(rec)
+        n += 1
+        if progress is not None and n % CHUNK == 0:
+            progress(n)
+    return n
+
+
+def _write_parquet(header: list[str], records: Iterable[list[Any]], path: Path, tz: tzinfo,
+                   wide: bool, progress: Progress | None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tz_name = "UTC" if tz is UTC else str(tz)
+    fields = []
+    for i, name in enumerate(header):
+        if i == 0:
+            fields.append(pa.field(name, pa.timestamp("ns", tz=tz_name)))
+        elif wide or name == "value":
+            fields.append(pa.field(name, pa.float64()))
+        else:
+            fields.append(pa.field(name, pa.string()))
+    schema = pa.schema(fields)
+    n = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[list[Any]] = []
+        for rec in records:
+            batch.append(rec)
+            if len(batch) == CHUNK * 5:
+                writer.write_batch(pa.RecordBatch.from_arrays(
+                    [pa.array(col, type=f.type) for col, f in zip(zip(*batch, strict=True),
+                                                                  fields, strict=True)],
+                    schema=schema))
+                n += len(batch)
+                batch = []
+                if progress is not None:
+                    progress(n)
+        if batch or n == 0:
+            cols: list[Any] = list(zip(*batch, strict=True)) if batch else [[] for _ in fields]
+            writer.write_batch(pa.RecordBatch.from_arrays(
+                [pa.array(col, type=f.type) for col, f in zip(cols, fields, strict=True)],
+                schema=schema))
+            n += len(batch)
+    return n
+
+
+@contextlib.contextmanager
+def _atomic(out: Path) -> Iterator[Path]:
+    """A temporary file beside ``out``, renamed to it when the block succeeds (private: 0600)."""
+    parent = out.parent
+    if not parent.is_dir():
+        raise ConfigError(f"--out: directory {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def export(config: Config, req: ExportRequest, out: Path | None = None, *,
+           stdout: IO[str] | None = None, progress: Progress | None = None) -> int:
+    """Write the export to ``out`` (atomically) or ``stdout``; return the number of rows."""
+    if req.resample is not None:
+        step_seconds(req.resample)  # a bad interval is said before anything is read
+    if req.wide:
+        header, records = _wide(config, req)
+        floats: list[int] = list(range(1, len(header)))
+    else:
+        header, tag_cols = long_header(req.measurements)
+        records = _long_records(config, req, tag_cols)
+        floats = [header.index("value")]
+    if req.fmt == "parquet":
+        if out is None:
+            raise ConfigError("--format parquet needs --out FILE")
+        with _atomic(out) as tmp:
+            return _write_parquet(header, records, tmp, req.tz, req.wide, progress)
+    if out is None:
+        return _write_csv(header, records, stdout or sys.stdout, req.tz, progress,
+                          value_at=floats)
+    with _atomic(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        return _write_csv(header, records, fh, req.tz, progress, value_at=floats)
 
 
 def write_csv(measurement: str, data: Iterable[Row], out: IO[str]) -> int:
-    """CSV with columns time, the base tags, the other tags (sorted), value, unit, label."""
-    unit = BY_NAME[measurement].unit
-    materialised = list(data)
-    extra = sorted({k for _, tags, _, _ in materialised for k in tags} - set(BASE_TAGS))
-    writer = csv.writer(out)
-    writer.writerow(["time", *BASE_TAGS, *extra, "value", "unit", "label"])
-    for t, tags, value, label in materialised:
-        writer.writerow([iso(t), *(tags.get(k, "") for k in BASE_TAGS),
-                         *(tags.get(k, "") for k in extra), repr(value), unit, label or ""])
-    return len(materialised)
+    """Rows of one measurement as long-form CSV (UTC), streamed."""
+    header, tag_cols = long_header([measurement])
+    known, unit = set(tag_cols), BY_NAME[measurement].unit
+    records = ([t, measurement, *(tags.get(k, "") for k in tag_cols),
+                ";".join(f"{k}={v}" for k, v in sorted(tags.items()) if k not in known),
+                value, unit, label or ""] for t, tags, value, label in data)
+    return _write_csv(header, records, out, UTC, None, value_at=[header.index("value")])
 
 
 def to_dataframe(measurement: str, data: Iterable[Row]) -> Any:
-    import pandas as pd
+    """Rows of one measurement as a tidy DataFrame (time index in UTC)."""
+    from collector.analysis import frame
 
-    records = [{"time": pd.Timestamp(t, unit="ns", tz="UTC"), **tags, "value": value,
-                "unit": BY_NAME[measurement].unit, "label": label}
-               for t, tags, value, label in data]
-    return pd.DataFrame.from_records(records)
+    return frame(measurement, data)
 
 
 def export_measurement(config: Config, measurement: str, *, start: str | None, end: str | None,
                        device: str | None, fmt: str = "csv", out: Path | None = None) -> int:
-    data = rows(config, measurement, start=parse_time(start), end=parse_time(end), device=device)
-    if fmt == "parquet":
-        if out is None:
-            raise ConfigError("--format parquet needs --out FILE")
-        frame = to_dataframe(measurement, data)
-        frame.to_parquet(out)
-        return len(frame)
-    if out is None:
-        return write_csv(measurement, data, sys.stdout)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        return write_csv(measurement, data, fh)
+    """One measurement, long form, UTC (the plain ``collector export --measurement M``)."""
+    req = ExportRequest(measurement_names([measurement]),
+                        Selection(parse_time(start), parse_time(end), device), fmt)
+    return export(config, req, out)

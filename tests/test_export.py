@@ -95,9 +95,10 @@ def exported(config: Config) -> str:
 
 def test_export_trusts_the_ca_file(https_influx: str, certificate: tuple[Path, Path]) -> None:
     assert exported(v1(https_influx, ca_file=certificate[0])).splitlines() == [
-        "time,source,site,device_id,device,value,unit,label",
-        "2026-03-01T00:00:00Z,fritzbox,home,0815,Plug,12.5,W,",
-        "2026-03-01T00:00:10Z,fritzbox,home,0815,Plug,13.0,W,",
+        "time,measurement,source,site,device_id,device,room,model,scope,other_tags,value,unit,"
+        "label",
+        "2026-03-01T00:00:00Z,power_w,fritzbox,home,0815,Plug,,,,,12.5,W,",
+        "2026-03-01T00:00:10Z,power_w,fritzbox,home,0815,Plug,,,,,13.0,W,",
     ]
 
 
@@ -141,7 +142,7 @@ timeout = "2s"
 
 def test_export_to_a_file_through_the_api(https_influx: str, certificate: tuple[Path, Path],
                                           tmp_path: Path) -> None:
-    out = tmp_path / "out" / "power.csv"
+    out = tmp_path / "power.csv"
     n = export_measurement(v1(https_influx, ca_file=certificate[0]), "power_w", start="2026-03-01",
                            end=None, device="0815", out=out)
     assert n == 2 and out.read_text().count("\n") == 3

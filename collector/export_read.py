@@ -1,0 +1,275 @@
+"""Reading points back from the configured store, streamed, oldest first.
+
+Every reader yields ``Row`` tuples ``(time_ns, tags, value, label)`` ordered by time and,
+within one instant, by the canonical series key (tags sorted by key, escaped as in line
+protocol): the order the embedded store keeps, so the same data read from InfluxDB and from
+SQLite gives the same rows in the same order.
+
+Nothing is read whole: SQLite through a cursor in chunks, InfluxDB 1.x in time windows of at
+most ``chunk`` points (``WHERE time >= t ... LIMIT n``; the last instant of a full window is
+read again with the next one, so an instant is never split). Errors name the store without
+credentials (``safe_url``) and pass through ``redact``, since they are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from collector.config import Config, InfluxConfig
+from collector.errors import CollectorError, ConfigError, StoreUnavailable
+from collector.lineprotocol import escape_key
+from collector.logs import redact, safe_url
+
+Row = tuple[int, dict[str, str], float, str | None]
+
+#: Points per SQLite fetch and per InfluxDB window.
+CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which points: ``start <= time < end`` (epoch ns, None = open) and tag filters.
+
+    ``device`` matches the display name or the ``device_id``; ``site`` and ``room`` their tag.
+    """
+
+    start: int | None = None
+    end: int | None = None
+    device: str | None = None
+    site: str | None = None
+    room: str | None = None
+
+
+def series_key(tags: dict[str, str]) -> str:
+    """The canonical series of ``tags``, as the embedded store and InfluxDB sort them."""
+    return ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()))
+
+
+def read(config: Config, measurement: str, sel: Selection, *, chunk: int = CHUNK) -> Iterator[Row]:
+    """Points of one measurement from the store the config names."""
+    if config.store.kind == "sqlite" or config.influxdb is None:
+        return _sqlite(Path(config.store.path), measurement, sel, chunk)
+    if config.influxdb.api == "v1":
+        return _influx_v1(config.influxdb, measurement, sel, chunk)
+    return _influx_v2(config.influxdb, measurement, sel)
+
+
+# --- the embedded store ---------------------------------------------------------------------
+
+
+def _sqlite(path: Path, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
+    if not path.is_file():
+        raise StoreUnavailable(f"embedded store {path}: no such file (nothing collected yet, "
+                               "or a different [store] path?)")
+    sql = "SELECT time_ns, tags, value, label FROM points WHERE measurement = ?"
+    args: list[object] = [measurement]
+    if sel.start is not None:
+        sql += " AND time_ns >= ?"
+        args.append(sel.start)
+    if sel.end is not None:
+        sql += " AND time_ns < ?"
+        args.append(sel.end)
+    if sel.device is not None:
+        sql += " AND (json_extract(tags, '$.device') = ? OR json_extract(tags, '$.device_id') = ?)"
+        args += [sel.device, sel.device]
+    for tag in ("site", "room"):
+        if (wanted := getattr(sel, tag)) is not None:
+            sql += f" AND json_extract(tags, '$.{tag}') = ?"
+            args.append(wanted)
+    sql += " ORDER BY time_ns, series"
+    try:
+        # read-only: an export never creates or changes the store
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise StoreUnavailable(f"embedded store {path}: cannot open: {err}") from None
+    return _sqlite_rows(db, path, sql, args, chunk)
+
+
+def _sqlite_rows(db: sqlite3.Connection, path: Path, sql: str, args: list[object],
+                 chunk: int) -> Iterator[Row]:
+    loads = json.loads
+    try:
+        cursor = db.execute(sql, args)
+        while batch := cursor.fetchmany(chunk):
+            for time_ns, tags, value, label in batch:
+                yield time_ns, loads(tags), float(value), label
+    except sqlite3.Error as err:
+        raise StoreUnavailable(f"embedded store {path}: cannot read: {err}") from None
+    finally:
+        db.close()
+
+
+# --- InfluxDB 1.x (InfluxQL) ----------------------------------------------------------------
+
+
+def _where(ic: InfluxConfig) -> str:
+    return f"InfluxDB at {safe_url(ic.url)}"
+
+
+def _said(ic: InfluxConfig, text: str) -> str:
+    """A server's or library's message, safe to print."""
+    return redact(text.replace(ic.url, safe_url(ic.url)))[:300]
+
+
+def _verify(ic: InfluxConfig) -> ssl.SSLContext | bool:
+    """What httpx verifies the server with, as the store does."""
+    from collector.stores.influx_v1 import tls_verify
+
+    try:
+        return tls_verify(ic.verify_tls, str(ic.ca_file) if ic.ca_file else None)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"influxdb.ca_file: cannot load {ic.ca_file}: {err}") from None
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def influxql_conditions(sel: Selection) -> list[str]:
+    """The tag conditions of ``sel`` in InfluxQL (time is added per window)."""
+    out = []
+    if sel.device is not None:
+        out.append(f'("device" = {_quote(sel.device)} OR "device_id" = {_quote(sel.device)})')
+    for tag in ("site", "room"):
+        if (wanted := getattr(sel, tag)) is not None:
+            out.append(f'"{tag}" = {_quote(wanted)}')
+    return out
+
+
+def _influx_v1(ic: InfluxConfig, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
+    assert ic.database
+    auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
+    verify = _verify(ic)  # a bad ca_file is said before any row is asked for
+    return _v1_windows(ic, auth, verify, measurement, sel, chunk)
+
+
+def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLContext | bool,
+                measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
+    m = measurement.replace("\\", "\\\\").replace('"', '\\"')
+    tags = influxql_conditions(sel)
+    start, extra = sel.start, 0
+    with httpx.Client(auth=auth, timeout=ic.timeout, verify=verify) as client:
+        while True:
+            where = [*tags]
+            if start is not None:
+                where.append(f"time >= {start}")
+            if sel.end is not None:
+                where.append(f"time < {sel.end}")
+            q = (f'SELECT * FROM "{m}"' + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
+                 + f" LIMIT {chunk + extra}")
+            got = _v1_query(client, ic, q)
+            complete = len(got) < chunk + extra
+            if not complete:
+                last = got[-1][0]
+                held = [r for r in got if r[0] != last]
+                if not held:  # one instant fills the window: read it again, larger
+                    extra += chunk
+                    continue
+                got, start, extra = held, last, 0
+            got.sort(key=lambda r: (r[0], series_key(r[1])))
+            yield from got
+            if complete:
+                return
+
+
+def _v1_query(client: httpx.Client, ic: InfluxConfig, q: str) -> list[Row]:
+    try:
+        resp = client.post(f"{ic.url.rstrip('/')}/query",
+                           data={"q": q, "db": ic.database or "", "epoch": "ns"})
+    except httpx.HTTPError as err:
+        raise StoreUnavailable(
+            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
+    if resp.status_code != 200:
+        raise CollectorError(f"{_where(ic)}: query failed: HTTP {resp.status_code}: "
+                             f"{_said(ic, resp.text)}")
+    try:
+        results = resp.json().get("results", [])
+    except ValueError:
+        raise CollectorError(f"{_where(ic)}: query answer is not JSON: "
+                             f"{_said(ic, resp.text[:100])}") from None
+    out: list[Row] = []
+    for result in results:
+        if "error" in result:
+            raise CollectorError(f"{_where(ic)}: query failed: {_said(ic, str(result['error']))}")
+        for series in result.get("series", []):
+            cols = series["columns"]
+            t_at, v_at = cols.index("time"), cols.index("value") if "value" in cols else -1
+            l_at = cols.index("label") if "label" in cols else -1
+            tag_cols = [(i, c) for i, c in enumerate(cols) if i not in (t_at, v_at, l_at)]
+            for values in series["values"]:
+                if v_at < 0 or values[v_at] is None:
+                    continue
+                tags = {c: str(values[i]) for i, c in tag_cols if values[i] not in (None, "")}
+                out.append((int(values[t_at]), tags, float(values[v_at]),
+                            values[l_at] if l_at >= 0 else None))
+    return out
+
+
+# --- InfluxDB 2.x (Flux) --------------------------------------------------------------------
+
+
+def _flux_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _influx_v2(ic: InfluxConfig, measurement: str, sel: Selection) -> Iterator[Row]:
+    from influxdb_client.client.influxdb_client import InfluxDBClient
+
+    assert ic.token and ic.bucket
+    start_s = "0" if sel.start is None else str(sel.start // 1_000_000_000)
+    stop_s = "now()" if sel.end is None else str(-(-sel.end // 1_000_000_000))
+    filters = [f"r._measurement == {_flux_string(measurement)}"]
+    if sel.device is not None:
+        d = _flux_string(sel.device)
+        filters.append(f"(r.device == {d} or r.device_id == {d})")
+    for tag in ("site", "room"):
+        if (wanted := getattr(sel, tag)) is not None:
+            filters.append(f"r.{tag} == {_flux_string(wanted)}")
+    flux = (
+        f"from(bucket: {_flux_string(ic.bucket)}) |> range(start: {start_s}, stop: {stop_s})"
+        f" |> filter(fn: (r) => {' and '.join(filters)})"
+        ' |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
+        ' |> group() |> sort(columns: ["_time"])'
+    )
+    client = InfluxDBClient(url=ic.url, token=ic.token.get_secret_value(), org=ic.org or "",
+                            verify_ssl=ic.verify_tls, timeout=int(ic.timeout * 1000),
+                            ssl_ca_cert=str(ic.ca_file) if ic.ca_file else None)
+    return _v2_rows(client, ic, flux, sel)
+
+
+def _v2_rows(client: Any, ic: InfluxConfig, flux: str, sel: Selection) -> Iterator[Row]:
+    try:
+        with client:
+            pending: list[Row] = []
+            for record in client.query_api().query_stream(flux):
+                vals: dict[str, Any] = dict(record.values)
+                if vals.get("value") is None:
+                    continue
+                tags = {k: str(v) for k, v in vals.items() if v not in (None, "")
+                        and not k.startswith("_") and k not in ("result", "table", "value",
+                                                                 "label")}
+                ts: datetime = vals["_time"]
+                t = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+                if sel.end is not None and t >= sel.end:
+                    continue
+                if pending and pending[0][0] != t:
+                    pending.sort(key=lambda r: series_key(r[1]))
+                    yield from pending
+                    pending = []
+                pending.append((t, tags, float(vals["value"]), vals.get("label")))
+            pending.sort(key=lambda r: series_key(r[1]))
+            yield from pending
+    except CollectorError:
+        raise
+    except Exception as err:  # the client's own errors (urllib3, ApiException) name the URL
+        raise StoreUnavailable(
+            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None

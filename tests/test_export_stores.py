@@ -1,0 +1,128 @@
+"""The same points exported from a real InfluxDB 1.x and from the embedded store give the same
+rows (values, tags, timestamps), in every shape the export offers."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collector.config import Config, InfluxConfig, StoreConfig
+from collector.export import ExportRequest, Selection, export
+from collector.export_read import read
+from collector.lineprotocol import encode_many
+from collector.model import Reading, make_tags
+from collector.stores.sqlite import SqliteStore
+from tests.influxd import Influxd
+
+T0 = datetime(2024, 10, 26, 22, 0, tzinfo=UTC)  # the night of a 25-hour day in Berlin
+
+
+def readings() -> list[Reading]:
+    """Three devices of two sites, several at the same instant, names needing escapes, a
+    state with labels, a setpoint with its kind, a group, a tariff index."""
+    out: list[Reading] = []
+    devices = [("home", "ain1", "Plug, kitchen", "Kitchen"), ("home", "ain2", "Plug=2", None),
+               ("villa", "guid-3", "Meter 3", "Living room")]
+    for i in range(40):
+        when = T0 + timedelta(minutes=15 * i)
+        for n, (site, dev_id, name, room) in enumerate(devices):
+            tags = make_tags(room=room)
+            out.append(Reading("power_w", 10.0 * n + i / 4, when, "fritzbox", site, dev_id,
+                               name, tags))
+            out.append(Reading("energy_wh", 1000.0 * n + 25.0 * i, when, "fritzbox", site,
+                               dev_id, name, tags))
+        out.append(Reading("state", float(i % 2), when + timedelta(seconds=7), "overkiz",
+                           "villa", "io://1/2", "Door", make_tags(name="open_closed",
+                                                                   room="Hall"),
+                           label=("closed", "open")[i % 2]))
+        out.append(Reading("setpoint_c", 20.0 + (i % 3) / 2, when, "thinknx", "villa", "t1",
+                           "Thermostat", make_tags(kind="target", room="Living room")))
+    out.append(Reading("energy_wh", 77.0, T0, "fritzbox", "home", "grp", "All plugs",
+                       make_tags(scope="group")))
+    out.append(Reading("energy_wh", 5.0, T0, "overkiz", "villa", "io://m", "Meter",
+                       make_tags(tariff="1")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory, influxd: Influxd) -> tuple[Config, Config]:
+    lines = encode_many(readings())
+    db = "export_same"
+    influxd.create_db(db)
+    assert influxd.write(db, "\n".join(lines)).status_code == 204
+    path = tmp_path_factory.mktemp("sqlite") / "collector.sqlite3"
+    store = SqliteStore(path)
+    store.write_sync(lines)
+    store.close()
+    return (Config(store=StoreConfig(kind="sqlite", path=path)),
+            Config(store=StoreConfig(kind="influxdb"),
+                   influxdb=InfluxConfig(url=influxd.url, api="v1", database=db)))
+
+
+def _csv(config: Config, req: ExportRequest) -> str:
+    out = io.StringIO()
+    export(config, req, stdout=out)
+    return out.getvalue()
+
+
+ALL = ("power_w", "energy_wh", "state", "setpoint_c")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize("req", [
+    ExportRequest(ALL),
+    ExportRequest(ALL, tz=BERLIN),
+    ExportRequest(("power_w",), Selection(device="Plug, kitchen")),
+    ExportRequest(("power_w", "energy_wh"), Selection(site="villa")),
+    ExportRequest(ALL, Selection(room="Living room")),
+    ExportRequest(("power_w",), Selection(start=int((T0 + timedelta(hours=1)).timestamp() * 1e9),
+                                          end=int((T0 + timedelta(hours=2)).timestamp() * 1e9))),
+    ExportRequest(ALL, wide=True),
+    ExportRequest(ALL, resample="1h", tz=BERLIN),
+    ExportRequest(("energy_wh", "state"), resample="1d", tz=BERLIN, wide=True),
+], ids=["all", "berlin", "device", "site", "room", "range", "wide", "1h", "1d-wide"])
+def test_both_stores_export_the_same_rows(stores: tuple[Config, Config],
+                                          req: ExportRequest) -> None:
+    sqlite, influx = stores
+    from_sqlite = _csv(sqlite, req)
+    assert from_sqlite.count("\n") >= 2  # a header and rows
+    assert _csv(influx, req) == from_sqlite
+
+
+def test_small_windows_never_split_an_instant(stores: tuple[Config, Config]) -> None:
+    """Windows of 2 points over instants of 3 series (the window grows for one instant)."""
+    sqlite, influx = stores
+    want = list(read(sqlite, "power_w", Selection()))
+    assert len(want) == 120
+    for chunk in (1, 2, 4, 7):
+        assert list(read(influx, "power_w", Selection(), chunk=chunk)) == want
+
+
+def test_the_rows_are_the_points_written(stores: tuple[Config, Config]) -> None:
+    sqlite, _ = stores
+    text = _csv(sqlite, ExportRequest(("state",), Selection(end=int(
+        (T0 + timedelta(minutes=20)).timestamp() * 1e9)), tz=BERLIN))
+    assert text.splitlines() == [
+        "time,measurement,source,site,device_id,device,room,model,scope,name,other_tags,"
+        "value,unit,label",
+        "2024-10-27T00:00:07+02:00,state,overkiz,villa,io://1/2,Door,Hall,,,open_closed,,0.0,"
+        "code,closed",
+        "2024-10-27T00:15:07+02:00,state,overkiz,villa,io://1/2,Door,Hall,,,open_closed,,1.0,"
+        "code,open",
+    ]
+
+
+def test_an_unreachable_influxdb_is_a_store_error(tmp_path: Path) -> None:
+    from collector.errors import StoreUnavailable
+    from tests.influxd import free_port
+
+    config = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
+        url=f"http://127.0.0.1:{free_port()}", api="v1", database="x", timeout=2.0))
+    out = tmp_path / "power.csv"
+    with pytest.raises(StoreUnavailable, match=r"InfluxDB at http://127\.0\.0\.1:\d+: Connect"):
+        export(config, ExportRequest(("power_w",)), out)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
