@@ -23,6 +23,8 @@ Decisions, in one place:
 * Not well-formed XML or a wrong root raises ``ParseError``. A bad value inside one device
   costs only that value: it is reported in ``DeviceList.problems`` (each a ``ParseError``
   naming the element) and the rest of the list is still read.
+* A device unchanged since the last poll of its site gives what it gave then, at the new
+  time, without being read again (:mod:`.parse_replay`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import NamedTuple, TypeVar
 from collector.errors import ParseError
 from collector.model import Reading
 from collector.sources.fritzbox import normalise as nz
+from collector.sources.fritzbox import parse_replay
 from collector.sources.fritzbox.parse_stats import (
     SOURCE,
     Element,
@@ -55,14 +58,15 @@ from collector.sources.fritzbox.parse_tables import (
     DeviceInfo,
     DeviceList,
     Stats,
+    _ain,
     _device_info,
     _Extra,
     _Group,
     _group,
     _Key,
     _reading,
-    _tag_sets,
-    _TagSets,
+    _Static,
+    _static,
     _Texts,
 )
 
@@ -84,22 +88,38 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     devices: list[DeviceInfo] = []
     members_of: dict[str, str] = {}  # internal id -> device_id, for resolving group members
     groups: list[tuple[int, Element]] = []  # their members are known at the end
-    for el in root:
-        tag = el.tag
-        if tag != "device" and tag != "group":  # noqa: PLR1714 (a set per element is slower)
-            continue
-        static = _static(el, tag)
-        if static.member_id is not None:
+    elements = [el for el in root if el.tag == "device" or el.tag == "group"]  # noqa: PLR1714
+    # the devices of the last poll, and this answer cut into its devices (see parse_replay)
+    replays = parse_replay.begin(site, xml, root, len(elements))
+    for i, el in enumerate(elements):
+        entry = None if replays is None else replays.last.get(replays.keys[i])
+        if entry is not None:
+            parse_replay.replay(entry, out.time, out.readings, out.problems)
+        else:
+            entry = _read(el, el.tag, out)
+        if replays is not None:
+            replays.now[replays.keys[i]] = entry
+        if entry.member_id is not None:
             # The first device wins when the box repeats an id (seen in real lists).
-            members_of.setdefault(static.member_id, static.device_id)
-        info = _Device(el, static, out).read()
-        if info is not None:
+            members_of.setdefault(entry.member_id, entry.device_id)
+        if (info := entry.info) is not None:
             if info.is_group:
                 groups.append((len(devices), el))
             devices.append(info)
     for i, el in groups:
         devices[i] = dataclasses.replace(devices[i], members=_members(el, members_of))
+    if replays is not None:
+        parse_replay.finish(site, replays)
     return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
+
+
+def _read(el: Element, tag: object, out: _Out) -> parse_replay.Replay:
+    """Read one device element; what it gave, for the next poll."""
+    readings, problems = len(out.readings), len(out.problems)
+    static = _static(el, tag)
+    info = _Device(el, static, out).read()
+    return parse_replay.capture(info, static.member_id, static.device_id, out.time,
+                                out.readings[readings:], out.problems[problems:])  # fmt: skip
 
 
 class _Out(NamedTuple):
@@ -120,72 +140,6 @@ def _members(group: Element, members_of: dict[str, str]) -> tuple[str, ...]:
 def _texts(el: Element) -> _Texts:
     """Child tag -> text of an element: one pass instead of a search per value."""
     return {c.tag: c.text for c in el}
-
-
-def _ain(identifier: str) -> str:
-    """1.03: the AIN is given with a space ("08761 0000434"); it is used without."""
-    return "".join(identifier.split())
-
-
-class _Static(NamedTuple):
-    """What a device's attributes say, the same in every poll while they do not change."""
-
-    device_id: str  # "" when the element has no identifier
-    internal_id: str  # the box's "id" attribute, stripped
-    member_id: str | None  # its id in group member lists (devices with an identifier)
-    where: str  # the element in a problem: device[ain=...] or device[id=...]
-    model: str
-    manufacturer: str
-    fwversion: str
-    functionbitmask: int
-    bitmask_problem: str | None  # a bad functionbitmask, reported in every poll
-    is_group: bool
-    tag_sets: _TagSets
-    #: (name, present, statistics groups, unit type) -> the DeviceInfo of an earlier poll
-    infos: dict[tuple[object, ...], DeviceInfo]
-
-
-#: (tag, attributes) -> what they say; bounded, as a box's devices are
-_STATICS: dict[tuple[object, ...], _Static] = {}
-_MAX_STATICS = 4096
-
-
-def _static(el: Element, tag: object) -> _Static:
-    key = (tag, tuple(el.attrib.items()))
-    found = _STATICS.get(key)
-    if found is None:
-        if len(_STATICS) >= _MAX_STATICS:
-            _STATICS.clear()
-        found = _STATICS[key] = _read_static(el, tag)
-    return found
-
-
-def _read_static(el: Element, tag: object) -> _Static:
-    identifier = el.get("identifier")
-    internal_id = el.get("id")  # the box's own id, used by group member lists
-    device_id = _ain(identifier or "")
-    where = f"{tag}[ain={device_id}]" if device_id else f"{tag}[id={(internal_id or '?')[:40]}]"
-    try:
-        mask, problem = nz.raw_int(el.get("functionbitmask")) or 0, None
-    except ValueError as err:
-        mask, problem = 0, str(err)
-    model = (el.get("productname") or "").strip()
-    is_group = tag == "group"
-    member = not is_group and identifier and internal_id
-    return _Static(
-        device_id=device_id,
-        internal_id=(internal_id or "").strip(),
-        member_id=internal_id.strip() if member and internal_id else None,
-        where=where,
-        model=model,
-        manufacturer=(el.get("manufacturer") or "").strip(),
-        fwversion=(el.get("fwversion") or "").strip(),
-        functionbitmask=mask,
-        bitmask_problem=problem,
-        is_group=is_group,
-        tag_sets=_tag_sets(model, "group" if is_group else None),
-        infos={},
-    )
 
 
 class _Device:

@@ -1,7 +1,8 @@
 """Tables and records of the ``getdevicelistinfos`` parser (:mod:`.parse`): what a device
-list hands out (``Stats``, ``DeviceInfo``, ``DeviceList``) and the function-group table
+list hands out (``Stats``, ``DeviceInfo``, ``DeviceList``), the function-group table
 (which elements of which group become which points, AHA-HTTP-Interface 1.2.1), resolved
-once at import into what the parser's per-value loop needs. No I/O, no parsing here.
+once at import into what the parser's per-value loop needs, and what a device's attributes
+say (read once per device while they stay the same). No I/O, no parsing here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple, TypeVar
 from collector.errors import ParseError
 from collector.model import Reading, Tags, make_tags
 from collector.sources.fritzbox import normalise as nz
+from collector.sources.fritzbox.parse_stats import Element
 
 _T = TypeVar("_T")
 
@@ -247,3 +249,72 @@ def _device_info(device_id: str, internal_id: str, name: str, product: str, manu
             stats |= series
     return DeviceInfo(device_id, internal_id, name, product, manufacturer, fwversion,
                       functionbitmask, present, is_group, (), stats, unit_type)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- device attributes
+
+
+def _ain(identifier: str) -> str:
+    """1.03: the AIN is given with a space ("08761 0000434"); it is used without."""
+    return "".join(identifier.split())
+
+
+class _Static(NamedTuple):
+    """What a device's attributes say, the same in every poll while they do not change."""
+
+    device_id: str  # "" when the element has no identifier
+    internal_id: str  # the box's "id" attribute, stripped
+    member_id: str | None  # its id in group member lists (devices with an identifier)
+    where: str  # the element in a problem: device[ain=...] or device[id=...]
+    model: str
+    manufacturer: str
+    fwversion: str
+    functionbitmask: int
+    bitmask_problem: str | None  # a bad functionbitmask, reported in every poll
+    is_group: bool
+    tag_sets: _TagSets
+    #: (name, present, statistics groups, unit type) -> the DeviceInfo of an earlier poll
+    infos: dict[tuple[object, ...], DeviceInfo]
+
+
+#: (tag, attributes) -> what they say; bounded, as a box's devices are
+_STATICS: dict[tuple[object, ...], _Static] = {}
+_MAX_STATICS = 4096
+
+
+def _static(el: Element, tag: object) -> _Static:
+    key = (tag, tuple(el.attrib.items()))
+    found = _STATICS.get(key)
+    if found is None:
+        if len(_STATICS) >= _MAX_STATICS:
+            _STATICS.clear()
+        found = _STATICS[key] = _read_static(el, tag)
+    return found
+
+
+def _read_static(el: Element, tag: object) -> _Static:
+    identifier = el.get("identifier")
+    internal_id = el.get("id")  # the box's own id, used by group member lists
+    device_id = _ain(identifier or "")
+    where = f"{tag}[ain={device_id}]" if device_id else f"{tag}[id={(internal_id or '?')[:40]}]"
+    try:
+        mask, problem = nz.raw_int(el.get("functionbitmask")) or 0, None
+    except ValueError as err:
+        mask, problem = 0, str(err)
+    model = (el.get("productname") or "").strip()
+    is_group = tag == "group"
+    member = not is_group and identifier and internal_id
+    return _Static(
+        device_id=device_id,
+        internal_id=(internal_id or "").strip(),
+        member_id=internal_id.strip() if member and internal_id else None,
+        where=where,
+        model=model,
+        manufacturer=(el.get("manufacturer") or "").strip(),
+        fwversion=(el.get("fwversion") or "").strip(),
+        functionbitmask=mask,
+        bitmask_problem=problem,
+        is_group=is_group,
+        tag_sets=_tag_sets(model, "group" if is_group else None),
+        infos={},
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -596,3 +597,82 @@ def test_a_bad_bitmask_is_reported_in_every_poll() -> None:
         assert [p.part for p in dl.problems] == ["device[ain=087610000434]/@functionbitmask"]
         assert dl.devices[0].functionbitmask == 0
         assert _power(dl).value == 1.5
+
+
+# --------------------------------------------------------------------------- unchanged devices
+# A device whose bytes did not change since the last poll of its site gives what it gave
+# then, at the new poll's time; these tests check that against reading it afresh.
+
+
+_FRESH_SITES = itertools.count()
+
+
+def _fresh(xml: bytes, time: datetime) -> DeviceList:
+    """The list as read with nothing to reuse (a site never polled before)."""
+    return parse_devicelist(xml, site=f"fresh-{next(_FRESH_SITES)}", time=time)
+
+
+def _same_but_site(a: DeviceList, b: DeviceList) -> None:
+    assert a.devices == b.devices
+    assert [r._replace(site="") for r in a.readings] == [r._replace(site="") for r in b.readings]
+    assert [(str(p), p.part) for p in a.problems] == [(str(p), p.part) for p in b.problems]
+
+
+@pytest.mark.parametrize("case", ["bad_values", "buttons", "hanfun", "spec_example",
+                                  "group_powermeter", "newer_elements"])  # fmt: skip
+def test_an_unchanged_list_gives_what_it_gave_at_the_new_time(case: str) -> None:
+    xml = fixture("devicelist", case)
+    later = T + timedelta(minutes=1)
+    first = parse_devicelist(xml, site="unchanged", time=T)
+    again = parse_devicelist(xml, site="unchanged", time=later)
+    _same_but_site(again, _fresh(xml, later))
+    assert [r.site for r in again.readings] == ["unchanged"] * len(again.readings)
+    polled = [r for r in again.readings if r.time == later]
+    assert len(polled) >= len(again.readings) - 2  # all but button presses
+    assert [r._replace(time=T) for r in polled] == [r for r in first.readings if r.time == T]
+    _held_to_reading_checks(again)
+    assert (case == "bad_values") == bool(again.problems)
+
+
+def test_a_button_press_keeps_its_own_time_when_unchanged() -> None:
+    xml = fixture("devicelist", "buttons")
+    first = parse_devicelist(xml, site="buttons", time=T)
+    again = parse_devicelist(xml, site="buttons", time=T + timedelta(minutes=5))
+    presses = [r for r in first.readings if r.label == "pressed"]
+    assert presses
+    assert [r for r in again.readings if r.label == "pressed"] == presses
+
+
+def test_a_changed_device_is_read_again_and_the_others_reused() -> None:
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="changed", time=T)
+    power = next(r for r in _fresh(xml, T).readings if r.measurement == "power_w")
+    raw_mw = round(power.value * 1000)
+    changed = xml.replace(f"<power>{raw_mw}</power>".encode(), b"<power>4321</power>", 1)
+    assert changed != xml
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(changed, site="changed", time=later)
+    _same_but_site(dl, _fresh(changed, later))
+    assert [r.value for r in dl.readings if r.device_id == power.device_id
+            and r.measurement == "power_w"] == [4.321]  # fmt: skip
+
+
+def test_a_device_reads_anew_when_the_document_starts_differently() -> None:
+    """The same bytes in another declared encoding are other texts."""
+    device = ('<device identifier="08761 0000434" id="17" productname="FRITZ!DECT 200">'
+              "<present>1</present><name>Küche</name></device>")  # fmt: skip
+    utf8 = b'<?xml version="1.0" encoding="UTF-8"?><devicelist>' + device.encode() + (
+        b"</devicelist>")
+    latin1 = utf8.replace(b"UTF-8", b"ISO-8859-1")
+    assert parse_devicelist(utf8, site="encoding", time=T).devices[0].name == "Küche"
+    dl = parse_devicelist(latin1, site="encoding", time=T + timedelta(minutes=1))
+    assert dl.devices[0].name == "KÃ¼che"
+    assert {r.device for r in dl.readings} == {"KÃ¼che"}
+
+
+def test_a_start_tag_in_a_comment_does_not_confuse_the_reuse() -> None:
+    xml = fixture("devicelist", "spec_example")
+    tricky = xml.replace(b"<devicelist", b"<!-- <device identifier='1'> --><devicelist", 1)
+    parse_devicelist(tricky, site="comment", time=T)
+    later = T + timedelta(minutes=1)
+    _same_but_site(parse_devicelist(tricky, site="comment", time=later), _fresh(xml, later))
