@@ -26,14 +26,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
+from collector.analysis_read import Columns, columns_from_rows, read_columns
 from collector.config import Config, load_config
 from collector.errors import ConfigError
 from collector.export import measurement_names, parse_time
-from collector.export_read import Row, Selection, read
+from collector.export_read import Row, Selection
 from collector.export_shape import zone
-from collector.schema import BY_NAME
+from collector.schema import BY_NAME, Kind
 
 __all__ = ["cost", "energy_per_day", "energy_per_month", "frame", "load",
            "temperature_vs_setpoint"]
@@ -61,25 +63,19 @@ def _tz(tz: str | tzinfo | None) -> tzinfo:
 
 def frame(measurement: str, rows: Iterable[Row]) -> pd.DataFrame:
     """Rows of one measurement as a tidy DataFrame (index ``time`` in UTC)."""
-    times: list[int] = []
-    values: list[float] = []
-    labels: list[str | None] = []
-    tags: dict[str, list[str | None]] = {}
-    for n, (t, row_tags, value, label) in enumerate(rows):
-        times.append(t)
-        values.append(value)
-        labels.append(label)
-        for k in row_tags.keys() - tags.keys():
-            tags[k] = [None] * n
-        for k, col in tags.items():
-            col.append(row_tags.get(k))
-    columns: dict[str, Any] = {k: tags[k] for k in sorted(tags)}
-    columns["value"] = pd.array(values, dtype="float64")
+    return _frame(measurement, columns_from_rows(rows))
+
+
+def _frame(measurement: str, cols: Columns) -> pd.DataFrame:
+    columns: dict[str, Any] = {}
+    for key in sorted({k for tags in cols.series for k in tags}):
+        per_series = np.array([tags.get(key) for tags in cols.series], dtype=object)
+        columns[key] = per_series[cols.codes] if len(cols.codes) else per_series[:0]
+    columns["value"] = cols.values
     columns["unit"] = BY_NAME[measurement].unit
-    if BY_NAME[measurement].kind.value == "state":
-        columns["label"] = labels
-    index = pd.DatetimeIndex(pd.to_datetime(pd.array(times, dtype="int64"), unit="ns", utc=True),
-                             name="time")
+    if BY_NAME[measurement].kind is Kind.STATE:
+        columns["label"] = cols.labels if cols.labels is not None else [None] * len(cols.times)
+    index = pd.DatetimeIndex(pd.to_datetime(cols.times, unit="ns", utc=True), name="time")
     return pd.DataFrame(columns, index=index)
 
 
@@ -95,7 +91,7 @@ def load(measurement: str, start: When = None, end: When = None, *, site: str | 
     """
     (name,) = measurement_names([measurement])
     sel = Selection(parse_time(start), parse_time(end), device, site, room)
-    df = frame(name, read(_config(config), name, sel))
+    df = _frame(name, read_columns(_config(config), name, sel))
     if tz is not None:
         df.index = df.index.tz_convert(_tz(tz))
     return df

@@ -126,10 +126,16 @@ def _long_records(config: Config, req: ExportRequest, tag_cols: list[str]
     known = set(tag_cols)
     for measurement in req.measurements:
         unit = BY_NAME[measurement].unit
+        # the tag cells of a series, by its (shared) tags dict, which the entry keeps alive
+        cells: dict[int, tuple[dict[str, str], list[str]]] = {}
         for t, tags, value, label in _shaped(config, req, measurement):
-            other = ";".join(f"{k}={v}" for k, v in sorted(tags.items()) if k not in known)
-            yield [t, measurement, *(tags.get(k, "") for k in tag_cols), other, value, unit,
-                   label or ""]
+            held = cells.get(id(tags))
+            if held is None or held[0] is not tags:
+                other = ";".join(f"{k}={v}" for k, v in sorted(tags.items()) if k not in known)
+                held = cells[id(tags)] = (tags, [*(tags.get(k, "") for k in tag_cols), other])
+                if len(cells) > 100_000:
+                    cells.clear()
+            yield [t, measurement, *held[1], value, unit, label or ""]
 
 
 def _merged(config: Config, req: ExportRequest) -> Iterator[tuple[str, Row]]:

@@ -3,7 +3,8 @@
 Every reader yields ``Row`` tuples ``(time_ns, tags, value, label)`` ordered by time and,
 within one instant, by the canonical series key (tags sorted by key, escaped as in line
 protocol): the order the embedded store keeps, so the same data read from InfluxDB and from
-SQLite gives the same rows in the same order.
+SQLite gives the same rows in the same order. The rows of one series share one ``tags``
+dict: read it, never change it.
 
 Nothing is read whole: SQLite through a cursor in chunks, InfluxDB 1.x in time windows of at
 most ``chunk`` points (``WHERE time >= t ... LIMIT n``; the last instant of a full window is
@@ -57,7 +58,7 @@ def series_key(tags: dict[str, str]) -> str:
 def read(config: Config, measurement: str, sel: Selection, *, chunk: int = CHUNK) -> Iterator[Row]:
     """Points of one measurement from the store the config names."""
     if config.store.kind == "sqlite" or config.influxdb is None:
-        return _sqlite(Path(config.store.path), measurement, sel, chunk)
+        return sqlite_rows(Path(config.store.path), measurement, sel, chunk)
     if config.influxdb.api == "v1":
         return _influx_v1(config.influxdb, measurement, sel, chunk)
     return _influx_v2(config.influxdb, measurement, sel)
@@ -66,7 +67,7 @@ def read(config: Config, measurement: str, sel: Selection, *, chunk: int = CHUNK
 # --- the embedded store ---------------------------------------------------------------------
 
 
-def _sqlite(path: Path, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
+def sqlite_rows(path: Path, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
     if not path.is_file():
         raise StoreUnavailable(f"embedded store {path}: no such file (nothing collected yet, "
                                "or a different [store] path?)")
@@ -97,11 +98,15 @@ def _sqlite(path: Path, measurement: str, sel: Selection, chunk: int) -> Iterato
 def _sqlite_rows(db: sqlite3.Connection, path: Path, sql: str, args: list[object],
                  chunk: int) -> Iterator[Row]:
     loads = json.loads
+    known: dict[str, dict[str, str]] = {}  # one dict per series, shared by its rows
     try:
         cursor = db.execute(sql, args)
         while batch := cursor.fetchmany(chunk):
-            for time_ns, tags, value, label in batch:
-                yield time_ns, loads(tags), float(value), label
+            for time_ns, text, value, label in batch:
+                tags = known.get(text)
+                if tags is None:
+                    tags = known[text] = loads(text)
+                yield time_ns, tags, float(value), label
     except sqlite3.Error as err:
         raise StoreUnavailable(f"embedded store {path}: cannot read: {err}") from None
     finally:
@@ -111,16 +116,16 @@ def _sqlite_rows(db: sqlite3.Connection, path: Path, sql: str, args: list[object
 # --- InfluxDB 1.x (InfluxQL) ----------------------------------------------------------------
 
 
-def _where(ic: InfluxConfig) -> str:
+def store_name(ic: InfluxConfig) -> str:
     return f"InfluxDB at {safe_url(ic.url)}"
 
 
-def _said(ic: InfluxConfig, text: str) -> str:
+def safe_said(ic: InfluxConfig, text: str) -> str:
     """A server's or library's message, safe to print."""
     return redact(text.replace(ic.url, safe_url(ic.url)))[:300]
 
 
-def _verify(ic: InfluxConfig) -> ssl.SSLContext | bool:
+def tls_for(ic: InfluxConfig) -> ssl.SSLContext | bool:
     """What httpx verifies the server with, as the store does."""
     from collector.stores.influx_v1 import tls_verify
 
@@ -145,18 +150,31 @@ def influxql_conditions(sel: Selection) -> list[str]:
     return out
 
 
+def quote_measurement(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _influx_v1(ic: InfluxConfig, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
     assert ic.database
     auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
-    verify = _verify(ic)  # a bad ca_file is said before any row is asked for
+    verify = tls_for(ic)  # a bad ca_file is said before any row is asked for
     return _v1_windows(ic, auth, verify, measurement, sel, chunk)
 
 
 def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLContext | bool,
                 measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
-    m = measurement.replace("\\", "\\\\").replace('"', '\\"')
+    m = quote_measurement(measurement)
     tags = influxql_conditions(sel)
     start, extra = sel.start, 0
+    known: dict[tuple[Any, ...], dict[str, str]] = {}
+    keys: dict[int, str] = {}  # id of a known tags dict -> its series key
+
+    def order(row: Row) -> tuple[int, str]:
+        key = keys.get(id(row[1]))
+        if key is None:
+            key = keys[id(row[1])] = series_key(row[1])
+        return row[0], key
+
     with httpx.Client(auth=auth, timeout=ic.timeout, verify=verify) as client:
         while True:
             where = [*tags]
@@ -164,9 +182,9 @@ def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLC
                 where.append(f"time >= {start}")
             if sel.end is not None:
                 where.append(f"time < {sel.end}")
-            q = (f'SELECT * FROM "{m}"' + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
+            q = (f"SELECT * FROM {m}" + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
                  + f" LIMIT {chunk + extra}")
-            got = _v1_query(client, ic, q)
+            got = _v1_query(client, ic, q, known)
             complete = len(got) < chunk + extra
             if not complete:
                 last = got[-1][0]
@@ -175,40 +193,48 @@ def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLC
                     extra += chunk
                     continue
                 got, start, extra = held, last, 0
-            got.sort(key=lambda r: (r[0], series_key(r[1])))
+            got.sort(key=order)
             yield from got
             if complete:
                 return
 
 
-def _v1_query(client: httpx.Client, ic: InfluxConfig, q: str) -> list[Row]:
+def _v1_query(client: httpx.Client, ic: InfluxConfig, q: str,
+              known: dict[tuple[Any, ...], dict[str, str]]) -> list[Row]:
+    """The rows of one query; ``known`` gives each series one tags dict, kept across
+    windows."""
     try:
         resp = client.post(f"{ic.url.rstrip('/')}/query",
                            data={"q": q, "db": ic.database or "", "epoch": "ns"})
     except httpx.HTTPError as err:
         raise StoreUnavailable(
-            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
+            f"{store_name(ic)}: {type(err).__name__}: {safe_said(ic, str(err))}") from None
     if resp.status_code != 200:
-        raise CollectorError(f"{_where(ic)}: query failed: HTTP {resp.status_code}: "
-                             f"{_said(ic, resp.text)}")
+        raise CollectorError(f"{store_name(ic)}: query failed: HTTP {resp.status_code}: "
+                             f"{safe_said(ic, resp.text)}")
     try:
         results = resp.json().get("results", [])
     except ValueError:
-        raise CollectorError(f"{_where(ic)}: query answer is not JSON: "
-                             f"{_said(ic, resp.text[:100])}") from None
+        raise CollectorError(f"{store_name(ic)}: query answer is not JSON: "
+                             f"{safe_said(ic, resp.text[:100])}") from None
     out: list[Row] = []
     for result in results:
         if "error" in result:
-            raise CollectorError(f"{_where(ic)}: query failed: {_said(ic, str(result['error']))}")
+            raise CollectorError(
+                f"{store_name(ic)}: query failed: {safe_said(ic, str(result['error']))}")
         for series in result.get("series", []):
             cols = series["columns"]
             t_at, v_at = cols.index("time"), cols.index("value") if "value" in cols else -1
             l_at = cols.index("label") if "label" in cols else -1
-            tag_cols = [(i, c) for i, c in enumerate(cols) if i not in (t_at, v_at, l_at)]
+            tag_at = [i for i in range(len(cols)) if i not in (t_at, v_at, l_at)]
             for values in series["values"]:
                 if v_at < 0 or values[v_at] is None:
                     continue
-                tags = {c: str(values[i]) for i, c in tag_cols if values[i] not in (None, "")}
+                seen = tuple(values[i] for i in tag_at)
+                tags = known.get(seen)
+                if tags is None:
+                    tags = known[seen] = {cols[i]: str(values[i]) for i in tag_at
+                                          if values[i] not in (None, "")}
                 out.append((int(values[t_at]), tags, float(values[v_at]),
                             values[l_at] if l_at >= 0 else None))
     return out
@@ -272,4 +298,4 @@ def _v2_rows(client: Any, ic: InfluxConfig, flux: str, sel: Selection) -> Iterat
         raise
     except Exception as err:  # the client's own errors (urllib3, ApiException) name the URL
         raise StoreUnavailable(
-            f"{_where(ic)}: {type(err).__name__}: {_said(ic, str(err))}") from None
+            f"{store_name(ic)}: {type(err).__name__}: {safe_said(ic, str(err))}") from None

@@ -40,10 +40,17 @@ def zone(name: str | None) -> tzinfo:
 
 def formatter(tz: tzinfo) -> Callable[[int], str]:
     """A function epoch ns -> ISO 8601 text in ``tz``: ``Z`` for UTC, else the offset."""
+    last = [-1, ""]  # the instant before: many series share one
+
     def fmt(ns: int) -> str:
+        if ns == last[0]:
+            return last[1]  # type: ignore[return-value]
         s, rest = divmod(ns, _NS)
         text = datetime.fromtimestamp(s, tz).replace(microsecond=rest // 1000).isoformat()
-        return text[:-6] + "Z" if tz is UTC else text
+        if tz is UTC:
+            text = text[:-6] + "Z"
+        last[0], last[1] = ns, text
+        return text
 
     return fmt
 
