@@ -393,27 +393,40 @@ def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
                         Selection(parse_time(start), parse_time(end), device, site, room),
                         fmt, wide, resample, zone(tz_name))
     config = _load(config_path)
-    with contextlib.ExitStack() as stack:
-        progress = None
-        if sys.stderr.isatty() and (out is not None or not sys.stdout.isatty()):
-            bar = stack.enter_context(_export_progress())
-            task = bar.add_task("export", total=None)
-            progress = functools.partial(_advance, bar, task)
-        n = run_export(config, req, out, progress=progress)
+    bar = _ExportBar() if sys.stderr.isatty() and (out is not None or not sys.stdout.isatty()) \
+        else None
+    try:
+        n = run_export(config, req, out, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     click.echo(f"{n} rows exported" if n else
                "0 rows exported: nothing in the store for that range and selection", err=True)
 
 
-def _export_progress() -> Progress:
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+class _ExportBar:
+    """Rows written so far, on stderr; shown from the first chunk on, so a small export
+    shows nothing."""
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed} rows"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._task: Any = None
 
+    def __call__(self, rows: int) -> None:
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-def _advance(bar: Progress, task: Any, n: int) -> None:
-    bar.update(task, completed=n)
+            self._bar = Progress(SpinnerColumn(), TextColumn("export: {task.completed:,} rows"),
+                                 TimeElapsedColumn(), console=Console(stderr=True),
+                                 transient=True)
+            self._task = self._bar.add_task("export", total=None)
+            self._bar.start()
+        self._bar.update(self._task, completed=rows)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 if __name__ == "__main__":

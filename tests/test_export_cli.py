@@ -131,3 +131,47 @@ def test_the_daemon_path_never_imports_pandas() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=120)
     assert result.stdout.strip() == ""
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal; (exit status, what the terminal got)."""
+    import os
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "COLLECTOR_CONFIG"}
+    env.update(COLUMNS="100", TERM="xterm")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "collector", *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    return proc.wait(60), screen.decode(errors="replace")
+
+
+def test_a_large_export_shows_its_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "data" / "collector.sqlite3")
+    store.write_sync(encode_many(
+        Reading("power_w", float(i), T0 + timedelta(seconds=i), "fritzbox", "home", "ain1",
+                "Plug") for i in range(25_000)))
+    store.close()
+    (tmp_path / "collector.toml").write_text("")
+    status, screen = _on_a_terminal(["export", "--measurement", "power_w", "--out", "p.csv"],
+                                    tmp_path)
+    assert status == 0, screen
+    assert "export: 10,000 rows" in screen
+    assert "25000 rows exported" in screen
+    piped = run(["export", "--measurement", "power_w", "--out", "q.csv"], tmp_path)
+    assert piped.stderr == "25000 rows exported\n"
+    # a small export shows no progress, even on a terminal
+    status, screen = _on_a_terminal(["export", "--measurement", "power_w", "--to",
+                                     (T0 + timedelta(seconds=5)).isoformat()], tmp_path)
+    assert status == 0 and "export:" not in screen and "5 rows exported" in screen
