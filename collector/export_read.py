@@ -285,7 +285,9 @@ def _v2_rows(client: Any, ic: InfluxConfig, flux: str, sel: Selection) -> Iterat
                                                                  "label")}
                 ts: datetime = vals["_time"]
                 t = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
-                if sel.end is not None and t >= sel.end:
+                # the range is in whole seconds: the exact bounds are kept here
+                if (sel.end is not None and t >= sel.end) or (
+                        sel.start is not None and t < sel.start):
                     continue
                 if pending and pending[0][0] != t:
                     pending.sort(key=lambda r: series_key(r[1]))

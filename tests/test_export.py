@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -155,3 +156,59 @@ def test_export_to_a_file_through_the_api(https_influx: str, certificate: tuple[
 ])
 def test_safe_url(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+FLUX_ANSWER = """#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,\
+string,string,string,string,string,double,string
+#group,false,false,true,true,false,true,true,true,true,true,false,false
+#default,_result,,,,,,,,,,,
+,result,table,_start,_stop,_time,_measurement,device,device_id,site,room,value,label
+,,0,1970-01-01T00:00:00Z,2026-03-02T00:00:00Z,2026-03-01T00:00:00.5Z,power_w,Plug,0815,home,Kitchen,12.5,
+,,0,1970-01-01T00:00:00Z,2026-03-02T00:00:00Z,2026-03-01T00:00:10Z,power_w,Plug,0815,home,,13,
+,,0,1970-01-01T00:00:00Z,2026-03-02T00:00:00Z,2026-03-01T00:00:20Z,power_w,Plug,0815,home,,14,
+
+"""
+
+
+class _Flux(BaseHTTPRequestHandler):
+    queries: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Flux.queries.append(json.loads(body)["query"])
+        answer = FLUX_ANSWER.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv; charset=utf-8")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_export_from_influxdb_2_asks_flux_with_the_filters() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flux)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
+            url=f"http://127.0.0.1:{server.server_address[1]}", api="v2", org="home",
+            bucket="energy", token=SecretStr("t0ken"), timeout=5.0))
+        got = list(rows(config, "power_w", device='Plug "1"', site="home",
+                        end=1772323215_500000000))
+    finally:
+        server.shutdown()
+        server.server_close()
+    (flux,) = _Flux.queries
+    assert 'from(bucket: "energy") |> range(start: 0, stop: 1772323216)' in flux
+    assert ('r._measurement == "power_w" and (r.device == "Plug \\"1\\"" or r.device_id == '
+            '"Plug \\"1\\"") and r.site == "home"') in flux
+    assert '|> group() |> sort(columns: ["_time"])' in flux
+    # the exact end is kept (the range is in whole seconds); empty tags are no tags
+    assert got == [
+        (1772323200_500000000, {"device": "Plug", "device_id": "0815", "site": "home",
+                                "room": "Kitchen"}, 12.5, None),
+        (1772323210_000000000, {"device": "Plug", "device_id": "0815", "site": "home"}, 13.0,
+         None),
+    ]
