@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,7 @@ def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLC
         where.append(f"time < {sel.end}")
     q = (f"SELECT * FROM {quote_measurement(measurement)}"  # noqa: S608
          + (f" WHERE {' AND '.join(where)}" if where else ""))
-    known: dict[tuple[Any, ...], dict[str, str]] = {}
+    known: dict[Any, dict[str, str]] = {}
     keys: dict[int, str] = {}  # id of a known tags dict -> its series key
 
     def order(row: Row) -> tuple[int, str]:
@@ -212,7 +213,7 @@ def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLC
     yield from pending
 
 
-def _v1_rows(ic: InfluxConfig, line: str, known: dict[tuple[Any, ...], dict[str, str]]
+def _v1_rows(ic: InfluxConfig, line: str, known: dict[Any, dict[str, str]]
              ) -> list[Row]:
     """The rows of one chunk of the answer; ``known`` gives each series one tags dict."""
     try:
@@ -230,10 +231,12 @@ def _v1_rows(ic: InfluxConfig, line: str, known: dict[tuple[Any, ...], dict[str,
             t_at, v_at = cols.index("time"), cols.index("value") if "value" in cols else -1
             l_at = cols.index("label") if "label" in cols else -1
             tag_at = [i for i in range(len(cols)) if i not in (t_at, v_at, l_at)]
+            # the key of a row's series: its tag cells, taken in C (one cell alone for one tag)
+            tag_cells = itemgetter(*tag_at) if tag_at else (lambda _v: ())
             for values in series["values"]:
                 if v_at < 0 or values[v_at] is None:
                     continue
-                seen = tuple(values[i] for i in tag_at)
+                seen = (len(tag_at), tag_cells(values))
                 tags = known.get(seen)
                 if tags is None:
                     tags = known[seen] = {cols[i]: str(values[i]) for i in tag_at
