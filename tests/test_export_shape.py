@@ -204,3 +204,17 @@ def test_a_bad_interval_is_named(bad: str) -> None:
 def test_an_unknown_zone_is_named() -> None:
     with pytest.raises(ConfigError, match="--tz: unknown time zone 'Mars/Olympus'"):
         zone("Mars/Olympus")
+
+
+def test_parquet_wide_and_empty(store: Config, tmp_path: Path) -> None:
+    out = tmp_path / "wide.parquet"
+    assert export(store, ExportRequest(("power_w",), fmt="parquet", wide=True, resample="1h"),
+                  out) == 2
+    df = pd.read_parquet(out)
+    assert list(df.columns) == ["time", "A (Kitchen) power_w", "B power_w"]
+    assert df["A (Kitchen) power_w"].tolist() == [20.0, 40.0]
+    assert df["B power_w"].iloc[0] == 5.0 and pd.isna(df["B power_w"].iloc[1])
+    assert df["time"].tolist() == [pd.Timestamp(at(0)), pd.Timestamp(at(60))]
+    empty = tmp_path / "empty.parquet"
+    assert export(store, ExportRequest(("voltage_v",), fmt="parquet"), empty) == 0
+    assert list(pd.read_parquet(empty).columns)[:3] == ["time", "measurement", "source"]
