@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 import numpy as np
@@ -231,8 +231,3 @@ def temperature_vs_setpoint(start: When = None, end: When = None, *, room: str |
     joined["delta_c"] = joined["temperature_c"] - joined["setpoint_c"]
     return joined[["room", "temperature_c", "setpoint_c", "delta_c"]]
 
-
-def days_ago(n: int) -> datetime:
-    """Midnight UTC ``n`` days ago (a convenience for notebooks)."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=n)
