@@ -183,10 +183,11 @@ class Encoder:
             if label is None:
                 append(f"{prefix} value={value!r}{suffix}")
             else:
-                field_set = fields.get((value, label) if value else _field_key(value, label))
+                # _field_key, inline
+                field_set = fields.get((value, label) if value else (repr(value), label))
                 if field_set is None:
                     field_set = self.labelled(value, label)
-                append(prefix + field_set + suffix)
+                append(f"{prefix}{field_set}{suffix}")
         return out
 
 
