@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
+from collector import analysis
 from collector.config import Config, InfluxConfig, StoreConfig
 from collector.export import ExportRequest, Selection, export
 from collector.export_read import read
@@ -126,3 +128,16 @@ def test_an_unreachable_influxdb_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match=r"InfluxDB at http://127\.0\.0\.1:\d+: Connect"):
         export(config, ExportRequest(("power_w",)), out)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.parametrize("measurement", ["state", "power_w", "setpoint_c"])
+def test_analysis_load_gives_the_same_frame_from_both_stores(
+        stores: tuple[Config, Config], measurement: str) -> None:
+    sqlite, influx = stores
+    a = analysis.load(measurement, T0 + timedelta(hours=1), None, config=sqlite)
+    b = analysis.load(measurement, T0 + timedelta(hours=1), None, config=influx)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == {"state": 36, "power_w": 108, "setpoint_c": 36}[measurement]
+    if measurement == "state":
+        assert a["label"].tolist()[:2] == ["closed", "open"]
+        assert a["value"].tolist()[:2] == [0.0, 1.0]
