@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector import analysis
 from collector.config import Config, InfluxConfig, StoreConfig
@@ -207,3 +209,31 @@ def test_an_unknown_measurement_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown measurement 'power_kw'; known: "):
         analysis.load("power_kw", config=Config(store=StoreConfig(path=tmp_path / "x")))
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(60, 20 * 3600), st.floats(0, 5000)), min_size=2,
+                      max_size=60),
+       start=st.datetimes(datetime(2024, 3, 25), datetime(2024, 11, 1)))
+def test_days_add_up_to_the_meter_difference(steps: list[tuple[int, float]],
+                                             start: datetime) -> None:
+    """Without resets, the days sum to the last reading minus the first day's last reading,
+    and each day is the growth between the last readings of two local days."""
+    t, value = start.replace(tzinfo=UTC), 1000.0
+    times, values = [], []
+    for gap, growth in steps:
+        t, value = t + timedelta(seconds=gap), value + growth
+        times.append(t)
+        values.append(value)
+    df = pd.DataFrame({"device": "M", "value": values},
+                      index=pd.DatetimeIndex(times, name="time"))
+    table = analysis.energy_table(df, "1D", BERLIN, "meter")
+    local_days = pd.Series(values, index=pd.DatetimeIndex(times).tz_convert(BERLIN))
+    last_per_day = local_days.groupby(local_days.index.date).last()
+    if len(last_per_day) < 2:
+        assert table.empty
+        return
+    assert table["M"].sum() == pytest.approx(values[-1] - last_per_day.iloc[0], rel=1e-9,
+                                             abs=1e-6)
+    assert [str(d.date()) for d in table.index] == [str(d) for d in last_per_day.index[1:]]
+    assert all(d.hour == 0 and d.minute == 0 for d in table.index)
