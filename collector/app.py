@@ -18,6 +18,7 @@ from collector.delivery import Deliverer
 from collector.errors import CollectorError, EncodeError, PartialFailure
 from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags, utc_now
+from collector.rooms import RoomMap, room_map
 from collector.sources.base import Source, SourceJob
 from collector.spool import Spool
 from collector.stores.base import Store
@@ -81,8 +82,9 @@ class _Chunk:
     counted; it costs only itself, never the rest of the run.
     """
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encoder, rooms: RoomMap | None = None) -> None:
         self._encoder = encoder
+        self._rooms = rooms
         self._parts: list[str] = []
         self.lines = 0
         self.dropped = 0
@@ -93,6 +95,9 @@ class _Chunk:
         """A ``ReadingSink``: never raises for a reading it cannot encode."""
         if not readings:
             return
+        if self._rooms:
+            # the one place where every reading gets its house-wide room (collector/rooms.py)
+            readings = self._rooms.apply(readings)
         try:
             lines = self._encoder.encode_many(readings)
         except EncodeError:
@@ -154,6 +159,7 @@ class App:
             max_backoff_s=config.spool.max_backoff, flush_interval_s=config.spool.flush_interval,
         )
         self.encoder = Encoder()
+        self.rooms = room_map(config)
         self._last_state: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {}
         self.outcomes: dict[str, JobOutcome] = {}
 
@@ -172,7 +178,7 @@ class App:
 
     def spool_counted(self, readings: Sequence[Reading]) -> tuple[int, int]:
         """``spool_readings``, also returning how many unencodable readings were dropped."""
-        chunk = _Chunk(self.encoder)
+        chunk = _Chunk(self.encoder, self.rooms)
         chunk.add(readings)
         if chunk.dropped:
             log.warning("%d unencodable readings dropped: %s", chunk.dropped,
@@ -193,7 +199,7 @@ class App:
         outcome = JobOutcome(source.label, job.name)
         started = time.monotonic()
         readings: Sequence[Reading] = ()
-        chunk = _Chunk(self.encoder)
+        chunk = _Chunk(self.encoder, self.rooms)
         try:
             if job.stream is not None:
                 await job.stream(chunk.add)  # readings are encoded as they arrive

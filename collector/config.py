@@ -105,6 +105,19 @@ class _SourceConfig(_Section):
     interval: Duration = 60.0
     timeout: Duration = 10.0
     enabled: bool = True
+    #: This site's room names -> the house's (collector/rooms.py, docs/rooms.md).
+    room_aliases: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("room_aliases")
+    @classmethod
+    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        _no_blank(value)
+        for alias, room in value.items():
+            if room in value and value[room] != room:
+                raise ValueError(
+                    f"{alias!r} = {room!r}, but {room!r} is itself an alias (of "
+                    f"{value[room]!r}): give every alias its final room")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -115,6 +128,14 @@ class _SourceConfig(_Section):
                 "contain spaces, commas, '=' or backslashes"
             )
         return value
+
+
+def _no_blank(value: dict[str, str]) -> dict[str, str]:
+    for key, room in value.items():
+        if not key.strip() or not room.strip():
+            raise ValueError(f"{key!r} = {room!r}: device, alias and room names may not be "
+                             "empty")
+    return value
 
 
 class FritzboxConfig(_SourceConfig):
@@ -128,6 +149,13 @@ class FritzboxConfig(_SourceConfig):
     verify_tls: bool = True
     ca_file: Path | None = None
     voip_numbers_as_tags: bool = False
+    #: AIN or device name -> room (the AHA interface has no rooms).
+    rooms: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("rooms")
+    @classmethod
+    def _rooms(cls, value: dict[str, str]) -> dict[str, str]:
+        return _no_blank(value)
 
     @field_validator("timezone")
     @classmethod

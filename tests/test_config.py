@@ -104,8 +104,8 @@ verify_tls = false
 FRITZ = '[[fritzbox]]\nname = "home"\nusername = "u"\npassword = "p"\n'
 ALL_KEYS = "fritzbox, influxdb, log, overkiz, spool, store, thinknx"
 FRITZ_KEYS = (
-    "ca_file, enabled, interval, name, password, stats_interval, timeout, timezone, "
-    "tr064_url, url, username, verify_tls, voip, voip_numbers_as_tags"
+    "ca_file, enabled, interval, name, password, room_aliases, rooms, stats_interval, "
+    "timeout, timezone, tr064_url, url, username, verify_tls, voip, voip_numbers_as_tags"
 )
 
 

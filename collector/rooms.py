@@ -1,0 +1,104 @@
+"""One room model across vendors: the ``room`` tag, the same whichever system measured it.
+
+Thinknx objects and Overkiz places bring their rooms; FRITZ! devices have none (the AHA
+interface knows no rooms), so ``[fritzbox.rooms]`` maps a device, by AIN or by name, to one.
+Every source section may also carry ``room_aliases``: the site's own room names mapped to
+the house's, so that "Soggiorno" (Thinknx), "Salon" (Overkiz) and "Wohnzimmer" (FRITZ!)
+all become "Living room".
+
+The mapping is applied in one place, where readings leave a source on their way to the
+spool (``collector.app``), so polls, device statistics and backfilled history agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from collector.config import Config
+from collector.model import Reading
+
+
+def ain_key(text: str) -> str:
+    """An AIN as the ``device_id`` tag holds it: without spaces ("08761 0000434" too)."""
+    return "".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRooms:
+    """The room rules of one site (one source section)."""
+
+    #: device_id (AIN without spaces) or device name -> room (FRITZ! only).
+    by_device: Mapping[str, str] = field(default_factory=dict)
+    #: the site's room name -> the house's room name.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def room(self, reading: Reading) -> str | None:
+        """The room ``reading`` belongs to after mapping and aliases (None: no room)."""
+        room = self.by_device.get(reading.device_id) or self.by_device.get(reading.device)
+        if room is None:
+            room = reading.tag("room")
+        if room is None:
+            return None
+        return self.aliases.get(room, room)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMap:
+    """The room rules of every site, keyed by (source kind, site)."""
+
+    sites: Mapping[tuple[str, str], SiteRooms] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.sites)
+
+    def apply(self, readings: Sequence[Reading]) -> Sequence[Reading]:
+        """``readings`` with their ``room`` tag set by the rules of their site.
+
+        Readings of sites without rules are passed through untouched (the same objects).
+        """
+        if not self.sites:
+            return readings
+        out: list[Reading] | None = None
+        for i, reading in enumerate(readings):
+            rules = self.sites.get((reading.source, reading.site))
+            if rules is None:
+                if out is not None:
+                    out.append(reading)
+                continue
+            room = rules.room(reading)
+            if room == reading.tag("room"):
+                if out is not None:
+                    out.append(reading)
+                continue
+            if out is None:
+                out = list(readings[:i])
+            out.append(with_room(reading, room))
+        return readings if out is None else out
+
+
+def with_room(reading: Reading, room: str | None) -> Reading:
+    """``reading`` with its ``room`` tag replaced (``None``: removed)."""
+    tags = [(k, v) for k, v in reading.tags if k != "room"]
+    if room:
+        tags.append(("room", room))
+        tags.sort()
+    return reading._replace(tags=tuple(tags))
+
+
+def room_map(config: Config) -> RoomMap:
+    """The room rules of every configured site."""
+    sites: dict[tuple[str, str], SiteRooms] = {}
+    sections: Iterable[tuple[str, object]] = (
+        *(("fritzbox", s) for s in config.fritzbox),
+        *(("thinknx", s) for s in config.thinknx),
+        *(("overkiz", s) for s in config.overkiz),
+    )
+    for kind, section in sections:
+        by_device = {ain_key(k): v for k, v in getattr(section, "rooms", {}).items()}
+        # a name may contain spaces: keep it as written as well
+        by_device |= dict(getattr(section, "rooms", {}))
+        aliases = dict(getattr(section, "room_aliases", {}))
+        if by_device or aliases:
+            sites[(kind, str(getattr(section, "name", "")))] = SiteRooms(by_device, aliases)
+    return RoomMap(sites)
