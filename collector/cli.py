@@ -420,7 +420,7 @@ class _ExportBar:
             self._bar = Progress(SpinnerColumn(), TextColumn("export: {task.completed:,} rows"),
                                  TimeElapsedColumn(), console=Console(stderr=True),
                                  transient=True)
-            self._task = self._bar.add_task("export", total=None)
+            self._task = self._bar.add_task("export", total=None, completed=rows)
             self._bar.start()
         self._bar.update(self._task, completed=rows)
 

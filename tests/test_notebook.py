@@ -59,7 +59,10 @@ def test_the_analysis_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     table = _text(code[1])
     assert all(name in table for name in ("Fernseher", "Kühlschrank", "Waschmaschine"))
     rooms = next(_text(c) for c in code if "rooms with a setpoint:" in _text(c))
-    assert "Soggiorno" in rooms
+    shown = rooms.split("rooms with a setpoint: ", 1)[1].splitlines()[0].split(", ")
+    assert len(shown) >= 2, rooms  # the Thinknx and Overkiz thermostats' rooms
+    summary = next(_text(c) for c in code if "delta_c" in _text(c))
+    assert all(room in summary for room in shown)
     # plots: the energy bars, the cost line and the rooms
     images = sum(1 for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
     assert images == 3
