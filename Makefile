@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint pytest influxdb bench schema clean
+.PHONY: demo test lint pytest influxdb chromium bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,24 @@ influxdb:
 		echo "influxd not found and cannot be installed here: integration tests will be skipped"; \
 	fi
 
+# A headless browser for the report page's test (Debian packages `chromium`, `chromium-driver`).
+chromium:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		echo "chromium: $$(command -v chromium), chromedriver: $$(command -v chromedriver)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium and chromium-driver packages"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "chromium not found and cannot be installed here: the report's browser test will be skipped"; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check collector tests
 	$(BIN)/mypy --strict collector
 
-pytest: $(STAMP) influxdb
+pytest: $(STAMP) influxdb chromium
 	$(BIN)/pytest -q
 
 test: lint pytest

@@ -51,15 +51,25 @@ def _local(times: Sequence[datetime], tz: tzinfo) -> list[str]:
     return [t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") for t in times]
 
 
+def _name(text: str) -> str:
+    """A device's name as plotly shows text: its markup tags (<b>, <br>) kept as text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mode(s: data.Series) -> str:
+    """Lines, with markers where a series is short (a single point draws no line)."""
+    return "lines+markers" if len(s.times) <= 60 else "lines"
+
+
 def _lines(series: Sequence[data.Series], title: str, y_title: str, tz: tzinfo) -> go.Figure:
-    fig = go.Figure([go.Scatter(x=_local(s.times, tz), y=list(s.values), name=s.name,
-                                mode="lines") for s in series])
+    fig = go.Figure([go.Scatter(x=_local(s.times, tz), y=list(s.values), name=_name(s.name),
+                                mode=_mode(s), marker={"size": 4}) for s in series])
     return _layout(fig, title, y_title)
 
 
 def _bars(series: Sequence[data.Series], title: str, tz: tzinfo) -> go.Figure:
     fig = go.Figure([go.Bar(x=[t.astimezone(tz).strftime("%Y-%m-%d") for t in s.times],
-                            y=list(s.values), name=s.name) for s in series])
+                            y=list(s.values), name=_name(s.name)) for s in series])
     # side by side, not stacked: a main meter and the sub-meters behind it would add up twice
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
@@ -68,7 +78,8 @@ def _bars(series: Sequence[data.Series], title: str, tz: tzinfo) -> go.Figure:
 
 def _climate(series: Sequence[data.Series], tz: tzinfo) -> go.Figure:
     rooms = sorted({s.group for s in series})
-    fig = make_subplots(rows=len(rooms), cols=1, shared_xaxes=True, subplot_titles=rooms,
+    fig = make_subplots(rows=len(rooms), cols=1, shared_xaxes=True,
+                        subplot_titles=[_name(r) for r in rooms],
                         vertical_spacing=min(0.08, 0.4 / len(rooms)))
     for row, room in enumerate(rooms, 1):
         for s in series:
@@ -76,11 +87,11 @@ def _climate(series: Sequence[data.Series], tz: tzinfo) -> go.Figure:
                 continue
             setpoint = " · setpoint · " in s.name
             fig.add_trace(go.Scatter(
-                x=_local(s.times, tz), y=list(s.values), mode="lines",
-                name=s.name.removeprefix(f"{room} · "),
+                x=_local(s.times, tz), y=list(s.values), mode=_mode(s), marker={"size": 4},
+                name=_name(s.name.removeprefix(f"{room} · ")),
                 line={"dash": "dash" if setpoint else "solid",
                       "shape": "hv" if setpoint else "linear"},
-                legendgroup=room, legendgrouptitle_text=room), row=row, col=1)
+                legendgroup=room, legendgrouptitle_text=_name(room)), row=row, col=1)
         fig.update_yaxes(title_text="°C", row=row, col=1)
     return _layout(fig, "Temperature (solid) and target setpoint (dashed) per room", "°C",
                    height=max(420, 230 * len(rooms)))
@@ -95,9 +106,9 @@ def _timelines(segments: Sequence[data.Segment], tz: tzinfo) -> go.Figure:
     fig = go.Figure([
         go.Bar(base=_local([s.start for s in segs], tz),
                x=[(s.end - s.start).total_seconds() * 1000 for s in segs],
-               y=[s.series for s in segs], orientation="h", name=label,
+               y=[_name(s.series) for s in segs], orientation="h", name=_name(label),
                marker_color=colours[label],
-               hovertemplate="%{y}: " + label.replace("%", "%%") + "<extra></extra>")
+               hovertemplate="%{y}: " + _name(label).replace("%", "%%") + "<extra></extra>")
         for label, segs in by_label.items()
     ])
     rows = len({s.series for s in segments})
