@@ -36,7 +36,8 @@ td.n { text-align: right; }
 """
 #: Colours of state labels: one per label, in the order labels appear.
 _PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2",
-            "#ff9da6", "#9d755d", "#bab0ac")
+            "#ff9da6", "#9d755d", "#bab0ac", "#1f3b5c", "#8c6d00", "#2f6b2a", "#7a1f3d",
+            "#5b5bd6", "#00a3a3")
 
 
 def _layout(fig: go.Figure, title: str, y_title: str, height: int = 420) -> go.Figure:
