@@ -134,13 +134,15 @@ class _Bar:
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
 
     def begin(self, source: str) -> None:
-        self._tasks[source] = self._progress.add_task(f"backfill {escape(source)}", total=0)
+        self._tasks[source] = self._progress.add_task(f"backfill {escape(source)}", total=None)
+        self._totals[source] = 0
 
     def expect(self, source: str, windows: int) -> None:
-        task = self._tasks[source]
-        self._progress.update(task, total=(self._progress.tasks[task].total or 0) + windows)
+        self._totals[source] += windows
+        self._progress.update(self._tasks[source], total=self._totals[source])
 
     def advance(self, source: str, points: int) -> None:
         self._progress.update(self._tasks[source], advance=1)
