@@ -12,11 +12,15 @@ spool (``collector.app``), so polls, device statistics and backfilled history ag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collector.config import Config
 from collector.model import Reading
+
+#: An AIN as printed on a FRITZ! device: digits in groups, a unit number after a dash.
+_AIN = re.compile(r"^\s*\d[\d ]*(?:-\d+)?\s*$")
 
 
 def ain_key(text: str) -> str:
@@ -95,9 +99,9 @@ def room_map(config: Config) -> RoomMap:
         *(("overkiz", s) for s in config.overkiz),
     )
     for kind, section in sections:
-        by_device = {ain_key(k): v for k, v in getattr(section, "rooms", {}).items()}
-        # a name may contain spaces: keep it as written as well
-        by_device |= dict(getattr(section, "rooms", {}))
+        rooms: dict[str, str] = getattr(section, "rooms", {})
+        # an AIN is matched without its spaces; a name as written
+        by_device = {ain_key(k) if _AIN.match(k) else k: v for k, v in rooms.items()}
         aliases = dict(getattr(section, "room_aliases", {}))
         if by_device or aliases:
             sites[(kind, str(getattr(section, "name", "")))] = SiteRooms(by_device, aliases)

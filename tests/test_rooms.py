@@ -63,13 +63,15 @@ def test_the_config_maps_fritz_devices_and_every_sites_own_names(tmp_path: Path)
         _reading("fritzbox", "home", "099950421775", "Wohnzimmer Thermostat"),  # by name
         _reading("fritzbox", "home", "087610000434", "Küche", kind="target"),  # by AIN
         _reading("fritzbox", "home", "116300341877", "Waschmaschine"),  # unmapped: no room
+        # a name is matched as written, never with its spaces taken out
+        _reading("fritzbox", "home", "x", "WohnzimmerThermostat"),
         _reading("thinknx", "villa", "g1", "Termostato", room="Soggiorno"),
         _reading("thinknx", "villa", "g2", "Luce", room="Cucina"),  # no alias: as it is
         _reading("overkiz", "tahoma", "io://1/2", "Heater", room="Salon"),
         _reading("overkiz", "other", "io://1/3", "Heater", room="Salon"),  # another site
     ])
     assert [r.tag("room") for r in got] == [
-        "Living room", "Kitchen", None, "Living room", "Cucina", "Living room", "Salon"]
+        "Living room", "Kitchen", None, None, "Living room", "Cucina", "Living room", "Salon"]
     # the other tags stay, sorted by key as every Reading's tags are
     assert got[1].tags == (("kind", "target"), ("room", "Kitchen"))
 
