@@ -47,37 +47,64 @@ class SiteRooms:
         return self.aliases.get(room, room)
 
 
-@dataclass(frozen=True, slots=True)
-class RoomMap:
-    """The room rules of every site, keyed by (source kind, site)."""
+_make = Reading._make
+#: Entries of the tag cache of a RoomMap before it starts afresh.
+_CACHE_MAX = 100_000
+_Key = tuple[str, str, str, str, tuple[tuple[str, str], ...]]
 
-    sites: Mapping[tuple[str, str], SiteRooms] = field(default_factory=dict)
+
+class RoomMap:
+    """The room rules of every site, keyed by (source kind, site).
+
+    The outcome for a series (its tags after the rules) is remembered: the readings of one
+    device keep arriving with the same tags, poll after poll.
+    """
+
+    __slots__ = ("_cache", "sites")
+
+    def __init__(self, sites: Mapping[tuple[str, str], SiteRooms] | None = None) -> None:
+        self.sites: Mapping[tuple[str, str], SiteRooms] = dict(sites or {})
+        #: (source, site, device_id, device, tags) -> new tags, or None: unchanged.
+        self._cache: dict[_Key, tuple[tuple[str, str], ...] | None] = {}
 
     def __bool__(self) -> bool:
         return bool(self.sites)
 
+    def _tags(self, reading: Reading) -> tuple[tuple[str, str], ...] | None:
+        rules = self.sites.get((reading.source, reading.site))
+        if rules is None:
+            return None
+        room = rules.room(reading)
+        if room == reading.tag("room"):
+            return None
+        return with_room(reading, room).tags
+
     def apply(self, readings: Sequence[Reading]) -> Sequence[Reading]:
         """``readings`` with their ``room`` tag set by the rules of their site.
 
-        Readings of sites without rules are passed through untouched (the same objects).
+        Readings whose room stays as it is are passed through untouched (the same objects),
+        and so is the whole sequence when no reading changed.
         """
         if not self.sites:
             return readings
+        cache = self._cache
         out: list[Reading] | None = None
-        for i, reading in enumerate(readings):
-            rules = self.sites.get((reading.source, reading.site))
-            if rules is None:
+        for i, r in enumerate(readings):
+            key = (r.source, r.site, r.device_id, r.device, r.tags)
+            try:
+                tags = cache[key]
+            except KeyError:
+                if len(cache) >= _CACHE_MAX:
+                    cache.clear()
+                tags = cache[key] = self._tags(r)
+            if tags is None:
                 if out is not None:
-                    out.append(reading)
-                continue
-            room = rules.room(reading)
-            if room == reading.tag("room"):
-                if out is not None:
-                    out.append(reading)
+                    out.append(r)
                 continue
             if out is None:
                 out = list(readings[:i])
-            out.append(with_room(reading, room))
+            # the fields as they are (already checked when the reading was made), new tags
+            out.append(_make((r[0], r[1], r[2], r[3], r[4], r[5], r[6], tags, r[8])))
         return readings if out is None else out
 
 
