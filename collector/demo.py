@@ -51,7 +51,7 @@ DEMO_ROOMS = {"Wohnzimmer": "Wohnzimmer", "Fernseher": "Wohnzimmer", "Bad Klima"
 DEMO_ALIASES = {
     "fritzbox": {"Wohnzimmer": "Living room", "Bad": "Bathroom", "Schlafzimmer": "Bedroom"},
     "thinknx": {"Soggiorno": "Living room", "Bagno": "Bathroom", "Camera da letto": "Bedroom"},
-    "overkiz": {"Ground floor": "Living room", "First floor": "Bedroom"},
+    "overkiz": {},  # its places are named as the house's rooms already
 }
 DEMO_ZONE = "Europe/Berlin"
 #: Full state reads of the Overkiz account; between them, its event listener (every second).

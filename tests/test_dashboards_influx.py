@@ -144,7 +144,7 @@ def test_the_variables_list_sites_rooms_and_devices_of_the_devices(
     grafana.resolve(influxd, filled, variables)
     # the collector's own series are no site and no device
     assert grafana.options["site"] == ["home", "tahoma", "villa"]
-    assert {"Ground floor", "Soggiorno"} <= set(grafana.options["room"])
+    assert {"Kitchen", "Soggiorno"} <= set(grafana.options["room"])
     assert "spool" not in grafana.options["device"]
     assert not any(":" in d and d.split(":")[0] in ("fritzbox", "thinknx", "overkiz")
                    for d in grafana.options["device"])
@@ -152,7 +152,7 @@ def test_the_variables_list_sites_rooms_and_devices_of_the_devices(
     grafana.selected["site"] = ["villa"]
     grafana.resolve(influxd, filled, variables[:2])
     villa_rooms = grafana.options["room"]
-    assert villa_rooms and "Ground floor" not in villa_rooms  # an Overkiz place
+    assert villa_rooms and "Kitchen" not in villa_rooms  # an Overkiz place
 
 
 def test_selected_values_narrow_the_panels_in_their_regex_form(

@@ -189,7 +189,7 @@ name = "tahoma"
 url = "{ok.url}"
 username = "{ok.username}"
 password = "{ok.password}"
-room_aliases = {{ "Ground floor" = "Living room" }}
+room_aliases = {{ "Salon" = "Living room" }}
 """, tmp_path / "collector.toml", env={})
 
         async def collect() -> None:

@@ -101,30 +101,21 @@ def _states(raw: object, part: str) -> tuple[State, ...]:
     return tuple(out)
 
 
-def _rooms(root: object, out: dict[str, str]) -> None:
-    """Flatten places: the root (the house) keeps its label, each direct sub-place is a room,
-    and places nested deeper belong to their room."""
-    if not isinstance(root, dict):
+def _rooms(place: object, out: dict[str, str], depth: int = 0) -> None:
+    """Every place's label by its oid. "The house, floors and rooms are viewed as a place"
+    (setup, <place>): a device's room is the label of its own place, as the user named it,
+    whether that is a room of the house, a room on a floor or the house itself."""
+    if not isinstance(place, dict) or depth > 32:
         return
-    if isinstance(root.get("oid"), str) and isinstance(root.get("label"), str):
-        out[root["oid"]] = root["label"]
-    for sub in _subplaces(root):
-        label = sub.get("label")
-        if isinstance(label, str):
-            _under(sub, label, out)
+    if isinstance(place.get("oid"), str) and isinstance(place.get("label"), str):
+        out[place["oid"]] = place["label"]
+    for sub in _subplaces(place):
+        _rooms(sub, out, depth + 1)
 
 
 def _subplaces(place: dict[str, Any]) -> list[dict[str, Any]]:
     subs = place.get("subPlaces")
     return [s for s in subs if isinstance(s, dict)] if isinstance(subs, list) else []
-
-
-def _under(place: dict[str, Any], room: str, out: dict[str, str], depth: int = 0) -> None:
-    if isinstance(place.get("oid"), str):
-        out[place["oid"]] = room
-    if depth < 32:
-        for sub in _subplaces(place):
-            _under(sub, room, out, depth + 1)
 
 
 def parse_setup(doc: object) -> tuple[Device, ...]:

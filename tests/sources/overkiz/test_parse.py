@@ -83,21 +83,21 @@ def test_real_device_states(shared_dir: Path) -> None:
     )
 
 
-def test_places_flattened_to_room() -> None:
+def test_a_device_is_in_the_room_of_its_own_place() -> None:
     doc = {
         "rootPlace": {
             "oid": "house",
             "label": "House",
             "subPlaces": [
                 {
-                    "oid": "living",
-                    "label": "Living room",
-                    "subPlaces": [{"oid": "corner", "label": "Reading corner"}],
+                    "oid": "ground",
+                    "label": "Ground floor",
+                    "subPlaces": [{"oid": "living", "label": "Living room"}],
                 }
             ],
         },
         "devices": [
-            {"deviceURL": "io://1/1#1", "label": "Heater", "placeOID": "corner", "widget": "W"},
+            {"deviceURL": "io://1/1#1", "label": "Heater", "placeOID": "living", "widget": "W"},
             {"deviceURL": "io://1/2", "label": "Meter", "placeOID": "house", "states": []},
             {"deviceURL": "rts://1/3", "label": "Blind", "controllableName": "rts:Blind"},
         ],
