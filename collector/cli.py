@@ -342,7 +342,9 @@ def spool_drop(config_path: Path | None, pending: bool) -> None:
               default=Path("demo-out"), show_default=True)
 @user_errors
 def demo(seconds: float, out_dir: Path) -> None:
-    """Simulators + embedded store + summary + CSV files; no config needed."""
+    """The three simulators collected into an embedded store for SECONDS, their history
+    backfilled; prints a summary and writes CSV files and report.html into DIR. No config
+    needed."""
     from collector.demo import run_demo
 
     setup_logging("WARNING")
