@@ -14,6 +14,9 @@ machine-readable ``name: value`` pairs.
 * ``fritz_parse_100_ms``: parsing one 100-device ``getdevicelistinfos`` answer, in a
   sequence of successive polls (the parser reuses what an unchanged device gave in the
   poll before, so one answer parsed again and again would not be a fair figure).
+* Then the figures of ``bench_overkiz`` (a 30-day history backfill), ``bench_thinknx`` (a
+  200-object poll cycle at 50 ms latency) and ``bench_export`` (export and ``load()`` of
+  stored readings from both stores).
 """
 
 from __future__ import annotations
@@ -319,6 +322,8 @@ def main() -> None:
             print(f"{key}: {results[key]:.2f}")
     results.update(__import__("collector.bench_overkiz", fromlist=["main"]).main())
     results.update(__import__("collector.bench_thinknx", fromlist=["run"]).run())
+    export_rows = ["--rows", "100000", "--compare-rows", "50000"] if args.quick else []
+    results.update(__import__("collector.bench_export", fromlist=["main"]).main(export_rows))
 
 
 if __name__ == "__main__":
