@@ -246,7 +246,8 @@ def render_markdown() -> str:
         "`celsius` gives no value (missing, empty or `inval`). Codes 16..56 are 8..28 °C as",
         "documented (16 means 8 °C or less, 56 means 28 °C or more); an undocumented code up",
         "to 80 is written as the device sent it (code / 2, 0..40 °C), a higher one gives no",
-        "point. A measured temperature is never clamped into the documented range.",
+        "point. A measured temperature is never clamped into the documented range. A setpoint",
+        "code outside 16..56 (other than 253/254) is undocumented and gives no point.",
         "",
     ]
     return "\n".join(out)

@@ -184,8 +184,8 @@ def hkr_setting(raw: int) -> HkrSetting | None:
 
     * 16..56 -> 8.0..28.0 °C in 0.5 °C steps. The ends are saturated: 16 means
       "8 °C or less" and 56 "28 °C or more" (1.2.1), so they read as 8.0 and 28.0.
-    * 0..15 and 57..252 are undocumented. The scale saturates at both ends, so they are
-      clamped to 8.0 and 28.0 like the end codes, with a warning (logged once per code).
+    * 0..15 and 57..252 are undocumented: None, no point (logged once per code). Clamping
+      them to 8.0 or 28.0 would write a setpoint the device never had.
     * 253 and 254 are the thermostat states OFF and ON, never temperatures.
     * 255 is unknown: None, no point.
     * Anything outside a byte is not an HKR code: ValueError.
@@ -199,8 +199,8 @@ def hkr_setting(raw: int) -> HkrSetting | None:
     if not 0 <= raw <= 255:
         raise ValueError(f"HKR code out of range: {raw}")
     if raw < HKR_MIN_CODE or raw > HKR_MAX_CODE:
-        warn_once("HKR temperature code (clamped to 8..28 °C)", str(raw))
-        raw = min(max(raw, HKR_MIN_CODE), HKR_MAX_CODE)
+        warn_once("HKR setpoint code (no point)", str(raw))
+        return None
     return HkrSetting(ThermostatMode.SETPOINT, raw / 2)
 
 

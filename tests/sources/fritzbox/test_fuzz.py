@@ -221,15 +221,15 @@ def test_random_bytes(xml: bytes) -> None:
 @given(st.integers(min_value=0, max_value=255))
 def test_no_hkr_code_becomes_a_temperature_outside_8_to_28(code: int) -> None:
     setting = nz.hkr_setting(code)
-    if code in (253, 254, 255):
-        assert setting is None or setting.celsius is None
-        assert (setting is None) == (code == 255)
-    else:
+    if code in (253, 254):
+        assert setting is not None and setting.celsius is None
+    elif 16 <= code <= 56:
         assert setting is not None
         assert setting.mode is nz.ThermostatMode.SETPOINT
-        assert setting.celsius is not None
+        assert setting.celsius == code / 2
         assert 8.0 <= setting.celsius <= 28.0
-        assert setting.celsius * 2 == min(max(code, 16), 56)
+    else:  # 255 (unknown) and every undocumented code: no setpoint at all
+        assert setting is None
 
 
 @given(st.integers().filter(lambda n: not 0 <= n <= 255))

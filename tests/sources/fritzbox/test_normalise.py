@@ -104,10 +104,6 @@ M = nz.ThermostatMode
         (36, M.SETPOINT, 18.0),
         (41, M.SETPOINT, 20.5),
         (56, M.SETPOINT, 28.0),  # "56 >= 28 °C"
-        (0, M.SETPOINT, 8.0),  # undocumented: clamped
-        (15, M.SETPOINT, 8.0),
-        (57, M.SETPOINT, 28.0),
-        (252, M.SETPOINT, 28.0),
         (253, M.OFF, None),
         (254, M.ON, None),
     ],
@@ -115,6 +111,12 @@ M = nz.ThermostatMode
 def test_hkr_codes(code: int, mode: nz.ThermostatMode, celsius: float | None) -> None:
     setting = nz.hkr_setting(code)
     assert setting == nz.HkrSetting(mode, celsius)
+
+
+@pytest.mark.parametrize("code", [0, 15, 57, 100, 252])
+def test_undocumented_setpoint_codes_give_no_setpoint(code: int) -> None:
+    # never a clamped 8 or 28 °C the thermostat was not set to
+    assert nz.hkr_setting(code) is None
 
 
 def test_hkr_unknown_and_invalid() -> None:
@@ -164,12 +166,12 @@ def test_thermostat_mode_labels() -> None:
 
 
 def test_undocumented_hkr_code_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    nz._warned.discard(("HKR temperature code (clamped to 8..28 °C)", "7"))
+    nz._warned.discard(("HKR setpoint code (no point)", "7"))
     with caplog.at_level("WARNING"):
         nz.hkr_setting(7)
         nz.hkr_setting(7)
     assert [r.getMessage() for r in caplog.records] == [
-        "FRITZ!Box sent an undocumented HKR temperature code (clamped to 8..28 °C): 7"
+        "FRITZ!Box sent an undocumented HKR setpoint code (no point): 7"
     ]
 
 

@@ -130,7 +130,7 @@ def test_hkr_edge_codes_and_tist_without_temperature_group() -> None:
          DECT300 | {"name": "thermostat_mode"}),
         ("099950001001", "Keller", "setpoint_c", 8.0, None, DECT300 | {"kind": "target"}),
         ("099950001001", "Keller", "setpoint_c", 28.0, None, DECT300 | {"kind": "comfort"}),
-        ("099950001001", "Keller", "setpoint_c", 28.0, None, DECT300 | {"kind": "eco"}),
+        # absenk 60 is undocumented: no eco setpoint, never a clamped 28.0
         ("099950001001", "Keller", "setpoint_c", 8.5, None, DECT300 | {"kind": "next"}),
         ("099950001001", "Keller", "state", 6.0, "adapting to the valve stroke",
          DECT300 | {"name": "thermostat_error"}),
