@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,6 +163,8 @@ class App:
         self.rooms = room_map(config)
         self._last_state: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {}
         self.outcomes: dict[str, JobOutcome] = {}
+        #: Failed job runs per source label (gap healing: has the source failed since?).
+        self.failed_runs: Counter[str] = Counter()
 
     async def aclose(self) -> None:
         for source in self.sources:
@@ -229,6 +232,8 @@ class App:
         except CollectorError as err:
             outcome.errors.append(f"{type(err).__name__}: {err}")
         outcome.duration_s = time.monotonic() - started
+        if not outcome.ok:
+            self.failed_runs[source.label] += 1
         self._log_state(key, outcome)
         self.outcomes[key] = outcome
         self.spool_readings(self._job_metrics(source, job, outcome))

@@ -319,6 +319,9 @@ class Config(_Section):
     influxdb: InfluxConfig | None = None
     spool: SpoolConfig = SpoolConfig()
     log: LogConfig = LogConfig()
+    #: Gap healing in `collector run` fetches device-side history at most this far back
+    #: (days; 0 turns it off): collector/heal.py.
+    heal_days: float = Field(default=7.0, ge=0, le=365)
     fritzbox: list[FritzboxConfig] = Field(default_factory=list)
     thinknx: list[ThinknxConfig] = Field(default_factory=list)
     overkiz: list[OverkizConfig] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.app import App
+from collector.heal import Healer
 from collector.sources.base import Source, SourceJob
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ def schedule(app: App, scheduler: AsyncIOScheduler, jobs: InFlight) -> None:
     for source in app.sources:
         for job in source.jobs():
             _add(scheduler, jobs, app, source, job, start)
+    # gap healing: device-side history on start and after a source comes back (heal.py)
+    for source, job in Healer(app, days=app.config.heal_days).jobs():
+        _add(scheduler, jobs, app, source, job, start)
     scheduler.add_job(
         _spool_metrics, "interval", args=[app], seconds=SELF_METRICS_INTERVAL_S,
         id="collector:spool", coalesce=True, max_instances=1, next_run_time=start,

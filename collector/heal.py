@@ -1,0 +1,115 @@
+"""Gap healing in ``collector run``: device-side history fetched on start and after a
+source comes back, through the watermarks of ``collector backfill`` (collector/backfill.py).
+
+Each source with device-side history gets one more job, ``heal``. Its first run (at start)
+and every run after one of the source's other jobs failed fetch what is missing: each series
+from its backfill watermark on, never from further back than ``heal_days`` (config); a
+series without a watermark starts ``heal_days`` ago. The readings go to the spool window by
+window and only then move the watermark, exactly as in a backfill, so ``collector backfill``
+and the daemon share one state and neither fetches twice what the other stored.
+
+While a source still fails, its heal waits (it would fail the same way). A heal that fails
+(e.g. a window refused for rate, Overkiz's limiter) stays due and is tried again at the next
+run of the job, ``HEAL_INTERVAL_S`` later: never in a tight loop. The windows stored before
+the failure keep their watermarks, so the next try resumes after them.
+
+The FRITZ!Box needs no heal: its statistics job runs at start and then every
+``stats_interval``, and each round already reads everything the box keeps (e.g. one hour of
+10-s power values, a day of 15-min values); the points of an overlap are the same series at
+the same times, so the store overwrites them. What is older than the box's memory is lost
+whoever asks (docs/fritzbox.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from collector.app import App
+from collector.backfill import BackfillOutcome, Watermarks, _Sink, has_history, state_path
+from collector.errors import CollectorError, PartialFailure
+from collector.model import Reading, utc_now
+from collector.sources.base import Source, SourceJob
+
+log = logging.getLogger(__name__)
+
+#: How often a source's heal job looks whether a heal is due.
+HEAL_INTERVAL_S = 300.0
+HEAL_JOB = "heal"
+#: Source kinds whose own polling reads all the history the device keeps (see above).
+HEALED_BY_POLLING = frozenset({"fritzbox"})
+
+
+def heals(source: Source) -> bool:
+    """Whether ``source`` gets a heal job."""
+    return has_history(source) and source.kind not in HEALED_BY_POLLING
+
+
+class Healer:
+    """The heal jobs of one daemon; heals run one at a time (they share the state file)."""
+
+    def __init__(self, app: App, *, days: float,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        self._app = app
+        self._back = timedelta(days=days)
+        self._now = now
+        self._lock = asyncio.Lock()
+        #: Failed runs of each source's other jobs when its last heal succeeded; None: due.
+        self._healed_at: dict[str, int | None] = {}
+        self.outcomes: list[BackfillOutcome] = []
+
+    def jobs(self) -> list[tuple[Source, SourceJob]]:
+        """One heal job per source with device-side history (none when ``days`` is 0)."""
+        if self._back <= timedelta(0):
+            return []
+        return [(s, SourceJob(HEAL_JOB, HEAL_INTERVAL_S, self._runner(s)))
+                for s in self._app.sources if heals(s)]
+
+    def _runner(self, source: Source) -> Callable[[], Awaitable[Sequence[Reading]]]:
+        async def run() -> Sequence[Reading]:
+            await self.heal_if_due(source)
+            return ()
+
+        return run
+
+    def due(self, source: Source) -> bool:
+        """Due at start, after a failed heal, and once the source works again after one of
+        its jobs failed; never while one of its jobs is failing right now."""
+        prefix = f"{source.label}:"
+        current = [o for key, o in self._app.outcomes.items()
+                   if key.startswith(prefix) and o.job != HEAL_JOB]
+        if any(not o.ok for o in current):
+            return False
+        healed_at = self._healed_at.get(source.label)
+        return healed_at is None or self._app.failed_runs[source.label] > healed_at
+
+    async def heal_if_due(self, source: Source) -> BackfillOutcome | None:
+        if not self.due(source):
+            return None
+        return await self.heal(source)
+
+    async def heal(self, source: Source) -> BackfillOutcome:
+        """Fetch the source's history from each series' watermark (at most ``days`` back);
+        raises what the source raised, after its stored windows moved their watermarks."""
+        async with self._lock:
+            failed_before = self._app.failed_runs[source.label]
+            since = self._now() - self._back
+            outcome = BackfillOutcome(source.label)
+            self.outcomes.append(outcome)
+            # a fresh read: a `collector backfill` may have moved watermarks meanwhile
+            marks = Watermarks(state_path(self._app))
+            sink = _Sink(self._app, marks, outcome, since, restart=False, progress=None)
+            try:
+                await source.history(since, sink)
+            except PartialFailure as err:
+                outcome.errors += err.errors
+                raise
+            except CollectorError as err:
+                outcome.errors.append(f"{type(err).__name__}: {err}")
+                raise
+            log.info("%s: healed %d series with %d points (%d resumed at their watermark)",
+                     source.label, len(outcome.series), outcome.points, len(outcome.resumed))
+            self._healed_at[source.label] = failed_before
+            return outcome
