@@ -14,10 +14,15 @@ run of the job, ``HEAL_INTERVAL_S`` later: never in a tight loop. The windows st
 the failure keep their watermarks, so the next try resumes after them.
 
 The FRITZ!Box needs no heal: its statistics job runs at start and then every
-``stats_interval``, and each round already reads everything the box keeps (e.g. one hour of
-10-s power values, a day of 15-min values); the points of an overlap are the same series at
-the same times, so the store overwrites them. What is older than the box's memory is lost
-whoever asks (docs/fritzbox.md).
+``stats_interval``, and each round already reads everything the box keeps
+(``getbasicdevicestats``, AHA-HTTP-Interface 1.2.2: e.g. the last hour of 10-s power
+values, a day of 15-min temperatures, days and months of energy); the points of an overlap
+are the same series at the same times (parse_stats.py), so the store overwrites them. What
+is older than the box's memory is lost whoever asks.
+
+After a long run a restart reads up to ``heal_days`` again (the watermarks move only when a
+heal stores windows); the store keeps one point per series and time, so that costs
+requests, never duplicates.
 """
 
 from __future__ import annotations
