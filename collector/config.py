@@ -265,6 +265,9 @@ class OverkizConfig(_SourceConfig):
     username: str | None = None
     password: SecretStr | None = None
     history: bool = True
+    #: `collector run` heals gaps from the cloud history at most this far back (days; 0: off;
+    #: collector/heal.py).
+    heal_days: float = Field(default=7.0, ge=0, le=365)
     verify_tls: bool = True
     ca_file: Path | None = None
     # interval: the full per-device state read (what events do not carry) and the running
@@ -319,9 +322,6 @@ class Config(_Section):
     influxdb: InfluxConfig | None = None
     spool: SpoolConfig = SpoolConfig()
     log: LogConfig = LogConfig()
-    #: Gap healing in `collector run` fetches device-side history at most this far back
-    #: (days; 0 turns it off): collector/heal.py.
-    heal_days: float = Field(default=7.0, ge=0, le=365)
     fritzbox: list[FritzboxConfig] = Field(default_factory=list)
     thinknx: list[ThinknxConfig] = Field(default_factory=list)
     overkiz: list[OverkizConfig] = Field(default_factory=list)

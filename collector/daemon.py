@@ -114,7 +114,7 @@ def schedule(app: App, scheduler: AsyncIOScheduler, jobs: InFlight) -> None:
         for job in source.jobs():
             _add(scheduler, jobs, app, source, job, start)
     # gap healing: device-side history on start and after a source comes back (heal.py)
-    for source, job in Healer(app, days=app.config.heal_days).jobs():
+    for source, job in Healer(app).jobs():
         _add(scheduler, jobs, app, source, job, start)
     scheduler.add_job(
         _spool_metrics, "interval", args=[app], seconds=SELF_METRICS_INTERVAL_S,

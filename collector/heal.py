@@ -3,10 +3,11 @@ source comes back, through the watermarks of ``collector backfill`` (collector/b
 
 Each source with device-side history gets one more job, ``heal``. Its first run (at start)
 and every run after one of the source's other jobs failed fetch what is missing: each series
-from its backfill watermark on, never from further back than ``heal_days`` (config); a
-series without a watermark starts ``heal_days`` ago. The readings go to the spool window by
-window and only then move the watermark, exactly as in a backfill, so ``collector backfill``
-and the daemon share one state and neither fetches twice what the other stored.
+from its backfill watermark on, never from further back than ``heal_days`` (``[[overkiz]]``,
+default 7; 0 turns healing off); a series without a watermark starts ``heal_days`` ago. The
+readings go to the spool window by window and only then move the watermark, exactly as in a
+backfill, so ``collector backfill`` and the daemon share one state and neither fetches twice
+what the other stored.
 
 While a source still fails, its heal waits (it would fail the same way). A heal that fails
 (e.g. a window refused for rate, Overkiz's limiter) stays due and is tried again at the next
@@ -45,6 +46,8 @@ HEAL_INTERVAL_S = 300.0
 HEAL_JOB = "heal"
 #: Source kinds whose own polling reads all the history the device keeps (see above).
 HEALED_BY_POLLING = frozenset({"fritzbox"})
+#: How far back a source without a ``heal_days`` setting of its own is healed.
+DEFAULT_HEAL_DAYS = 7.0
 
 
 def heals(source: Source) -> bool:
@@ -55,22 +58,29 @@ def heals(source: Source) -> bool:
 class Healer:
     """The heal jobs of one daemon; heals run one at a time (they share the state file)."""
 
-    def __init__(self, app: App, *, days: float,
+    def __init__(self, app: App, *, days: float | None = None,
                  now: Callable[[], datetime] = utc_now) -> None:
         self._app = app
-        self._back = timedelta(days=days)
+        self._days = days
         self._now = now
         self._lock = asyncio.Lock()
         #: Failed runs of each source's other jobs when its last heal succeeded; None: due.
         self._healed_at: dict[str, int | None] = {}
         self.outcomes: list[BackfillOutcome] = []
 
+    def days(self, source: Source) -> float:
+        """How far back ``source`` is healed: ``days`` if given, else its config's."""
+        if self._days is not None:
+            return self._days
+        for oc in self._app.config.overkiz:
+            if source.label == f"overkiz:{oc.name}":
+                return oc.heal_days
+        return DEFAULT_HEAL_DAYS
+
     def jobs(self) -> list[tuple[Source, SourceJob]]:
-        """One heal job per source with device-side history (none when ``days`` is 0)."""
-        if self._back <= timedelta(0):
-            return []
+        """One heal job per source with device-side history and ``days`` above 0."""
         return [(s, SourceJob(HEAL_JOB, HEAL_INTERVAL_S, self._runner(s)))
-                for s in self._app.sources if heals(s)]
+                for s in self._app.sources if heals(s) and self.days(s) > 0]
 
     def _runner(self, source: Source) -> Callable[[], Awaitable[Sequence[Reading]]]:
         async def run() -> Sequence[Reading]:
@@ -100,7 +110,7 @@ class Healer:
         raises what the source raised, after its stored windows moved their watermarks."""
         async with self._lock:
             failed_before = self._app.failed_runs[source.label]
-            since = self._now() - self._back
+            since = self._now() - timedelta(days=self.days(source))
             outcome = BackfillOutcome(source.label)
             self.outcomes.append(outcome)
             # a fresh read: a `collector backfill` may have moved watermarks meanwhile

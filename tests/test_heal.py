@@ -40,10 +40,9 @@ WAIT_S = 60.0
 
 def _config(tmp_path: Path, sim: OverkizSimulator, *, heal_days: float = 1.0) -> Config:
     oc = OverkizConfig(name="home", url=sim.url, username=sim.username,
-                       password=SecretStr(sim.password))
+                       password=SecretStr(sim.password), heal_days=heal_days)
     return Config(store=StoreConfig(kind="sqlite", path=tmp_path / "store.sqlite3"),
-                  spool=SpoolConfig(path=tmp_path / "spool.sqlite3"), overkiz=[oc],
-                  heal_days=heal_days)
+                  spool=SpoolConfig(path=tmp_path / "spool.sqlite3"), overkiz=[oc])
 
 
 def _run_daemon_with(app: App, jobs: Sequence[str]) -> App:

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from collector.app import App
 from collector.backfill import Watermarks, state_path
-from collector.config import Config, SpoolConfig, StoreConfig
+from collector.config import Config, OverkizConfig, SpoolConfig, StoreConfig
 from collector.errors import TransientError
-from collector.heal import HEAL_INTERVAL_S, HEAL_JOB, Healer, heals
+from collector.heal import DEFAULT_HEAL_DAYS, HEAL_INTERVAL_S, HEAL_JOB, Healer, heals
 from collector.model import Reading
 from collector.sources.base import HistorySink, Source, SourceJob
 from collector.sources.overkiz.errors import OverkizRateLimited
@@ -66,10 +67,11 @@ class CloudHistory(Source):
 class Setup:
     def __init__(self, tmp_path: Path, days: float = 1.0) -> None:
         config = Config(store=StoreConfig(kind="sqlite", path=tmp_path / "store.sqlite3"),
-                        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"), heal_days=days)
+                        spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
+                        overkiz=[cloud("home", days)])
         self.source = CloudHistory()
         self.app = App(config, sources=[self.source])
-        self.healer = Healer(self.app, days=config.heal_days, now=lambda: self.source.now)
+        self.healer = Healer(self.app, now=lambda: self.source.now)
         jobs = self.healer.jobs()
         assert [(s.label, j.name, j.interval_s) for s, j in jobs] == [
             ("overkiz:home", HEAL_JOB, HEAL_INTERVAL_S)]
@@ -164,12 +166,24 @@ def test_never_further_back_than_heal_days(tmp_path: Path) -> None:
     setup.close()
 
 
-def test_heal_days_zero_turns_healing_off(tmp_path: Path) -> None:
+def test_heal_days_zero_turns_healing_off_for_that_source(tmp_path: Path) -> None:
+    other = CloudHistory()
+    other.name = "cottage"
     config = Config(spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
-                    store=StoreConfig(path=tmp_path / "store.sqlite3"), heal_days=0)
-    app = App(config, sources=[CloudHistory()])
-    assert Healer(app, days=config.heal_days).jobs() == []
+                    store=StoreConfig(path=tmp_path / "store.sqlite3"),
+                    overkiz=[cloud("home", 0), cloud("cottage", 2.5)])
+    app = App(config, sources=[CloudHistory(), other])
+    healer = Healer(app)
+    assert [s.label for s, _ in healer.jobs()] == ["overkiz:cottage"]
+    assert healer.days(other) == 2.5
+    assert OverkizConfig(name="x", server="somfy_europe", username="u",
+                         password=SecretStr("p")).heal_days == DEFAULT_HEAL_DAYS == 7
     asyncio.run(app.aclose())
+
+
+def cloud(name: str, days: float) -> OverkizConfig:
+    return OverkizConfig(name=name, url="https://cloud.invalid", username="user",
+                         password=SecretStr("secret"), heal_days=days)
 
 
 def test_only_sources_whose_polling_misses_history_are_healed() -> None:
