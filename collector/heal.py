@@ -64,9 +64,11 @@ class Healer:
         self._days = days
         self._now = now
         self._lock = asyncio.Lock()
-        #: Failed runs of each source's other jobs when its last heal succeeded; None: due.
-        self._healed_at: dict[str, int | None] = {}
-        self.outcomes: list[BackfillOutcome] = []
+        #: Failed job runs of each source when its last heal began (sources never healed:
+        #: absent, hence due).
+        self._healed_at: dict[str, int] = {}
+        #: The last heal of each source (one per source, whatever the daemon's age).
+        self.last: dict[str, BackfillOutcome] = {}
 
     def days(self, source: Source) -> float:
         """How far back ``source`` is healed: ``days`` if given, else its config's."""
@@ -111,8 +113,7 @@ class Healer:
         async with self._lock:
             failed_before = self._app.failed_runs[source.label]
             since = self._now() - timedelta(days=self.days(source))
-            outcome = BackfillOutcome(source.label)
-            self.outcomes.append(outcome)
+            outcome = self.last[source.label] = BackfillOutcome(source.label)
             # a fresh read: a `collector backfill` may have moved watermarks meanwhile
             marks = Watermarks(state_path(self._app))
             sink = _Sink(self._app, marks, outcome, since, restart=False, progress=None)

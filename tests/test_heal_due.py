@@ -196,3 +196,18 @@ def test_only_sources_whose_polling_misses_history_are_healed() -> None:
     assert heals(CloudHistory())
     assert not heals(Box())
     assert not heals(Live("knx", 60.0))
+
+
+def test_the_last_heal_of_each_source_is_kept_not_every_heal(setup: Setup) -> None:
+    for hours in range(3):
+        setup.source.now = NOW + hours * HOUR
+        setup.source.poll_fails = True
+        assert not setup.poll()
+        setup.source.poll_fails = False
+        assert setup.poll()
+        assert setup.heal() == []
+    assert len(setup.source.calls) == 3
+    assert list(setup.healer.last) == ["overkiz:home"]
+    last = setup.healer.last["overkiz:home"]
+    assert (last.windows, last.points, last.resumed) == (2, 2, {"a", "b"})
+    setup.close()
