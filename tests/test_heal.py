@@ -22,7 +22,7 @@ from collector.app import App
 from collector.backfill import Watermarks, state_path
 from collector.config import Config, FritzboxConfig, OverkizConfig, SpoolConfig, StoreConfig
 from collector.daemon import run
-from collector.heal import HEAL_JOB
+from collector.heal import HEAL_JOB, Healer
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import OverkizSimulator
 from collector.simulators.overkiz_model import TICK_S
@@ -184,3 +184,51 @@ def test_the_fritzbox_statistics_job_heals_an_outage_by_itself(tmp_path: Path) -
         for t in (FRITZ_START, last_slot):  # the newest value of each start: the live one
             assert by_time[t] == pytest.approx(round(sim.house.power_w(dev, t) * 100) / 100,
                                                abs=0.011)
+
+
+def test_an_overkiz_cloud_outage_is_healed_once_the_cloud_answers_again(
+    tmp_path: Path,
+) -> None:
+    """The collector keeps running while the cloud answers 503 for 40 minutes: the heal
+    waits while the states job fails, and the first heal after it works again fetches the
+    missing hour, from the watermarks of the heal at start."""
+    history = "GET /setup/devices/{deviceURL}/states/{name}/history/{from}/{to}"
+    with freeze_time(T0, tick=True, real_asyncio=True) as frozen, \
+            OverkizSimulator(seed=11, clock=time.time) as sim:  # the frozen clock
+        config = _config(tmp_path, sim)
+        source = OverkizSource(config.overkiz[0], state_dir=tmp_path)
+        app = App(config, sources=[source])
+        healer = Healer(app)
+        [(_, heal)] = healer.jobs()
+        states = next(j for j in source.jobs() if j.name == "states")
+
+        async def go() -> list[bool]:
+            ran = [(await app.run_job(source, states)).ok, (await app.run_job(source, heal)).ok]
+            started_calls = sim.calls(history)
+            frozen.tick(OUTAGE)
+            sim.maintenance_next(1)
+            ran += [(await app.run_job(source, states)).ok, (await app.run_job(source, heal)).ok]
+            assert sim.calls(history) == started_calls  # no heal while the source fails
+            ran += [(await app.run_job(source, states)).ok, (await app.run_job(source, heal)).ok]
+            assert sim.calls(history) > started_calls
+            await app.deliverer.drain()
+            await app.aclose()
+            return ran
+
+        assert asyncio.run(go()) == [True, True, False, True, True, True]
+        healed = healer.last["overkiz:home"]
+        assert healed.errors == []
+        assert len(healed.resumed) == len(healed.series) == 25
+        recovered = time.time()
+        probe = f"io://{sim.house.gateway}/1001#2"
+        state = sim.house.by_url[probe].state("core:TemperatureState")
+        assert state is not None
+        points = _points(config.store.path, "temperature_c", probe)
+    times = [t for t, _ in points]
+    assert len(times) == len(set(times))
+    hourly = {t: v for t, v in points if t % HOUR_S == 0}
+    first_hour = -(-int(T0.timestamp() - 86400) // HOUR_S) * HOUR_S
+    assert sorted(hourly) == list(range(first_hour, int(recovered) + 1, HOUR_S))
+    assert int(T0.timestamp()) + 10 * 60 in hourly  # 11:00, inside the outage
+    for t, value in hourly.items():
+        assert value == pytest.approx(float(state.value(t))), t
