@@ -17,6 +17,9 @@ machine-readable ``name: value`` pairs.
 * Then the figures of ``bench_overkiz`` (a 30-day history backfill), ``bench_thinknx`` (a
   200-object poll cycle at 50 ms latency) and ``bench_export`` (export and ``load()`` of
   stored readings from both stores).
+
+``--soak`` runs only ``bench_soak`` instead: the daemon against the three simulators for a
+few minutes (``--soak-seconds``), its memory, CPU per poll and readings lost.
 """
 
 from __future__ import annotations
@@ -291,7 +294,14 @@ def bench_daemon_memory(devices: int = 100, seconds: float = 30.0) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    parser.add_argument("--soak", action="store_true",
+                        help="run only the soak: collector run against the three simulators")
+    parser.add_argument("--soak-seconds", type=float, default=180.0,
+                        help="length of the soak in seconds (default 180)")
     args = parser.parse_args()
+    if args.soak:
+        __import__("collector.bench_soak", fromlist=["main"]).main(args.soak_seconds)
+        return
     results: dict[str, float] = {}
     results.update(bench_encoder(10_000 if args.quick else 50_000))
     print(f"encoder: ours {results['encode_lines_per_s']:,.0f} lines/s, influxdb-client Point "
