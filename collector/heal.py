@@ -52,7 +52,7 @@ DEFAULT_HEAL_DAYS = 7.0
 
 def heals(source: Source) -> bool:
     """Whether ``source`` gets a heal job."""
-    return has_history(source) and source.kind not in HEALED_BY_POLLING
+    return has_history(source) and source.keeps_history and source.kind not in HEALED_BY_POLLING
 
 
 class Healer:

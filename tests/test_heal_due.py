@@ -198,6 +198,22 @@ def test_only_sources_whose_polling_misses_history_are_healed() -> None:
     assert not heals(Live("knx", 60.0))
 
 
+def test_an_overkiz_source_without_history_gets_no_heal_job(tmp_path: Path) -> None:
+    from collector.sources.overkiz.source import OverkizSource
+
+    account = OverkizSource(cloud("cloud", 7), state_dir=tmp_path)
+    local = OverkizSource(OverkizConfig(name="gw", url="https://gateway-1.local:8443",
+                                        token=SecretStr("t")), state_dir=tmp_path)
+    off = OverkizSource(OverkizConfig(name="off", url="https://cloud.invalid", username="u",
+                                      password=SecretStr("p"), history=False),
+                        state_dir=tmp_path)
+    try:
+        assert (heals(account), heals(local), heals(off)) == (True, False, False)
+    finally:
+        for source in (account, local, off):
+            asyncio.run(source.aclose())
+
+
 def test_the_last_heal_of_each_source_is_kept_not_every_heal(setup: Setup) -> None:
     for hours in range(3):
         setup.source.now = NOW + hours * HOUR

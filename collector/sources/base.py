@@ -75,6 +75,12 @@ class Source(AsyncClosing):
         """
         return None
 
+    @property
+    def keeps_history(self) -> bool:
+        """Whether ``history`` can hand over anything for this source as configured (a
+        source may have the port but not the means, e.g. a gateway's local API)."""
+        return type(self).history is not Source.history
+
     async def check(self) -> str:
         """Reach the device, log in, verify permissions; return a short description."""
         await self.poll()

@@ -15,6 +15,7 @@ would reject for rate is not sent; the caller gets ``OverkizRateLimited`` with t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -104,6 +105,7 @@ class OverkizClient:
         self._sleep = sleep
         self._auth_blocked_until = 0.0
         self._auth_backoff_s = AUTH_BACKOFF_INITIAL_S
+        self._login_lock = asyncio.Lock()
         self.requests = 0
 
     # --- session ----------------------------------------------------------------------------
@@ -137,6 +139,13 @@ class OverkizClient:
         self._auth_backoff_s = AUTH_BACKOFF_INITIAL_S
         log.info("Overkiz session opened")
 
+    async def _one_login(self) -> None:
+        """Log in for the requests that find no session: jobs starting together share one
+        login (a second login would replace the session the event listener belongs to)."""
+        async with self._login_lock:
+            if self._session is None:
+                await self.login()
+
     # --- requests ---------------------------------------------------------------------------
 
     async def request(
@@ -150,7 +159,7 @@ class OverkizClient:
         """Send one API request and return its decoded JSON (None for an empty answer)."""
         for attempt in (1, 2):
             if self._token is None and self._session is None:
-                await self.login()
+                await self._one_login()
             if category is not None:
                 await self._wait_for(category)
             response = await self._send(method, path, json_body=json_body)

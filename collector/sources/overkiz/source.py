@@ -305,6 +305,12 @@ class OverkizSource(Source):
         )
         return [r for rs in found.values() for r in rs]
 
+    @property
+    def keeps_history(self) -> bool:
+        """The cloud keeps state history; the local API has none, and ``history = false``
+        asks for none."""
+        return not self.client.local and self.config.history
+
     def jobs(self) -> Sequence[SourceJob]:
         return (
             SourceJob("events", self.config.events_interval, self.poll),

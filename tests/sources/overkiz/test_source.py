@@ -137,5 +137,12 @@ def test_jobs_starting_together_load_the_setup_once(tmp_path: Path) -> None:
     events, states = asyncio.run(first_start())
     assert cloud.calls.count("/setup") == 1
     assert cloud.calls.count("/login") == 1
+    # a restart with the setup cached: the jobs still share one login, so the event
+    # listener belongs to the session every job uses
+    home = OverkizSource(config, state_dir=tmp_path,
+                         http=httpx.AsyncClient(transport=httpx.MockTransport(slow_cloud)))
+    asyncio.run(first_start())
+    assert cloud.calls.count("/setup") == 1
+    assert cloud.calls.count("/login") == 2
     assert [(p.measurement, p.value) for p in events] == [("energy_wh", 728250.0)]
     assert ("energy_wh", 9.0) in [(p.measurement, p.value) for p in states]
