@@ -14,29 +14,25 @@ The result is ordered as the export orders rows: by time, then by series key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from collector.config import Config, InfluxConfig
-from collector.errors import CollectorError, StoreUnavailable
 from collector.export_read import (
     CHUNK,
     Row,
     Selection,
-    influxql_conditions,
     quote_measurement,
     read,
-    safe_said,
     series_key,
     sqlite_rows,
-    store_name,
     tls_for,
+    v1_chunks,
+    v1_where,
 )
 
 
@@ -112,14 +108,8 @@ def _v1_columns(ic: InfluxConfig, measurement: str, sel: Selection
                 ) -> tuple[list[Any], list[Any], list[list[Any]] | None, list[Any],
                            list[dict[str, str]]]:
     assert ic.database
-    where = influxql_conditions(sel)
-    if sel.start is not None:
-        where.append(f"time >= {sel.start}")
-    if sel.end is not None:
-        where.append(f"time < {sel.end}")
     q = (f'SELECT "value", "label" FROM {quote_measurement(measurement)}'  # noqa: S608
-         + (f" WHERE {' AND '.join(where)}" if where else "") + " GROUP BY *")
-    auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
+         + v1_where(sel) + " GROUP BY *")
     number: dict[tuple[tuple[str, str], ...], int] = {}
     series: list[dict[str, str]] = []
     times: list[Any] = []
@@ -127,47 +117,27 @@ def _v1_columns(ic: InfluxConfig, measurement: str, sel: Selection
     labels: list[list[Any]] = []
     codes: list[Any] = []
     with_labels = False
-    try:
-        with httpx.Client(auth=auth, timeout=ic.timeout, verify=tls_for(ic)) as client, \
-                client.stream("POST", f"{ic.url.rstrip('/')}/query", data={
-                    "q": q, "db": ic.database, "epoch": "ns", "chunked": "true",
-                    "chunk_size": str(CHUNK)}) as resp:
-            if resp.status_code != 200:
-                resp.read()
-                raise CollectorError(f"{store_name(ic)}: query failed: HTTP {resp.status_code}: "
-                                     f"{safe_said(ic, resp.text)}")
-            for line in resp.iter_lines():
-                if not line.strip():
-                    continue
-                for result in json.loads(line).get("results", []):
-                    if "error" in result:
-                        said = safe_said(ic, str(result["error"]))
-                        raise CollectorError(f"{store_name(ic)}: query failed: {said}")
-                    for s in result.get("series", []):
-                        tags = {k: v for k, v in (s.get("tags") or {}).items() if v}
-                        key = tuple(sorted(tags.items()))
-                        code = number.get(key)
-                        if code is None:
-                            code = number[key] = len(series)
-                            series.append(tags)
-                        cols = s["columns"]
-                        v_at = cols.index("value") if "value" in cols else None
-                        l_at = cols.index("label") if "label" in cols else None
-                        rows = [r for r in s["values"] if v_at is not None and r[v_at] is not None]
-                        if not rows or v_at is None:
-                            continue
-                        t, v, lb = zip(*((r[0], r[v_at], None if l_at is None else r[l_at])
-                                         for r in rows), strict=True)
-                        times.append(np.array(t, dtype=np.int64))
-                        values.append(np.array(v, dtype=np.float64))
-                        labels.append(list(lb))
-                        with_labels = with_labels or any(x is not None for x in lb)
-                        codes.append(np.full(len(t), code, dtype=np.int64))
-    except httpx.HTTPError as err:
-        raise StoreUnavailable(
-            f"{store_name(ic)}: {type(err).__name__}: {safe_said(ic, str(err))}") from None
-    except ValueError as err:
-        raise CollectorError(f"{store_name(ic)}: query answer is not JSON: {err}") from None
+    for chunk in v1_chunks(ic, q, chunk=CHUNK, verify=tls_for(ic)):
+        for s in chunk:
+            tags = {k: v for k, v in (s.get("tags") or {}).items() if v}
+            key = tuple(sorted(tags.items()))
+            code = number.get(key)
+            if code is None:
+                code = number[key] = len(series)
+                series.append(tags)
+            cols = s["columns"]
+            v_at = cols.index("value") if "value" in cols else None
+            l_at = cols.index("label") if "label" in cols else None
+            rows = [r for r in s["values"] if v_at is not None and r[v_at] is not None]
+            if not rows or v_at is None:
+                continue
+            t, v, lb = zip(*((r[0], r[v_at], None if l_at is None else r[l_at])
+                             for r in rows), strict=True)
+            times.append(np.array(t, dtype=np.int64))
+            values.append(np.array(v, dtype=np.float64))
+            labels.append(list(lb))
+            with_labels = with_labels or any(x is not None for x in lb)
+            codes.append(np.full(len(t), code, dtype=np.int64))
     return times, values, labels if with_labels else None, codes, series
 
 

@@ -158,33 +158,26 @@ def quote_measurement(name: str) -> str:
 
 def _influx_v1(ic: InfluxConfig, measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
     assert ic.database
-    auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
     verify = tls_for(ic)  # a bad ca_file is said before any row is asked for
-    return _v1_windows(ic, auth, verify, measurement, sel, chunk)
+    return _v1_windows(ic, verify, measurement, sel, chunk)
 
 
-def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLContext | bool,
-                measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
-    """One query, its answer streamed by the server in chunks of ``chunk`` points
-    (``chunked=true``); the rows of the last instant of a chunk wait for the next one, so
-    that an instant is never split when its series are put in order."""
+def v1_where(sel: Selection) -> str:
+    """The WHERE clause (with its keyword; empty when nothing is selected) of ``sel``."""
     where = influxql_conditions(sel)
     if sel.start is not None:
         where.append(f"time >= {sel.start}")
     if sel.end is not None:
         where.append(f"time < {sel.end}")
-    q = (f"SELECT * FROM {quote_measurement(measurement)}"  # noqa: S608
-         + (f" WHERE {' AND '.join(where)}" if where else ""))
-    known: dict[Any, dict[str, str]] = {}
-    keys: dict[int, str] = {}  # id of a known tags dict -> its series key
+    return f" WHERE {' AND '.join(where)}" if where else ""
 
-    def order(row: Row) -> tuple[int, str]:
-        key = keys.get(id(row[1]))
-        if key is None:
-            key = keys[id(row[1])] = series_key(row[1])
-        return row[0], key
 
-    pending: list[Row] = []
+def v1_chunks(ic: InfluxConfig, q: str, *, chunk: int,
+              verify: ssl.SSLContext | bool) -> Iterator[list[dict[str, Any]]]:
+    """The series of the answer to ``q``, one list per chunk the server streams
+    (``chunked=true``, ``chunk`` points each); a refused query or an error inside the answer
+    is a ``CollectorError``, an unreachable server ``StoreUnavailable``."""
+    auth = (ic.username, ic.password.get_secret_value()) if ic.username and ic.password else None
     try:
         with httpx.Client(auth=auth, timeout=ic.timeout, verify=verify) as client, \
                 client.stream("POST", f"{ic.url.rstrip('/')}/query", data={
@@ -195,54 +188,79 @@ def _v1_windows(ic: InfluxConfig, auth: tuple[str, str] | None, verify: ssl.SSLC
                 raise CollectorError(f"{store_name(ic)}: query failed: HTTP "
                                      f"{resp.status_code}: {safe_said(ic, resp.text)}")
             for line in resp.iter_lines():
-                if not line.strip():
-                    continue
-                pending += _v1_rows(ic, line, known)
-                if not pending:
-                    continue
-                last, cut = pending[-1][0], len(pending)
-                while cut and pending[cut - 1][0] == last:
-                    cut -= 1
-                ready, pending = pending[:cut], pending[cut:]
-                ready.sort(key=order)
-                yield from ready
+                if line.strip():
+                    yield _v1_series(ic, line)
     except httpx.HTTPError as err:
         raise StoreUnavailable(
             f"{store_name(ic)}: {type(err).__name__}: {safe_said(ic, str(err))}") from None
-    pending.sort(key=order)
-    yield from pending
 
 
-def _v1_rows(ic: InfluxConfig, line: str, known: dict[Any, dict[str, str]]
-             ) -> list[Row]:
-    """The rows of one chunk of the answer; ``known`` gives each series one tags dict."""
+def _v1_series(ic: InfluxConfig, line: str) -> list[dict[str, Any]]:
+    """The series of one chunk of an answer."""
     try:
         results = json.loads(line).get("results", [])
     except ValueError:
         raise CollectorError(f"{store_name(ic)}: query answer is not JSON: "
                              f"{safe_said(ic, line[:100])}") from None
-    out: list[Row] = []
+    out: list[dict[str, Any]] = []
     for result in results:
         if "error" in result:
             raise CollectorError(
                 f"{store_name(ic)}: query failed: {safe_said(ic, str(result['error']))}")
-        for series in result.get("series", []):
-            cols = series["columns"]
-            t_at, v_at = cols.index("time"), cols.index("value") if "value" in cols else -1
-            l_at = cols.index("label") if "label" in cols else -1
-            tag_at = [i for i in range(len(cols)) if i not in (t_at, v_at, l_at)]
-            # the key of a row's series: its tag cells, taken in C (one cell alone for one tag)
-            tag_cells = itemgetter(*tag_at) if tag_at else (lambda _v: ())
-            for values in series["values"]:
-                if v_at < 0 or values[v_at] is None:
-                    continue
-                seen = (len(tag_at), tag_cells(values))
-                tags = known.get(seen)
-                if tags is None:
-                    tags = known[seen] = {cols[i]: str(values[i]) for i in tag_at
-                                          if values[i] not in (None, "")}
-                out.append((int(values[t_at]), tags, float(values[v_at]),
-                            values[l_at] if l_at >= 0 else None))
+        out += result.get("series", [])
+    return out
+
+
+def _v1_windows(ic: InfluxConfig, verify: ssl.SSLContext | bool,
+                measurement: str, sel: Selection, chunk: int) -> Iterator[Row]:
+    """One query, its answer streamed by the server in chunks of ``chunk`` points
+    (``chunked=true``); the rows of the last instant of a chunk wait for the next one, so
+    that an instant is never split when its series are put in order."""
+    q = f"SELECT * FROM {quote_measurement(measurement)}{v1_where(sel)}"  # noqa: S608
+    known: dict[Any, dict[str, str]] = {}
+    keys: dict[int, str] = {}  # id of a known tags dict -> its series key
+
+    def order(row: Row) -> tuple[int, str]:
+        key = keys.get(id(row[1]))
+        if key is None:
+            key = keys[id(row[1])] = series_key(row[1])
+        return row[0], key
+
+    pending: list[Row] = []
+    for series in v1_chunks(ic, q, chunk=chunk, verify=verify):
+        pending += _v1_rows(series, known)
+        if not pending:
+            continue
+        last, cut = pending[-1][0], len(pending)
+        while cut and pending[cut - 1][0] == last:
+            cut -= 1
+        ready, pending = pending[:cut], pending[cut:]
+        ready.sort(key=order)
+        yield from ready
+    pending.sort(key=order)
+    yield from pending
+
+
+def _v1_rows(chunk: list[dict[str, Any]], known: dict[Any, dict[str, str]]) -> list[Row]:
+    """The rows of one chunk of the answer; ``known`` gives each series one tags dict."""
+    out: list[Row] = []
+    for series in chunk:
+        cols = series["columns"]
+        t_at, v_at = cols.index("time"), cols.index("value") if "value" in cols else -1
+        l_at = cols.index("label") if "label" in cols else -1
+        tag_at = [i for i in range(len(cols)) if i not in (t_at, v_at, l_at)]
+        # the key of a row's series: its tag cells, taken in C (one cell alone for one tag)
+        tag_cells = itemgetter(*tag_at) if tag_at else (lambda _v: ())
+        for values in series["values"]:
+            if v_at < 0 or values[v_at] is None:
+                continue
+            seen = (len(tag_at), tag_cells(values))
+            tags = known.get(seen)
+            if tags is None:
+                tags = known[seen] = {cols[i]: str(values[i]) for i in tag_at
+                                      if values[i] not in (None, "")}
+            out.append((int(values[t_at]), tags, float(values[v_at]),
+                        values[l_at] if l_at >= 0 else None))
     return out
 
 
