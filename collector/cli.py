@@ -18,7 +18,6 @@ from collector.logs import redact, setup_logging
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress
     from rich.text import Text
 
     from collector.backfill import BackfillOutcome
@@ -194,6 +193,7 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
 
     from collector.app import App
     from collector.backfill import parse_since, run_backfill
+    from collector.cli_progress import SourceBars, backfill_progress
 
     config = _load(config_path)
     start = parse_since(since)
@@ -202,14 +202,14 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
     async def go() -> tuple[list[BackfillOutcome], int]:
         app = App(config)
         try:
-            bars = _progress()
+            bars = backfill_progress()
             if bars is None:
                 outcomes = await run_backfill(app, start, source_name=source_name,
                                               restart=restart)
             else:
                 with bars:
                     outcomes = await run_backfill(app, start, source_name=source_name,
-                                                  restart=restart, progress=_Bars(bars))
+                                                  restart=restart, progress=SourceBars(bars))
             return outcomes, app.spool.pending
         finally:
             await app.aclose()
@@ -242,42 +242,6 @@ def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
     if o.dropped:
         result.append_text(_text(f"; {o.dropped} unencodable readings dropped", "yellow"))
     return series, windows, str(o.points), result
-
-
-def _progress() -> Progress | None:
-    """Progress bars on stderr, only when stderr is a terminal."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return None
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("windows, {task.fields[points]} points"), console=console)
-
-
-class _Bars:
-    """One progress bar per source (``collector.backfill.Progress``)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._tasks: dict[str, Any] = {}
-        self._points: dict[str, int] = {}
-        self._totals: dict[str, int] = {}
-
-    def begin(self, source: str) -> None:
-        from rich.markup import escape
-
-        self._points[source] = self._totals[source] = 0
-        self._tasks[source] = self._progress.add_task(escape(source), total=None, points=0)
-
-    def expect(self, source: str, windows: int) -> None:
-        self._totals[source] += windows
-        self._progress.update(self._tasks[source], total=self._totals[source])
-
-    def advance(self, source: str, points: int) -> None:
-        self._points[source] += points
-        self._progress.update(self._tasks[source], advance=1, points=self._points[source])
 
 
 @main.group()
@@ -388,6 +352,7 @@ def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
            room: str | None, fmt: str, wide: bool, resample: str | None, tz_name: str | None,
            out: Path | None) -> None:
     """Export measurements from the configured store, streamed."""
+    from collector.cli_progress import ExportBar
     from collector.export import ExportRequest, Selection, measurement_names, parse_time, zone
     from collector.export import export as run_export
 
@@ -395,7 +360,7 @@ def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
                         Selection(parse_time(start), parse_time(end), device, site, room),
                         fmt, wide, resample, zone(tz_name))
     config = _load(config_path)
-    bar = _ExportBar() if sys.stderr.isatty() and (out is not None or not sys.stdout.isatty()) \
+    bar = ExportBar() if sys.stderr.isatty() and (out is not None or not sys.stdout.isatty()) \
         else None
     try:
         n = run_export(config, req, out, progress=bar)
@@ -404,31 +369,6 @@ def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
             bar.close()
     click.echo(f"{n} rows exported" if n else
                "0 rows exported: nothing in the store for that range and selection", err=True)
-
-
-class _ExportBar:
-    """Rows written so far, on stderr; shown from the first chunk on, so a small export
-    shows nothing."""
-
-    def __init__(self) -> None:
-        self._bar: Progress | None = None
-        self._task: Any = None
-
-    def __call__(self, rows: int) -> None:
-        if self._bar is None:
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(SpinnerColumn(), TextColumn("export: {task.completed:,} rows"),
-                                 TimeElapsedColumn(), console=Console(stderr=True),
-                                 transient=True)
-            self._task = self._bar.add_task("export", total=None, completed=rows)
-            self._bar.start()
-        self._bar.update(self._task, completed=rows)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 if __name__ == "__main__":
