@@ -147,8 +147,9 @@ class BackfillOutcome:
     errors: list[str] = field(default_factory=list)
 
 
-class _Sink:
-    """The ``HistorySink`` of one source in one backfill run."""
+class WatermarkSink:
+    """The ``HistorySink`` of one source in one run of ``collector backfill`` or of a gap
+    heal (collector/heal.py): readings to the spool, each series' watermark saved."""
 
     def __init__(self, app: App, marks: Watermarks, outcome: BackfillOutcome, since: datetime,
                  *, restart: bool, progress: Progress | None) -> None:
@@ -206,7 +207,7 @@ async def run_backfill(app: App, since: datetime, *, source_name: str | None = N
             continue
         if progress is not None:
             progress.begin(source.label)
-        sink = _Sink(app, marks, outcome, since, restart=restart, progress=progress)
+        sink = WatermarkSink(app, marks, outcome, since, restart=restart, progress=progress)
         try:
             await source.history(since, sink)
         except PartialFailure as err:

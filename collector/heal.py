@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from collector.app import App
-from collector.backfill import BackfillOutcome, Watermarks, _Sink, has_history, state_path
+from collector.backfill import BackfillOutcome, Watermarks, WatermarkSink, has_history, state_path
 from collector.errors import CollectorError, PartialFailure
 from collector.model import Reading, utc_now
 from collector.sources.base import Source, SourceJob
@@ -116,7 +116,7 @@ class Healer:
             outcome = self.last[source.label] = BackfillOutcome(source.label)
             # a fresh read: a `collector backfill` may have moved watermarks meanwhile
             marks = Watermarks(state_path(self._app))
-            sink = _Sink(self._app, marks, outcome, since, restart=False, progress=None)
+            sink = WatermarkSink(self._app, marks, outcome, since, restart=False, progress=None)
             try:
                 await source.history(since, sink)
             except PartialFailure as err:
