@@ -12,11 +12,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from collector.config import Config
 from collector.delivery import Deliverer
 from collector.errors import CollectorError, EncodeError, PartialFailure
+from collector.job_errors import error_kinds, error_label
 from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags, utc_now
 from collector.rooms import RoomMap, room_map
@@ -161,7 +162,9 @@ class App:
         )
         self.encoder = Encoder()
         self.rooms = room_map(config)
-        self._last_state: dict[str, tuple[tuple[str, ...], frozenset[tuple[str, str]]]] = {}
+        #: Per job: the kinds of its errors, its drops (the state logged) and its error texts.
+        self._last_state: dict[
+            str, tuple[tuple[str, ...], frozenset[tuple[str, str]], tuple[str, ...]]] = {}
         self.outcomes: dict[str, JobOutcome] = {}
         #: Failed job runs per source label (gap healing: has the source failed since?).
         self.failed_runs: Counter[str] = Counter()
@@ -242,11 +245,15 @@ class App:
     def _log_state(self, key: str, outcome: JobOutcome) -> None:
         """Log a job's failures and drops when they change, not on every run.
 
-        Drops count as the same state while the same (measurement, device) pairs are
-        dropped, whatever their number or values.
+        A failure stays the same state while its errors are of the same kinds (job_errors:
+        a Retry-After, a countdown or a time in the text is no new failure; a new text of
+        the same kind is logged at DEBUG). Drops count as the same state while the same
+        (measurement, device) pairs are dropped, whatever their number or values.
         """
-        state = (tuple(outcome.errors), frozenset(outcome.drops))
-        previous = self._last_state.get(key)
+        texts = tuple(outcome.errors)
+        state = (error_kinds(texts), frozenset(outcome.drops))
+        last = self._last_state.get(key)
+        previous = last[:2] if last is not None else None
         if state != previous:
             if outcome.errors:
                 log.warning("%s failed: %s", key, "; ".join(outcome.errors))
@@ -254,21 +261,27 @@ class App:
                 log.warning("%s: %s", key, outcome.drop_note())
             if not outcome.errors and not outcome.dropped and previous is not None:
                 log.warning("%s works again", key)
-        self._last_state[key] = state
+        elif last is not None and texts != last[2]:
+            log.debug("%s still failing: %s", key, "; ".join(texts))
+        self._last_state[key] = (*state, texts)
 
     def _job_metrics(self, source: Source, job: SourceJob, outcome: JobOutcome) -> list[Reading]:
         """duration_s, points and errors of every run; dropped only for a run that dropped
-        readings (a dashboard reads a missing value as 0)."""
-        now = utc_now()
+        readings (a dashboard reads a missing value as 0). The errors point of a failed run
+        carries its error text (redacted, one line) as ``label`` for ``collector check``.
+        The time is the run's end to the millisecond: runs of a 1-s job never share one."""
+        now = datetime.now(UTC)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         dev = f"{source.label}:{job.name}"
         metrics = [("duration_s", round(outcome.duration_s, 6)),
                    ("points", float(outcome.points)),
                    ("errors", float(len(outcome.errors)))]
         if outcome.dropped:
             metrics.append(("dropped", float(outcome.dropped)))
+        label = error_label(outcome.errors) if outcome.errors else None
         return [
             Reading("collector", value, now, "collector", source.name, dev, dev,
-                    make_tags(metric=metric))
+                    make_tags(metric=metric), label if metric == "errors" else None)
             for metric, value in metrics
         ]
 

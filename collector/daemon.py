@@ -67,9 +67,14 @@ class InFlight:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     async def run(self, app: App, source: Source, job: SourceJob) -> None:
         """The scheduled function of every job."""
+        if self._stopping:
+            # handed over by the scheduler just before it was paused: starting now would
+            # outlive the spool
+            return
         task: asyncio.Task[object] = asyncio.create_task(
             app.run_job(source, job), name=f"{source.label}:{job.name}")
         self._tasks.add(task)
@@ -83,6 +88,7 @@ class InFlight:
 
     async def stop(self, grace_s: float) -> list[str]:
         """Wait up to ``grace_s`` for the running jobs, cancel the rest; their names."""
+        self._stopping = True
         running = [t for t in self._tasks if not t.done()]
         if not running:
             return []

@@ -47,6 +47,7 @@ SERVERS: dict[str, str] = {
     "atlantic_cozytouch": "https://ha110-1.overkiz.com",
 }
 
+#: The timeout of a client built without one; a source hands in its configured ``timeout``.
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 #: A wait shorter than this is slept inside the call (the 1 s event fetch); longer ones fail.
 MAX_INLINE_WAIT_S = 2.0
@@ -91,8 +92,10 @@ class OverkizClient:
         local: bool = False,
         clock: Clock = time.monotonic,
         sleep: Sleep | None = None,
+        timeout: httpx.Timeout = TIMEOUT,
     ) -> None:
         self.base = base
+        self._timeout = timeout
         #: The gateway's local API (no history); a token alone means bearer auth, no login.
         self.local = local
         self._http = http
@@ -206,7 +209,7 @@ class OverkizClient:
                 headers=headers,
                 data=data,
                 json=json_body,
-                timeout=TIMEOUT,
+                timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             raise TransientError(f"Overkiz {method} {path}: {type(exc).__name__}") from exc

@@ -87,6 +87,8 @@ class OverkizSource(Source):
             token=config.token.get_secret_value() if config.token else None,
             local=local,
             sleep=asyncio.sleep,
+            # the configured timeout: one hanging request never holds a job for longer
+            timeout=httpx.Timeout(config.timeout),
         )
         self._devices: dict[str, Device] | None = None
         self._setup_at = 0.0
