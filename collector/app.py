@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple, cast
 
 from collector.config import Config
 from collector.delivery import Deliverer
 from collector.errors import CollectorError, EncodeError, PartialFailure
 from collector.job_errors import error_kinds, error_label
 from collector.lineprotocol import Encoder
-from collector.model import Reading, make_tags, utc_now
+from collector.model import Again, Reading, ReadingBatch, make_tags, utc_now
 from collector.rooms import RoomMap, room_map
 from collector.sources.base import Source, SourceJob
 from collector.spool import Spool
@@ -74,7 +75,17 @@ def build_sources(config: Config) -> list[Source]:
     return sources
 
 
-class _Chunk:
+class _Kept(NamedTuple):
+    """What a chunk encoder made of the readings of an ``Again``: the lines of those taking
+    the poll's time, without their timestamp; the whole lines of those keeping their own;
+    (measurement, device_id, error) of those it could not encode."""
+
+    polled: tuple[str, ...]
+    own: tuple[str, ...]
+    drops: tuple[tuple[str, str, str], ...]
+
+
+class Chunk:
     """The lines of one job run, encoded part by part (one spool chunk).
 
     Only the joined text of each part is kept: a job that streams its readings (a
@@ -95,6 +106,13 @@ class _Chunk:
 
     def add(self, readings: Sequence[Reading]) -> None:
         """A ``ReadingSink``: never raises for a reading it cannot encode."""
+        if type(readings) is ReadingBatch:
+            for part in readings.parts:
+                if isinstance(part, Again):
+                    self._again(part)
+                else:
+                    self.add(part)
+            return
         if not readings:
             return
         if self._rooms:
@@ -104,6 +122,51 @@ class _Chunk:
             lines = self._encoder.encode_many(readings)
         except EncodeError:
             lines = self._encode_one_by_one(readings)
+        if lines:
+            self._parts.append("\n".join(lines))
+            self.lines += len(lines)
+
+    def _again(self, part: Again) -> None:
+        """Readings given again at a new poll time: the text made of them at an earlier
+        poll (kept in ``part.memo``, rooms applied), with the new timestamp."""
+        try:
+            suffix = self._encoder.suffix(part.time)
+        except EncodeError:  # a time line protocol cannot carry: each reading is counted
+            self._add_one_by_one(part.readings())
+            return
+        key = (self._encoder, self._rooms)
+        kept = part.memo.get(key)
+        if kept is None:
+            kept = part.memo[key] = self._keep(part.template)
+        polled, own, drops = cast(_Kept, kept)
+        if polled:
+            self._parts.append((suffix + "\n").join(polled) + suffix)
+        if own:
+            self._parts.append("\n".join(own))
+        self.lines += len(polled) + len(own)
+        for measurement, device_id, error in drops:
+            self.dropped += 1
+            self.drops.setdefault((measurement, device_id), error)
+
+    def _keep(self, template: tuple[tuple[Reading, bool], ...]) -> _Kept:
+        readings: Sequence[Reading] = [r for r, _ in template]
+        if self._rooms:
+            readings = self._rooms.apply(readings)
+        polled: list[str] = []
+        own: list[str] = []
+        drops: list[tuple[str, str, str]] = []
+        for r, (_, at_poll) in zip(readings, template, strict=True):
+            try:
+                if at_poll:
+                    polled.append(self._encoder.body(r))
+                else:
+                    own.append(self._encoder.encode(r))
+            except EncodeError as err:
+                drops.append((r.measurement, r.device_id, str(err)))
+        return _Kept(tuple(polled), tuple(own), tuple(drops))
+
+    def _add_one_by_one(self, readings: Sequence[Reading]) -> None:
+        lines = self._encode_one_by_one(readings)
         if lines:
             self._parts.append("\n".join(lines))
             self.lines += len(lines)
@@ -184,14 +247,14 @@ class App:
 
     def spool_counted(self, readings: Sequence[Reading]) -> tuple[int, int]:
         """``spool_readings``, also returning how many unencodable readings were dropped."""
-        chunk = _Chunk(self.encoder, self.rooms)
+        chunk = Chunk(self.encoder, self.rooms)
         chunk.add(readings)
         if chunk.dropped:
             log.warning("%d unencodable readings dropped: %s", chunk.dropped,
                         "; ".join(f"{m} {d}: {e}" for (m, d), e in chunk.drops.items()))
         return self._spool(chunk), chunk.dropped
 
-    def _spool(self, chunk: _Chunk) -> int:
+    def _spool(self, chunk: Chunk) -> int:
         self.spool.append_text(chunk.text(), chunk.lines)
         self.deliverer.wake()
         return chunk.lines
@@ -205,7 +268,7 @@ class App:
         outcome = JobOutcome(source.label, job.name)
         started = time.monotonic()
         readings: Sequence[Reading] = ()
-        chunk = _Chunk(self.encoder, self.rooms)
+        chunk = Chunk(self.encoder, self.rooms)
         try:
             if job.stream is not None:
                 await job.stream(chunk.add)  # readings are encoded as they arrive
@@ -225,7 +288,7 @@ class App:
             outcome.errors.append(f"{type(err).__name__}: {err}")
         return self._finish(source, job, outcome, chunk, readings, started)
 
-    def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: _Chunk,
+    def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: Chunk,
                 readings: Sequence[Reading], started: float) -> JobOutcome:
         key = f"{source.label}:{job.name}"
         chunk.add(readings)

@@ -184,6 +184,7 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
     points into a database of its own, so that no run overwrites another's. The figure is
     the median of the ratios of the alternations, each taken side by side.
     """
+    from collector.app import Chunk
     from collector.delivery import Deliverer
     from collector.influxd import running_influxd
     from collector.sources.fritzbox.parse import parse_devicelist
@@ -214,7 +215,10 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
             for p in range(polls):
                 readings = parse_devicelist(xmls[p], site="home",
                                             time=start + timedelta(seconds=p)).readings
-                spool.append(encoder.encode_many(readings))
+                # as App.run_job: unchanged devices are written from the text kept of them
+                chunk = Chunk(encoder)
+                chunk.add(readings)
+                spool.append_text(chunk.text(), chunk.lines)
                 deliverer.wake()
                 await asyncio.sleep(0)
             stop.set()

@@ -30,18 +30,18 @@ Decisions, in one place:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
-from collector.model import Reading
+from collector.model import Again, Reading, ReadingBatch
 from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox import parse_replay
 from collector.sources.fritzbox.parse_stats import (
     SOURCE,
     Element,
-    load_document,
     parse_devicestats,
     to_utc,
 )
@@ -83,34 +83,43 @@ _MAX_INFOS = 16
 
 def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     """Devices and readings of one ``getdevicelistinfos`` answer, polled at ``time``."""
-    root = load_document(xml, "devicelist")
+    # only the devices changed since the last poll are parsed (see parse_replay)
+    root, cut = parse_replay.load(site, xml)
     out = _Out(site, to_utc(time), [], [])
+    parts: list[Sequence[Reading] | Again] = []  # the readings, in document order
     devices: list[DeviceInfo] = []
     members_of: dict[str, str] = {}  # internal id -> device_id, for resolving group members
-    groups: list[tuple[int, Element]] = []  # their members are known at the end
-    elements = [el for el in root if el.tag == "device" or el.tag == "group"]  # noqa: PLR1714
-    # the devices of the last poll, and this answer cut into its devices (see parse_replay)
-    replays = parse_replay.begin(site, xml, root, len(elements))
-    for i, el in enumerate(elements):
-        entry = None if replays is None else replays.last.get(replays.keys[i])
-        if entry is not None:
-            parse_replay.replay(entry, out.time, out.readings, out.problems)
-        else:
+    groups: list[tuple[int, str | None]] = []  # their members are known at the end
+    elements = iter([el for el in root if el.tag == "device" or el.tag == "group"])  # noqa: PLR1714
+    fresh = 0  # out.readings up to here are in parts
+    for key in range(len(cut.keys)) if cut is not None else itertools.count():
+        entry = None if cut is None else cut.last.get(cut.keys[key])
+        if entry is None:
+            el = next(elements, None)
+            if el is None:
+                break
             entry = _read(el, el.tag, out)
-        if replays is not None:
-            replays.now[replays.keys[i]] = entry
+        elif (repeated := parse_replay.again(entry, out.time, out.problems)) is not None:
+            if len(out.readings) > fresh:
+                parts.append(out.readings[fresh:])
+                fresh = len(out.readings)
+            parts.append(repeated)
+        if cut is not None:
+            cut.now[cut.keys[key]] = entry
         if entry.member_id is not None:
             # The first device wins when the box repeats an id (seen in real lists).
             members_of.setdefault(entry.member_id, entry.device_id)
         if (info := entry.info) is not None:
             if info.is_group:
-                groups.append((len(devices), el))
+                groups.append((len(devices), entry.members))
             devices.append(info)
-    for i, el in groups:
-        devices[i] = dataclasses.replace(devices[i], members=_members(el, members_of))
-    if replays is not None:
-        parse_replay.finish(site, replays)
-    return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
+    if len(out.readings) > fresh:
+        parts.append(out.readings[fresh:])
+    for i, members in groups:
+        devices[i] = dataclasses.replace(devices[i], members=_members(members, members_of))
+    if cut is not None:
+        parse_replay.finish(site, cut)
+    return DeviceList(tuple(devices), ReadingBatch(parts), tuple(out.problems))
 
 
 def _read(el: Element, tag: object, out: _Out) -> parse_replay.Replay:
@@ -118,7 +127,8 @@ def _read(el: Element, tag: object, out: _Out) -> parse_replay.Replay:
     readings, problems = len(out.readings), len(out.problems)
     static = _static(el, tag)
     info = _Device(el, static, out).read()
-    return parse_replay.capture(info, static.member_id, static.device_id, out.time,
+    members = el.findtext("groupinfo/members") if tag == "group" else None
+    return parse_replay.capture(info, static.member_id, static.device_id, members, out.time,
                                 out.readings[readings:], out.problems[problems:])  # fmt: skip
 
 
@@ -131,9 +141,9 @@ class _Out(NamedTuple):
     problems: list[ParseError]
 
 
-def _members(group: Element, members_of: dict[str, str]) -> tuple[str, ...]:
-    text = group.findtext("groupinfo/members") or ""
-    ids = (i.strip() for i in text.split(","))
+def _members(text: str | None, members_of: dict[str, str]) -> tuple[str, ...]:
+    """The device_ids of a group's members (``<groupinfo><members>``, internal ids)."""
+    ids = (i.strip() for i in (text or "").split(","))
     return tuple(members_of[i] for i in ids if i in members_of)
 
 

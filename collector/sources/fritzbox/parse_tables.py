@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, TypeVar
@@ -71,7 +71,8 @@ class DeviceInfo:
 @dataclass(frozen=True, slots=True)
 class DeviceList:
     devices: tuple[DeviceInfo, ...]
-    readings: tuple[Reading, ...]
+    #: in document order; a ``ReadingBatch`` from the parser (see parse_replay)
+    readings: Sequence[Reading]
     problems: tuple[ParseError, ...] = ()
 
     def device(self, device_id: str) -> DeviceInfo | None:

@@ -1,0 +1,140 @@
+"""Successive polls: only the devices that changed are parsed, the others are given again.
+
+Every list here is checked against reading it afresh (a site never polled before): the
+same devices, readings (values, tags, times, order) and problems, whatever was reused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from collector.errors import ParseError
+from collector.model import Again, ReadingBatch
+from collector.simulators.fritzbox import FritzboxSimulator
+from collector.sources.fritzbox.client import login_response
+from collector.sources.fritzbox.parse import DeviceList, parse_devicelist
+from tests.sources.fritzbox import fixture
+
+T = datetime(2024, 1, 7, 12, 0, tzinfo=UTC)
+_SITES = itertools.count()
+
+
+def _fresh(xml: bytes, time: datetime) -> DeviceList:
+    return parse_devicelist(xml, site=f"afresh-{next(_SITES)}", time=time)
+
+
+def _same(a: DeviceList, b: DeviceList) -> None:
+    assert a.devices == b.devices
+    assert [r._replace(site="") for r in a.readings] == [r._replace(site="") for r in b.readings]
+    assert [(str(p), p.part) for p in a.problems] == [(str(p), p.part) for p in b.problems]
+
+
+def _agains(dl: DeviceList) -> list[Again]:
+    assert isinstance(dl.readings, ReadingBatch)
+    return [p for p in dl.readings.parts if isinstance(p, Again)]
+
+
+@pytest.fixture(scope="module")
+def house_answers() -> Iterator[list[bytes]]:
+    """Twelve successive answers of the simulated 60-device house, a minute apart."""
+    now = [datetime(2026, 11, 2, 6, tzinfo=UTC).timestamp()]
+    with FritzboxSimulator(devices=60, clock=lambda: now[0], sid_ttl_s=10**9) as sim, \
+            httpx.Client(base_url=sim.url, timeout=30) as http:  # fmt: skip
+        challenge = http.get("/login_sid.lua", params={"version": "2"}).text
+        challenge = challenge.split("<Challenge>")[1].split("</Challenge>")[0]
+        sid = http.get("/login_sid.lua", params={
+            "version": "2", "username": sim.username,
+            "response": login_response(challenge, sim.password)}).text
+        sid = sid.split("<SID>")[1].split("</SID>")[0]
+        answers = []
+        for _ in range(12):
+            answers.append(http.get("/webservices/homeautoswitch.lua", params={
+                "switchcmd": "getdevicelistinfos", "sid": sid}).content)
+            now[0] += 60
+        yield answers
+
+
+def test_successive_polls_give_what_reading_afresh_gives(house_answers: list[bytes]) -> None:
+    reused = 0
+    for minute, xml in enumerate(house_answers):
+        at = T + timedelta(minutes=minute)
+        dl = parse_devicelist(xml, site="house", time=at)
+        _same(dl, _fresh(xml, at))
+        assert {r.time for r in dl.readings if r.label != "pressed"} == {at}
+        if minute == 0:
+            assert _agains(dl) == []  # nothing known of the site yet
+        reused += len(_agains(dl))
+    # between two polls a minute apart most devices say the same
+    assert reused > 11 * 60 // 3
+
+
+def test_a_changed_device_that_is_not_well_formed_fails_the_list_as_afresh() -> None:
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="broken", time=T)
+    broken = xml.replace(b"<energy>", b"<energy><oops>", 1)
+    assert broken != xml
+    with pytest.raises(ParseError) as reused:
+        parse_devicelist(broken, site="broken", time=T + timedelta(minutes=1))
+    with pytest.raises(ParseError) as afresh:
+        _fresh(broken, T)
+    assert (str(reused.value), reused.value.part) == (str(afresh.value), afresh.value.part)
+    # the failed list changed nothing: the next good one is still given again
+    again = parse_devicelist(xml, site="broken", time=T + timedelta(minutes=2))
+    _same(again, _fresh(xml, T + timedelta(minutes=2)))
+    assert len(_agains(again)) == 3
+
+
+def test_a_device_element_inside_a_changed_device_reads_the_whole_list() -> None:
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="nested", time=T)
+    nested = xml.replace(b"<energy>", b'<device identifier="1"/><energy>', 1)
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(nested, site="nested", time=later)
+    _same(dl, _fresh(nested, later))
+    assert _agains(dl) == []
+
+
+def test_a_comment_anywhere_reads_the_whole_list() -> None:
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="comment", time=T)
+    commented = xml.replace(b"</devicelist>", b"<!-- <device> --></devicelist>")
+    dl = parse_devicelist(commented, site="comment", time=T + timedelta(minutes=1))
+    _same(dl, _fresh(commented, T + timedelta(minutes=1)))
+    assert _agains(dl) == []
+
+
+def test_a_group_given_again_resolves_members_that_changed() -> None:
+    xml = fixture("devicelist", "group_powermeter")
+    first = parse_devicelist(xml, site="group", time=T)
+    groups = [d for d in first.devices if d.is_group]
+    assert groups and all(g.members for g in groups)
+    member = groups[0].members[0]
+    # change the member's power only: the group's own bytes stay the same
+    power = next(r for r in _fresh(xml, T).readings
+                 if r.device_id == member and r.measurement == "power_w")  # fmt: skip
+    raw = f"<power>{round(power.value * 1000)}</power>".encode()
+    changed = xml.replace(raw, b"<power>4321</power>", 1)
+    assert changed != xml
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(changed, site="group", time=later)
+    _same(dl, _fresh(changed, later))
+    assert [d.members for d in dl.devices if d.is_group] == [g.members for g in groups]
+    assert [r.value for r in dl.readings
+            if r.device_id == member and r.measurement == "power_w"] == [4.321]  # fmt: skip
+
+
+def test_the_last_device_is_given_again_too() -> None:
+    """The root's end tag is not part of the last device."""
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="last", time=T)
+    first_power = b"<power>0</power>"
+    assert first_power in xml
+    changed = xml.replace(first_power, b"<power>1000</power>", 1)
+    dl = parse_devicelist(changed, site="last", time=T + timedelta(minutes=1))
+    _same(dl, _fresh(changed, T + timedelta(minutes=1)))
+    assert [a.template[0][0].device_id for a in _agains(dl)] == ["087611048079", "65:3A:18-900"]
