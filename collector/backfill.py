@@ -8,10 +8,17 @@ window stored. The watermarks live in a small private JSON file beside the spool
 (source, series). A rerun starts every series at ``max(--since, watermark)``, so it fetches
 only what is missing, whatever ``--since`` says; ``--restart`` ignores the watermarks (and
 still stores new ones). The file holds one entry per series, never one per run.
+
+A source that answers "too many requests" or "unavailable" with a Retry-After of at most
+``MAX_RETRY_AFTER_S`` is asked again after that wait, from the watermarks, so only the window
+that was refused is fetched again; ``RETRIES`` refusals in a row without a stored window in
+between end the source's backfill. A run cancelled midway (Ctrl-C) keeps every window it
+stored: the caller's ``outcomes`` list shows how far each source got.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -23,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from collector.app import App
-from collector.errors import CollectorError, ConfigError, PartialFailure
+from collector.errors import CollectorError, ConfigError, PartialFailure, TransientError
 from collector.model import Reading
 from collector.sources.base import Source
 
@@ -33,6 +40,13 @@ _REL_S = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 #: The state file's format; files without it (the per-``--since`` format of earlier
 #: versions) are ignored and replaced at the first stored window.
 STATE_VERSION = 2
+#: Refusals in a row (no window stored in between) after which a source's backfill ends.
+RETRIES = 3
+#: A longer Retry-After ends the source's backfill at once: run it again later.
+MAX_RETRY_AFTER_S = 60.0
+#: Where a series done in this run starts when its source starts over: later than the end
+#: of any window up to the present (windows include both bounds, to the millisecond).
+_AHEAD = timedelta(seconds=1)
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -145,6 +159,9 @@ class BackfillOutcome:
     points: int = 0
     dropped: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Waits for a source's Retry-After, and whether the run was cancelled in this source.
+    retries: int = 0
+    interrupted: bool = False
 
 
 class WatermarkSink:
@@ -159,11 +176,27 @@ class WatermarkSink:
         self._since = since
         self._restart = restart
         self._progress = progress
+        self._done_before = 0  # windows stored before the source's current attempt
+        self._announced = 0  # windows the source announced in its current attempt
+        self._began = datetime.now(UTC)
 
     def start(self, series: str) -> datetime:
-        mark = None if self._restart else self._marks.get(self._outcome.source, series)
+        """Where ``series`` begins: its watermark when that is later than --since; under
+        --restart only a watermark stored in this run (the source started over).
+
+        A series this run already brought up to the time it began is done: when the source
+        starts over (after a refusal for rate) it begins just after the present, so no
+        window up to now is asked for it again in this run (the next run gets what was
+        recorded since)."""
+        this_run = series in self._outcome.series
+        if self._restart and not this_run:
+            return self._since
+        mark = self._marks.get(self._outcome.source, series)
+        if this_run and mark is not None and mark >= self._began:
+            return max(mark, datetime.now(UTC) + _AHEAD)
         if mark is not None and mark > self._since:
-            self._outcome.resumed.add(series)
+            if not this_run:
+                self._outcome.resumed.add(series)
             return mark
         return self._since
 
@@ -179,10 +212,19 @@ class WatermarkSink:
             self._progress.advance(self._outcome.source, lines)
 
     def total(self, windows: int) -> None:
-        """Each call adds ``windows`` to the windows to expect."""
-        self._outcome.expected = (self._outcome.expected or 0) + windows
-        if self._progress is not None:
-            self._progress.expect(self._outcome.source, windows)
+        """Each call adds ``windows`` to the windows to expect (in this attempt)."""
+        self._announced += windows
+        expected = self._done_before + self._announced
+        change = expected - (self._outcome.expected or 0)
+        self._outcome.expected = expected
+        if self._progress is not None and change:
+            self._progress.expect(self._outcome.source, change)
+
+    def again(self) -> None:
+        """The source starts over from the watermarks: what it announces next replaces
+        what it announced before and did not store."""
+        self._done_before = self._outcome.windows
+        self._announced = 0
 
 
 def has_history(source: Source) -> bool:
@@ -190,8 +232,11 @@ def has_history(source: Source) -> bool:
 
 
 async def run_backfill(app: App, since: datetime, *, source_name: str | None = None,
-                       restart: bool = False,
-                       progress: Progress | None = None) -> list[BackfillOutcome]:
+                       restart: bool = False, progress: Progress | None = None,
+                       outcomes: list[BackfillOutcome] | None = None) -> list[BackfillOutcome]:
+    """Backfill every source (or the one named), one after the other; returns one outcome
+    per source. ``outcomes``, if given, is filled as the run goes: a caller whose run is
+    cancelled midway still learns what was stored."""
     sources = [s for s in app.sources
                if source_name is None or source_name in (s.name, s.label)]
     if source_name is not None and not sources:
@@ -199,7 +244,7 @@ async def run_backfill(app: App, since: datetime, *, source_name: str | None = N
         raise ConfigError(f"--source: no source named {source_name!r} (known: {known})")
     since = _aware(since)
     marks = Watermarks(state_path(app))
-    outcomes = []
+    outcomes = outcomes if outcomes is not None else []
     for source in sources:
         outcome = BackfillOutcome(source.label, has_history=has_history(source))
         outcomes.append(outcome)
@@ -209,7 +254,37 @@ async def run_backfill(app: App, since: datetime, *, source_name: str | None = N
             progress.begin(source.label)
         sink = WatermarkSink(app, marks, outcome, since, restart=restart, progress=progress)
         try:
+            await _history(app, source, since, sink, outcome)
+        except asyncio.CancelledError:
+            # Every window handed over is in the spool and its watermark saved: a rerun
+            # continues after it.
+            outcome.interrupted = True
+            raise
+    await app.deliverer.drain()
+    return outcomes
+
+
+async def _history(app: App, source: Source, since: datetime, sink: WatermarkSink,
+                   outcome: BackfillOutcome) -> None:
+    """One source's history; after a refusal with a short Retry-After, wait and go on from
+    the watermarks (a --restart run too: its new watermarks are the ones to resume at)."""
+    refused = 0
+    while True:
+        stored_before = outcome.windows
+        try:
             await source.history(since, sink)
+        except TransientError as err:
+            refused = 0 if outcome.windows > stored_before else refused + 1
+            wait = err.retry_after
+            if wait is None or wait > MAX_RETRY_AFTER_S or refused > RETRIES:
+                outcome.errors.append(f"{type(err).__name__}: {err}")
+                return
+            log.warning("%s: %s; going on from the watermarks in %.1f s", source.label, err,
+                        wait)
+            outcome.retries += 1
+            sink.again()
+            await asyncio.sleep(max(wait, 0.0))
+            continue
         except PartialFailure as err:
             outcome.errors += err.errors
             if isinstance(err.readings, Sequence) and err.readings:
@@ -219,5 +294,4 @@ async def run_backfill(app: App, since: datetime, *, source_name: str | None = N
         except Exception as err:  # a bug in one source must not stop the others
             log.exception("%s: unexpected error during backfill", source.label)
             outcome.errors.append(f"{type(err).__name__}: {err}")
-    await app.deliverer.drain()
-    return outcomes
+        return

@@ -199,22 +199,29 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
     start = parse_since(since)
     console = _console()
 
-    async def go() -> tuple[list[BackfillOutcome], int]:
+    async def go() -> tuple[list[BackfillOutcome], int, bool]:
         app = App(config)
+        outcomes: list[BackfillOutcome] = []
         try:
             bars = backfill_progress()
             if bars is None:
-                outcomes = await run_backfill(app, start, source_name=source_name,
-                                              restart=restart)
+                await run_backfill(app, start, source_name=source_name, restart=restart,
+                                   outcomes=outcomes)
             else:
                 with bars:
-                    outcomes = await run_backfill(app, start, source_name=source_name,
-                                                  restart=restart, progress=SourceBars(bars))
-            return outcomes, app.spool.pending
+                    await run_backfill(app, start, source_name=source_name, restart=restart,
+                                       progress=SourceBars(bars), outcomes=outcomes)
+            return outcomes, app.spool.pending, False
+        except asyncio.CancelledError:
+            # Ctrl-C: asyncio.run cancels this task at the first SIGINT (a second one stops
+            # at once). What was fetched is in the spool with its watermarks: hand it to the
+            # store while that is quick; what is left waits in the spool for the next run.
+            await app.deliverer.drain(deadline_s=_INTERRUPTED_DRAIN_S)
+            return outcomes, app.spool.pending, True
         finally:
             await app.aclose()
 
-    outcomes, pending = asyncio.run(go())
+    outcomes, pending, interrupted = asyncio.run(go())
     table = Table(title=f"collector backfill since {start.isoformat()}")
     for col in ("source", "series", "windows", "points", "result"):
         table.add_column(col)
@@ -224,7 +231,16 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
     if pending:
         click.echo(f"{pending} lines wait in the spool for the store "
                    "(see `collector spool status`)", err=True)
+    if interrupted:
+        points = sum(o.points for o in outcomes)
+        click.echo(f"interrupted; {points} points stored, run `collector backfill` again to "
+                   "continue where this run stopped", err=True)
+        sys.exit(130)  # as a shell reports a command ended by SIGINT
     sys.exit(1 if pending or any(o.errors for o in outcomes) else 0)
+
+
+#: How long an interrupted backfill still delivers the spool to the store before it exits.
+_INTERRUPTED_DRAIN_S = 10.0
 
 
 def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
@@ -233,12 +249,16 @@ def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
         return "-", "-", "-", _text("no device-side history")
     series = str(len(o.series)) + (f" ({len(o.resumed)} resumed)" if o.resumed else "")
     windows = str(o.windows) + ("" if o.expected is None else f"/{o.expected}")
-    if o.errors:
+    if o.interrupted:
+        result = _text("interrupted", "yellow")
+    elif o.errors:
         result = _failure(o.errors)
     elif o.windows == 0 and o.resumed:
         result = _text("up to date")
     else:
         result = _text("ok")
+    if o.retries:
+        result.append_text(_text(f"; waited {o.retries}x as the source asked", "yellow"))
     if o.dropped:
         result.append_text(_text(f"; {o.dropped} unencodable readings dropped", "yellow"))
     return series, windows, str(o.points), result
