@@ -67,20 +67,6 @@ def _failure(errors: list[str]) -> Text:
     return _text("; ".join(errors)[:200], "red")
 
 
-def _without_httpx_cli() -> None:
-    """Keep httpx's own command line client out of this process.
-
-    ``import httpx`` also imports ``httpx._main`` (the ``httpx`` console script, which pulls
-    in rich and pygments) whenever those are installed; the collector never uses it. A module
-    marked absent before httpx is first imported makes httpx take its own ``ImportError``
-    fallback, which keeps about 4 MB out of the daemon's resident memory.
-    """
-    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
-        # None in sys.modules is the documented way to make an import fail; typeshed's
-        # type for sys.modules does not allow it.
-        sys.modules["httpx._main"] = None  # type: ignore[assignment]
-
-
 def _load(config_path: Path | None) -> Config:
     config = load_config(config_path)
     setup_logging(config.log.level, config.secrets())
@@ -98,9 +84,11 @@ def main() -> None:
 @user_errors
 def run(config_path: Path | None) -> None:
     """Collect on schedule until SIGTERM/SIGINT, then flush and exit."""
-    _without_httpx_cli()
-    from collector.app import App
+    from collector.daemon import keep_unused_modules_out
     from collector.daemon import run as run_daemon
+
+    keep_unused_modules_out()  # before anything imports httpx
+    from collector.app import App
 
     config = _load(config_path)
     app = App(config)
