@@ -29,6 +29,7 @@ from collector.errors import (
     StoreUnavailable,
 )
 from collector.stores.base import StoreGarbled
+from collector.tls import default_trust
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +128,14 @@ def redact_url(url: str) -> str:
 
 
 def tls_verify(verify_tls: bool, ca_file: str | None) -> ssl.SSLContext | bool:
+    """The certificate check of an ``https://`` InfluxDB: none, ``ca_file``'s trust (an
+    unreadable file raises OSError or ssl.SSLError) or the default trust store that all
+    clients share (collector/tls.py)."""
     if not verify_tls:
         return False
     if ca_file:
         return ssl.create_default_context(cafile=ca_file)
-    return True
+    return default_trust()
 
 
 class InfluxV1Store:

@@ -4,16 +4,15 @@ client, and one request with a capped body and typed errors. No session handling
 
 from __future__ import annotations
 
-import functools
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from collector.config import FritzboxConfig
-from collector.errors import ConfigError, ParseError, TransientError
+from collector.errors import ParseError, TransientError
+from collector.tls import verify_for
 
 #: Larger answers are refused: a device list of a full box is well below 1 MB.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -27,38 +26,13 @@ class HttpAnswer:
     content_type: str
 
 
-@functools.cache
-def _trusted_tls() -> ssl.SSLContext:
-    """httpx's default verifying context (certifi's CA bundle, or $SSL_CERT_FILE/DIR), built
-    once and shared by every client: each load of the bundle costs about 1 MB of memory."""
-    return httpx.create_ssl_context()
-
-
-@functools.cache
-def _unused_tls() -> ssl.SSLContext:
-    """For a box reached over plain HTTP only. Redirects are not followed, so no TLS
-    connection is ever made and the CA bundle is not loaded; the context still requires a
-    verified certificate and host name, so TLS would fail rather than trust anyone."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
 def tls_verify(config: FritzboxConfig) -> ssl.SSLContext | bool:
     """How the box's certificate is checked: against ``ca_file``, not at all (an explicit
-    ``verify_tls = false``), or against the shared default trust store. A box reached over
-    plain HTTP only gets a context that loads no CA bundle and trusts nobody."""
-    if config.ca_file is not None:
-        try:
-            return ssl.create_default_context(cafile=str(config.ca_file))
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(
-                f"fritzbox {config.name}: cannot load ca_file {config.ca_file}: {err}"
-            ) from err
-    if not config.verify_tls:
-        return False
-    # plain HTTP only: the default TR-064 URL has the scheme of ``url``
-    if all(urlsplit(u).scheme.lower() == "http" for u in (config.url, config.tr064_url) if u):
-        return _unused_tls()
-    return _trusted_tls()
+    ``verify_tls = false``), or against the default trust store all clients share. A box
+    reached over plain HTTP only gets a context that loads no CA bundle and trusts nobody
+    (collector/tls.py). The default TR-064 URL has the scheme of ``url``."""
+    return verify_for(f"fritzbox {config.name}", (config.url, config.tr064_url),
+                      verify_tls=config.verify_tls, ca_file=config.ca_file)
 
 
 def build_http_client(config: FritzboxConfig) -> httpx.AsyncClient:

@@ -18,7 +18,7 @@ import httpx
 import tzlocal
 
 from collector.config import OverkizConfig
-from collector.errors import ConfigError, ParseError, PartialFailure, PermanentError
+from collector.errors import ParseError, PartialFailure, PermanentError
 from collector.model import Reading
 from collector.normalise import warn_once
 from collector.sources.base import HistorySink, Source, SourceJob
@@ -37,6 +37,7 @@ from collector.sources.overkiz.parse import (
 )
 from collector.sources.overkiz.readings import RULES, reading, stamp
 from collector.sources.overkiz.units import VENDOR
+from collector.tls import verify_for
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,11 @@ SETUP_MAX_AGE_S = 86_400.0
 
 
 def _tls(config: OverkizConfig) -> ssl.SSLContext | bool:
-    if config.ca_file is not None:
-        try:
-            return ssl.create_default_context(cafile=str(config.ca_file))
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(
-                f"overkiz {config.name}: cannot load ca_file {config.ca_file}: {err}"
-            ) from err
-    return bool(config.verify_tls)
+    """The server's certificate check: the default trust store shared with the other
+    clients; a url on plain HTTP loads no CA bundle (collector/tls.py)."""
+    url = config.url or SERVERS[config.server or ""]
+    return verify_for(f"overkiz {config.name}", (url,), verify_tls=config.verify_tls,
+                      ca_file=config.ca_file)
 
 
 class OverkizSource(Source):

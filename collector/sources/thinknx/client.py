@@ -24,7 +24,6 @@ from collector.config import ThinknxConfig
 from collector.errors import (
     AuthError,
     CollectorError,
-    ConfigError,
     ParseError,
     PermanentError,
     TransientError,
@@ -32,6 +31,7 @@ from collector.errors import (
 from collector.logs import register_secret
 from collector.sources.backoff import AuthBackoff, Clock, Sleep
 from collector.sources.thinknx.parse import error_text
+from collector.tls import verify_for
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,11 @@ BODY_ERRORS: dict[str, type[CollectorError]] = {
 
 
 def _ssl(config: ThinknxConfig) -> ssl.SSLContext | bool:
-    if config.ca_file is not None:
-        try:
-            return ssl.create_default_context(cafile=str(config.ca_file))
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(
-                f"thinknx {config.name}: cannot load ca_file {config.ca_file}: {err}"
-            ) from err
-    return config.verify_tls
+    """The server's certificate check; a local server on plain HTTP loads no CA bundle
+    (collector/tls.py)."""
+    url = config.url if config.url is not None else config.cloud_url
+    return verify_for(f"thinknx {config.name}", (url,), verify_tls=config.verify_tls,
+                      ca_file=config.ca_file)
 
 
 def build_http_client(config: ThinknxConfig) -> httpx.AsyncClient:
