@@ -10,10 +10,11 @@ accelerated intervals, storing into the embedded SQLite store, for ``seconds`` (
 * ``soak_rss_growth_mb_per_h``: slope of the least-squares line through those samples.
 * ``soak_cpu_ms_per_poll_cycle``: the child's CPU time (user + system, /proc/<pid>/stat)
   over the FRITZ!Box device-list answers the simulator served.
-* ``soak_readings_lost``: readings the simulator served in its device-list answers after the
-  warm-up and before the end of counting, missing from the store (must be 0). The daemon
-  stamps a poll before it asks, so the readings of the answer served at ``s`` carry a time
-  after the answer before it and not after ``s``.
+* ``soak_readings_lost``: readings the simulators served after the warm-up and before the
+  end of counting, missing from the store (must be 0): the FRITZ!Box device lists, the
+  Thinknx status answers (objects and server), the Overkiz event fetches and state reads;
+  also per source (``soak_readings_lost_fritzbox`` ...). How a served answer is looked for
+  in the store is in bench_soak_lost.py.
 """
 
 from __future__ import annotations
@@ -22,22 +23,31 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from bisect import bisect_right
-from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+from collector.bench_soak_lost import (
+    KnxAnswer,
+    OverkizAnswer,
+    count_lost,
+    fritzbox_expected,
+    overkiz_expected,
+    stored_points,
+    thinknx_expected,
+)
+from collector.config import parse_config
+from collector.simulators._http import Request, Response
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import OverkizSimulator
 from collector.simulators.thinknx import ThinknxSimulator
-from collector.sources.fritzbox.parse import parse_devicelist
+from collector.sources.overkiz.parse import parse_setup
+from collector.sources.thinknx.parse import ObjectInfo
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +57,9 @@ POLL_S = 2
 #: After counting ends, the daemon runs this long more so that the last polls are delivered.
 SETTLE_S = 6.0
 SITE = "soak-home"
-
-#: A point's identity without its time: measurement, device_id and the other tags.
-Key = tuple[str, str, frozenset[tuple[str, str]]]
-_BASE_TAGS = frozenset({"source", "site", "device_id", "device", "room"})
+KNX_SITE = "soak-villa"
+OVERKIZ_SITE = "soak-tahoma"
+SOURCES = ("fritzbox", "thinknx", "overkiz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +68,19 @@ class SoakResult:
     rss_growth_mb_per_h: float
     cpu_ms_per_poll_cycle: float
     poll_cycles: int
-    readings_counted: int
-    readings_lost: int
+    #: (source, readings counted, readings lost) for each of SOURCES.
+    by_source: tuple[tuple[str, int, int], ...]
+
+    @property
+    def readings_counted(self) -> int:
+        return sum(counted for _, counted, _ in self.by_source)
+
+    @property
+    def readings_lost(self) -> int:
+        return sum(lost for _, _, lost in self.by_source)
 
     def figures(self) -> dict[str, float]:
-        return {
+        figures = {
             "soak_rss_mb": self.rss_mb,
             "soak_rss_growth_mb_per_h": self.rss_growth_mb_per_h,
             "soak_cpu_ms_per_poll_cycle": self.cpu_ms_per_poll_cycle,
@@ -71,6 +88,10 @@ class SoakResult:
             "soak_readings_counted": float(self.readings_counted),
             "soak_readings_lost": float(self.readings_lost),
         }
+        for source, counted, lost in self.by_source:
+            figures[f"soak_readings_counted_{source}"] = float(counted)
+            figures[f"soak_readings_lost_{source}"] = float(lost)
+        return figures
 
 
 class _CountingBox(FritzboxSimulator):
@@ -92,9 +113,62 @@ class _CountingBox(FritzboxSimulator):
             return list(self.served_lists)
 
 
+class _CountingKnx(ThinknxSimulator):
+    """The Thinknx simulator, keeping every API answer it served with the time it did."""
+
+    def __init__(self) -> None:
+        super().__init__(count=KNX_OBJECTS)
+        self.answers: list[KnxAnswer] = []
+        self._answers_lock = threading.Lock()
+
+    def _app(self, request: Request) -> Response:
+        response = super()._app(request)
+        parts = request.path.strip("/").split("/")
+        if response.status == 200 and len(parts) > 2 and parts[0] == "api" \
+                and parts[1].lower() == "v1":
+            answer = KnxAnswer(time.time(), "/".join(parts[2:]),
+                               request.form().get("guid", ""), response.body)
+            with self._answers_lock:
+                self.answers.append(answer)
+        return response
+
+    def answered(self) -> list[KnxAnswer]:
+        with self._answers_lock:
+            return list(self.answers)
+
+
+class _CountingOverkiz(OverkizSimulator):
+    """The Overkiz simulator, keeping every event fetch, state read and setup it served."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[OverkizAnswer] = []
+        self._answers_lock = threading.Lock()
+
+    def _api(self, request: Request, path: str, local: bool) -> Response:
+        response = super()._api(request, path, local)
+        seg = path.split("/")[1:]
+        kind = None
+        if request.method == "POST" and len(seg) == 3 and seg[0] == "events":
+            kind = "events" if seg[2] == "fetch" else None
+        elif request.method == "GET" and seg == ["setup"]:
+            kind = "setup"
+        elif request.method == "GET" and len(seg) == 4 and seg[::3] == ["setup", "states"]:
+            kind = "states"
+        if kind is not None and response.status == 200:
+            url = unquote(seg[2]) if kind == "states" else ""
+            with self._answers_lock:
+                self.answers.append(OverkizAnswer(time.time(), kind, url, response.body))
+        return response
+
+    def answered(self) -> list[OverkizAnswer]:
+        with self._answers_lock:
+            return list(self.answers)
+
+
 def _config(tmp: Path, box: FritzboxSimulator, knx: ThinknxSimulator,
             overkiz: OverkizSimulator) -> str:
-    knx_toml = knx.config_snippet(name="soak-villa").replace(
+    knx_toml = knx.config_snippet(name=KNX_SITE).replace(
         'interval = "60s"', f'interval = "{POLL_S}s"', 1)
     return (
         f'[store]\nkind = "sqlite"\npath = "{tmp}/store.sqlite3"\n'
@@ -103,9 +177,9 @@ def _config(tmp: Path, box: FritzboxSimulator, knx: ThinknxSimulator,
         f'[[fritzbox]]\nname = "{SITE}"\nurl = "{box.url}"\ntr064_url = "{box.tr064_url}"\n'
         f'username = "{box.username}"\npassword = "{box.password}"\n'
         f'interval = "{POLL_S}s"\nstats_interval = "1d"\ntimezone = "Europe/Berlin"\n'
-        f'[[overkiz]]\nname = "soak-tahoma"\nurl = "{overkiz.url}"\n'
+        f'[[overkiz]]\nname = "{OVERKIZ_SITE}"\nurl = "{overkiz.url}"\n'
         f'username = "{overkiz.username}"\npassword = "{overkiz.password}"\n'
-        f'interval = "15s"\nevents_interval = "1s"\ntimezone = "Europe/Paris"\n'
+        f'interval = "5s"\nevents_interval = "1s"\ntimezone = "Europe/Paris"\n'
         f"{knx_toml}\n"
     )
 
@@ -137,61 +211,41 @@ def slope_per_hour(samples: list[tuple[float, float]]) -> float:
     return cov / var * 3600
 
 
-def _key(measurement: str, tags: dict[str, str]) -> Key:
-    rest = frozenset((k, v) for k, v in tags.items() if k not in _BASE_TAGS)
-    return measurement, tags.get("device_id", ""), rest
-
-
 def readings_lost(served: list[tuple[float, bytes]], store: Path,
                   start: float, end: float) -> tuple[int, int]:
-    """(readings counted, readings lost) of the answers served in ``[start, end)``.
+    """(readings counted, readings lost) of the FRITZ!Box device lists served in
+    ``[start, end)``."""
+    return count_lost(fritzbox_expected(served, SITE, start, end),
+                      stored_points(store, "fritzbox"))
 
-    A reading stamped with the poll time is looked for among the stored points with a time
-    after the answer served before it and not after its own answer. A reading with a time of
-    its own (a button's last press) is one point whichever answers repeat it: looked for at
-    that time.
-    """
-    served = sorted(served)
-    windows: list[tuple[int, int, Counter[Key]]] = []
-    events: set[tuple[Key, int]] = set()
-    for i, (s, xml) in enumerate(served):
-        if not start <= s < end:
-            continue
-        polled = datetime.fromtimestamp(s, UTC)
-        expected: Counter[Key] = Counter()
-        for r in parse_devicelist(xml, site=SITE, time=polled).readings:
-            key = _key(r.measurement, dict((("device_id", r.device_id), *r.tags)))
-            if r.time == polled:
-                expected[key] += 1
-            else:
-                events.add((key, int(r.time.timestamp() * 1_000_000) * 1000))
-        before = served[i - 1][0] if i > 0 else s - 60.0
-        windows.append((int(before * 1e9), int(s * 1e9), expected))
-    if not windows:
-        return 0, 0
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT measurement, time_ns, tags FROM points "
-                          "WHERE json_extract(tags, '$.source') = 'fritzbox'").fetchall()
-    finally:
-        db.close()
-    stored = sorted(((int(t), _key(m, json.loads(tags))) for m, t, tags in rows),
-                    key=lambda point: point[0])
-    times = [t for t, _ in stored]
-    lost = len(events - {(k, t) for t, k in stored})
-    counted = len(events)
-    for lo, hi, expected in windows:
-        inside = stored[bisect_right(times, lo):bisect_right(times, hi)]
-        found = Counter(k for _, k in inside if k in expected)
-        lost += sum((expected - found).values())
-        counted += sum(expected.values())
-    return counted, lost
+
+def lost_by_source(tmp: Path, box: _CountingBox, knx: _CountingKnx, overkiz: _CountingOverkiz,
+                   start: float, end: float) -> tuple[tuple[str, int, int], ...]:
+    """(source, counted, lost) for each source of the soak whose store and config are in
+    ``tmp``."""
+    store = tmp / "store.sqlite3"
+    config = parse_config((tmp / "collector.toml").read_text(), tmp / "collector.toml")
+    tc = config.thinknx[0]
+    objects = [ObjectInfo(o.guid, o.kind, o.name or o.guid, o.room, o.quantity, o.unit)
+               for o in tc.objects]
+    server_id = f"server:{urlsplit(tc.url or '').hostname}"  # as the Thinknx source names it
+    served = overkiz.answered()
+    setups = [a for a in served if a.kind == "setup"]
+    devices = parse_setup(json.loads(setups[-1].body)) if setups else ()
+    expected = {
+        "fritzbox": fritzbox_expected(box.served(), SITE, start, end),
+        "thinknx": thinknx_expected(knx.answered(), objects, site=KNX_SITE,
+                                    server_id=server_id, start=start, end=end),
+        "overkiz": overkiz_expected(served, devices, site=OVERKIZ_SITE, start=start, end=end),
+    }
+    return tuple((source, *count_lost(expected[source], stored_points(store, source)))
+                 for source in SOURCES)
 
 
 def run_soak(seconds: float = 180.0) -> SoakResult:
     warm_up = min(30.0, seconds / 3)
-    with (_CountingBox() as box, ThinknxSimulator(count=KNX_OBJECTS) as knx,
-          OverkizSimulator() as overkiz, tempfile.TemporaryDirectory() as tmp):
+    with (_CountingBox() as box, _CountingKnx() as knx, _CountingOverkiz() as overkiz,
+          tempfile.TemporaryDirectory() as tmp):
         cfg = Path(tmp) / "collector.toml"
         cfg.write_text(_config(Path(tmp), box, knx, overkiz))
         proc = subprocess.Popen(
@@ -216,18 +270,15 @@ def run_soak(seconds: float = 180.0) -> SoakResult:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        served = box.served()
-        counted, lost = readings_lost(served, Path(tmp) / "store.sqlite3",
-                                      count_from, count_until)
+        cycles = len(box.served())
+        by_source = lost_by_source(Path(tmp), box, knx, overkiz, count_from, count_until)
     rss = sorted(v for _, v in samples)
-    cycles = len(served)
     return SoakResult(
         rss_mb=rss[len(rss) // 2] if rss else 0.0,
         rss_growth_mb_per_h=slope_per_hour(samples),
         cpu_ms_per_poll_cycle=cpu_s * 1000 / cycles if cycles else 0.0,
         poll_cycles=cycles,
-        readings_counted=counted,
-        readings_lost=lost,
+        by_source=by_source,
     )
 
 
@@ -236,6 +287,8 @@ def main(seconds: float = 180.0) -> dict[str, float]:
     print(f"soak: collector run for {seconds:.0f} s against {FRITZ_DEVICES} FRITZ! devices, "
           f"{KNX_OBJECTS} KNX objects and the Overkiz house; {result.poll_cycles} FRITZ!Box "
           f"polls, {result.readings_counted} readings counted")
+    for source, counted, lost in result.by_source:
+        print(f"soak: {source}: {counted} readings served and counted, {lost} lost")
     figures = result.figures()
     for key, value in figures.items():
         print(f"{key}: {value:.2f}")
