@@ -8,6 +8,7 @@ can be tested against the bad days of a real device.
 
 from __future__ import annotations
 
+import math
 import ssl
 import threading
 import time
@@ -70,13 +71,18 @@ class Faults:
     ``latency_s`` delays every answer; ``rate_limit`` (requests per second of the simulator's
     clock) answers 503 with Retry-After beyond it; ``fail_next`` and ``malformed_next`` affect
     the next n requests (optionally only those whose path starts with ``path``);
-    ``expire_sessions`` ends every session of the simulator.
+    ``expire_sessions`` ends every session of the simulator, ``end_sessions`` every session
+    (and digest nonce) before each request, so that none can be used; ``limited_until`` (a
+    time of the simulator's clock) answers every request 429 until then, with a Retry-After
+    counting down to it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.latency_s: float = 0.0
         self.rate_limit: float | None = None
+        self.limited_until: float | None = None
+        self.end_sessions = False
         self._fail: list[_Shot] = []
         self._malformed: list[_Shot] = []
         self._expire_hooks: list[Callable[[], None]] = []
@@ -101,9 +107,18 @@ class Faults:
         with self._lock:
             self.latency_s = 0.0
             self.rate_limit = None
+            self.limited_until = None
+            self.end_sessions = False
             self._fail.clear()
             self._malformed.clear()
             self._recent.clear()
+
+    def limited_for(self, now: float) -> int | None:
+        """The whole seconds of a 429's Retry-After at ``now``, or None when not limited."""
+        until = self.limited_until
+        if until is None or now >= until:
+            return None
+        return max(1, math.ceil(until - now))
 
     def take_failure(self, path: str) -> int | None:
         with self._lock:
@@ -200,8 +215,16 @@ class SimServer:
     def handle(self, request: Request) -> Response:
         """Apply the faults around the app; the base of every answer."""
         self.count(request.path)
+        if self.faults.end_sessions:
+            self.faults.expire_sessions()
         if self.faults.latency_s > 0:
             time.sleep(self.faults.latency_s)
+        retry_after = self.faults.limited_for(self.clock())
+        if retry_after is not None:  # the wait is in the text too, as some services write it
+            text = f"Too many requests, try again in {retry_after} s"
+            response = Response(429, f'{{"error": "{text}"}}'.encode(), "application/json")
+            response.headers["Retry-After"] = str(retry_after)
+            return response
         if self.faults.over_rate_limit(self.clock()):
             response = Response.text("Too Many Requests\n", 503)
             response.headers["Retry-After"] = "1"

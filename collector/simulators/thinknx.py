@@ -97,6 +97,7 @@ class ThinknxSimulator(BaseSimulator):
         self._tls = tls is not None
         self._servers = [SimServer(self._app, port=port, faults=self.faults, clock=clock,
                                    server_header="Thinknx", tls=tls)]
+        self.faults.on_expire(self.auth.forget_nonces)
 
     # ---- what tests and the demo use -----------------------------------------------------
 

@@ -65,6 +65,11 @@ class LocalAuth:
             f'opaque="{self.opaque}"' + (", stale=true" if stale else "")
         )
 
+    def forget_nonces(self) -> None:
+        """Every digest nonce handed out so far is stale (the server's sessions ended)."""
+        with self._lock:
+            self._nonces.clear()
+
     def digest(self, header: str, method: str, path: str) -> Verdict:
         scheme, _, rest = header.partition(" ")
         if scheme.lower() != "digest":
