@@ -140,19 +140,23 @@ def once(config_path: Path | None) -> None:
 @config_option
 @user_errors
 def check(config_path: Path | None) -> None:
-    """Validate the config, reach every source and the store, verify credentials."""
+    """Validate the config, reach every source and the store, verify credentials; show each
+    job's last success, last error and errors of the last 24 h from the daemon's
+    self-metrics in the store. Exits 1 when a part cannot be reached or a job's newest run
+    failed."""
     from collector.app import App
+    from collector.check_jobs import job_names
 
     config = _load(config_path)
 
-    async def go() -> list[tuple[str, bool, str]]:
+    async def go() -> tuple[list[tuple[str, bool, str]], list[str]]:
         app = App(config)
         try:
-            return await app.check()
+            return await app.check(), job_names(app)
         finally:
             await app.aclose()
 
-    rows = asyncio.run(go())
+    rows, jobs = asyncio.run(go())
     from rich.table import Table
 
     table = Table(title="collector check")
@@ -163,7 +167,35 @@ def check(config_path: Path | None) -> None:
     for part, ok, detail in rows:
         table.add_row(_text(part), _text("yes") if ok else _text("NO", "red"), _text(detail))
     _console().print(table)
-    sys.exit(0 if all(ok for _, ok, _ in rows) else 1)
+    jobs_ok = _check_jobs(config, jobs)
+    sys.exit(0 if all(ok for _, ok, _ in rows) and jobs_ok else 1)
+
+
+def _check_jobs(config: Config, jobs: list[str]) -> bool:
+    """The jobs table of ``check`` (collector/check_jobs.py); False when the self-metrics
+    cannot be read or a job's newest run failed."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from collector.check_jobs import read_job_health, table_rows
+
+    if not jobs:
+        return True
+    now = datetime.now(UTC)
+    try:
+        cells = table_rows(read_job_health(config, jobs, now), now)
+    except CollectorError as err:
+        click.echo(f"jobs: cannot read the self-metrics: {redact(str(err))}", err=True)
+        return False
+    table = Table(title="jobs (the daemon's self-metrics of the last 24 h)")
+    for col in ("job", "ok", "last success", "last error", "errors"):
+        table.add_column(col)
+    for job, ok, success, error, count in cells:
+        table.add_row(_text(job), _text("yes") if ok else _text("NO", "red"), _text(success),
+                      _text(error, "" if ok else "red"), count)
+    _console().print(table)
+    return all(ok for _, ok, _, _, _ in cells)
 
 
 @main.command()
@@ -215,7 +247,8 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
         table.add_column(col)
     for o in outcomes:
         table.add_row(_text(o.source), *_backfill_cells(o))
-    console.print(table if outcomes else "no sources configured")
+    if outcomes or not interrupted:  # interrupted before the first source: no table
+        console.print(table if outcomes else "no sources configured")
     if pending:
         click.echo(f"{pending} lines wait in the spool for the store "
                    "(see `collector spool status`)", err=True)
