@@ -179,6 +179,7 @@ class WatermarkSink:
         self._done_before = 0  # windows stored before the source's current attempt
         self._announced = 0  # windows the source announced in its current attempt
         self._began = datetime.now(UTC)
+        self._ahead: set[str] = set()  # series started after the present (see start)
 
     def start(self, series: str) -> datetime:
         """Where ``series`` begins: its watermark when that is later than --since; under
@@ -193,6 +194,7 @@ class WatermarkSink:
             return self._since
         mark = self._marks.get(self._outcome.source, series)
         if this_run and mark is not None and mark >= self._began:
+            self._ahead.add(series)
             return max(mark, datetime.now(UTC) + _AHEAD)
         if mark is not None and mark > self._since:
             if not this_run:
@@ -202,8 +204,11 @@ class WatermarkSink:
 
     def put(self, series: str, readings: Sequence[Reading], *, until: datetime) -> None:
         lines, dropped = self._app.spool_counted(readings)
-        # Only what is in the spool may move the watermark: see HistorySink.
-        self._marks.set(self._outcome.source, series, until)
+        # Only what is in the spool may move the watermark: see HistorySink. A series
+        # started after the present keeps its mark: what was recorded between the mark and
+        # its start was not asked for.
+        if series not in self._ahead:
+            self._marks.set(self._outcome.source, series, until)
         self._outcome.series.add(series)
         self._outcome.windows += 1
         self._outcome.points += lines

@@ -28,7 +28,13 @@ from urllib.parse import unquote
 import pytest
 
 from collector.app import App
-from collector.backfill import MAX_RETRY_AFTER_S, RETRIES, BackfillOutcome, run_backfill
+from collector.backfill import (
+    MAX_RETRY_AFTER_S,
+    RETRIES,
+    BackfillOutcome,
+    Watermarks,
+    run_backfill,
+)
 from collector.config import Config, SpoolConfig, StoreConfig
 from collector.delivery import Deliverer
 from collector.errors import TransientError
@@ -398,16 +404,22 @@ class Refusing(Source):
 
     kind = "overkiz"
 
-    def __init__(self, *, refuse: set[int], retry_after: float | None = 0.0) -> None:
+    def __init__(self, *, refuse: set[int], retry_after: float | None = 0.0,
+                 hands_over_empty: bool = False) -> None:
         super().__init__("home", 60.0)
         self.refuse, self.retry_after = refuse, retry_after
+        #: Like the FRITZ!Box: a series with nothing to ask is still handed over, empty,
+        #: up to the present.
+        self.hands_over_empty = hands_over_empty
         self.asked: list[tuple[str, datetime]] = []
+        self.ends: list[datetime] = []
 
     async def poll(self) -> Sequence[Reading]:
         return ()
 
     async def history(self, since: datetime, sink: HistorySink) -> None:
         end = datetime.now(UTC)
+        self.ends.append(end)
         plan: dict[str, list[tuple[datetime, datetime]]] = {}
         for series in ("a", "b"):
             at, plan[series] = sink.start(series), []
@@ -416,6 +428,8 @@ class Refusing(Source):
                 at += HOUR
         sink.total(sum(len(w) for w in plan.values()))
         for series, windows in plan.items():
+            if not windows and self.hands_over_empty:
+                sink.put(series, [], until=end)
             for begin, until in windows:
                 self.asked.append((series, begin))
                 if len(self.asked) in self.refuse:
@@ -461,11 +475,12 @@ def backfill_in_process(tmp_path: Path, source: Source, since: datetime,
 HOUR = timedelta(hours=1)
 
 
+@pytest.mark.parametrize("hands_over_empty", [False, True])
 def test_a_refused_source_goes_on_from_its_watermarks_and_asks_no_window_twice(
-        tmp_path: Path) -> None:
+        tmp_path: Path, hands_over_empty: bool) -> None:
     since = datetime.now(UTC) - 2.5 * HOUR
     # refused at a's second window, then at b's first one (twice in a row)
-    source = Refusing(refuse={2, 5, 6})
+    source = Refusing(refuse={2, 5, 6}, hands_over_empty=hands_over_empty)
     bars = Bars()
     outcome = backfill_in_process(tmp_path, source, since, bars)
     assert outcome.errors == [] and outcome.retries == 3
@@ -475,9 +490,15 @@ def test_a_refused_source_goes_on_from_its_watermarks_and_asks_no_window_twice(
         ("b", since),  # refused again; a, done up to the run's start, is not asked again
         ("b", since), ("b", since + HOUR), ("b", since + 2 * HOUR),
     ]
-    assert (outcome.windows, outcome.expected, outcome.points) == (6, 6, 6)
-    assert (bars.done, bars.total) == (6, 6)  # the bar's total is not counted twice
+    empty = 2 if hands_over_empty else 0  # a, handed over empty in the last two attempts
+    assert (outcome.windows, outcome.points) == (6 + empty, 6)
+    assert (bars.done, bars.total) == (6 + empty, outcome.expected)  # not counted twice
     assert outcome.resumed == set()  # nothing came from an earlier run
+    # a's watermark stays where its last window ended: what was recorded since is left to
+    # the next run, whatever the source handed over for it after that
+    marks = Watermarks(tmp_path / "spool.sqlite3.backfill.json")
+    assert marks.get("overkiz:home", "a") == source.ends[1]
+    assert marks.get("overkiz:home", "b") == source.ends[3]
 
 
 @pytest.mark.parametrize(("retry_after", "refuse", "asked"), [
