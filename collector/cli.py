@@ -208,7 +208,10 @@ def _check_jobs(config: Config, jobs: list[str]) -> bool:
 @user_errors
 def backfill(config_path: Path | None, since: str, source_name: str | None,
              restart: bool) -> None:
-    """Load device-side history into the store; a rerun continues where the last one ended."""
+    """Load device-side history into the store; a rerun continues where the last one ended
+    (also after Ctrl-C or a kill: every window stored stays stored)."""
+    import signal
+
     from rich.table import Table
 
     from collector.app import App
@@ -218,10 +221,19 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
     config = _load(config_path)
     start = parse_since(since)
     console = _console()
+    stopped_by = [signal.SIGINT]  # the signal that ends a run early: SIGINT unless SIGTERM
 
     async def go() -> tuple[list[BackfillOutcome], int, bool]:
         app = App(config)
         outcomes: list[BackfillOutcome] = []
+        task = asyncio.current_task()
+
+        def terminated() -> None:  # SIGTERM ends the run as Ctrl-C does
+            stopped_by[0] = signal.SIGTERM
+            if task is not None:
+                task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated)
         try:
             bars = backfill_progress()
             if bars is None:
@@ -256,7 +268,7 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
         points = sum(o.points for o in outcomes)
         click.echo(f"interrupted; {points} points stored, run `collector backfill` again to "
                    "continue where this run stopped", err=True)
-        sys.exit(130)  # as a shell reports a command ended by SIGINT
+        sys.exit(128 + stopped_by[0])  # as a shell reports a command ended by the signal
     sys.exit(1 if pending or any(o.errors for o in outcomes) else 0)
 
 

@@ -251,19 +251,20 @@ def test_the_uninterrupted_reference_is_a_real_backfill(overkiz: Reference) -> N
     assert overkiz.sim.violation_count == 0
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, kill
 def test_ctrl_c_stops_promptly_and_a_rerun_fetches_only_the_rest(
-        overkiz: Reference, tmp_path: Path) -> None:
+        overkiz: Reference, tmp_path: Path, sig: signal.Signals) -> None:
     sim = overkiz.sim
     before = sim.endpoint_requests.copy()
     sim.faults.latency_s = 0.05
     try:
         proc = start(tmp_path, overkiz.config, "--since", overkiz.since)
-        seen = stop_after(proc, tmp_path, OVERKIZ, 3, signal.SIGINT)
+        seen = stop_after(proc, tmp_path, OVERKIZ, 3, sig)
         at_signal = sim.calls(RAW)
         code, out, err = finish(proc)
     finally:
         sim.faults.latency_s = 0.0
-    assert code == 130, out + err
+    assert code == 128 + sig, out + err  # 130 for SIGINT, 143 for SIGTERM
     # it stops at once: at most the request under way when the signal came is answered
     assert sim.calls(RAW) - at_signal <= 1
     assert "interrupted;" in err and "run `collector backfill` again" in err
