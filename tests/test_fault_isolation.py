@@ -28,12 +28,15 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from collector.app import App, JobOutcome
@@ -46,12 +49,16 @@ from collector.config import (
     ThinknxConfig,
 )
 from collector.daemon import run
-from collector.job_errors import error_kinds
+from collector.errors import AuthError, PartialFailure, TransientError
+from collector.job_errors import error_kind, error_kinds
+from collector.lineprotocol import parse_line
+from collector.model import Reading
 from collector.simulators._http import BaseSimulator
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import OverkizSimulator
 from collector.simulators.thinknx import ThinknxSimulator
 from collector.sources.backoff import AUTH_BACKOFF_MAX_S
+from collector.sources.base import Source, SourceJob
 from collector.sources.fritzbox.source import FritzboxSource
 from collector.sources.overkiz.source import OverkizSource
 from collector.sources.thinknx.source import ThinknxSource
@@ -391,3 +398,104 @@ def test_the_daemon_keeps_running_and_the_readings_come_back(
     finally:
         db.close()
     assert count > 0
+
+
+# --- once per state change, whatever the numbers in the text -----------------------------------
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.floats(0, 1e4), st.floats(0, 1e4))
+def test_numbers_and_times_in_a_text_are_not_its_kind(a: int, b: int, x: float,
+                                                      y: float) -> None:
+    def text(n: int, wait: float) -> str:
+        return (f"OverkizRateLimited: next call allowed in {wait:.1f} s (attempt {n}, "
+                f"2026-11-29T08:{n % 60:02d}:00Z); ain=08761 0000434, io://1234-5678/12#1 "
+                "(HTTP 429)")
+
+    assert error_kind(text(a, x)) == error_kind(text(b, y))
+    assert "ain=08761 0000434" in error_kind(text(a, x))
+    assert "io://1234-5678/12#1" in error_kind(text(a, x))
+    assert "(HTTP 429)" in error_kind(text(a, x))
+
+
+def test_what_failed_is_part_of_the_kind() -> None:
+    assert error_kind("TransientError: ain=08761 0000434: HTTP 500") != error_kind(
+        "TransientError: ain=08761 0000435: HTTP 500")
+    assert error_kind("x: the box is busy (HTTP 503)") != error_kind("x: (HTTP 500)")
+    assert error_kind("TransientError: x") != error_kind("ParseError: x")
+    assert error_kinds(["b: 3 s", "a", "b: 4 s"]) == ("a", "b: #")
+
+
+class Scripted(Source):
+    """A source whose runs end as the test says: an exception, or readings."""
+
+    kind = "thinknx"
+
+    def __init__(self, script: list[Exception | None]) -> None:
+        super().__init__("villa", 1.0)
+        self.script = script
+
+    async def run(self) -> Sequence[Reading]:
+        step = self.script.pop(0)
+        if step is not None:
+            raise step
+        return [Reading("power_w", 5.0, datetime.now(UTC), "thinknx", "villa", "g1", "Plug")]
+
+    def jobs(self) -> Sequence[SourceJob]:
+        return (SourceJob("poll", 1.0, self.run),)
+
+
+def test_a_failure_is_logged_once_and_its_end_once(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    script: list[Exception | None] = [
+        None,
+        TransientError("rate limited, try again in 59 s"),
+        TransientError("rate limited, try again in 57 s"),
+        TransientError("rate limited, try again in 55 s"),
+        AuthError("refused (HTTP 401)"),  # another kind: a new state
+        PartialFailure([], ["object:g1: TransientError: timed out after 1.0 s"]),
+        PartialFailure([], ["object:g1: TransientError: timed out after 1.5 s"]),
+        None,
+        None,
+    ]
+    source = Scripted(script)
+    config = Config(store=StoreConfig(kind="sqlite", path=tmp_path / "store.sqlite3"),
+                    spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
+
+    async def go() -> list[str]:
+        app = App(config, sources=[source])
+        try:
+            (job,) = source.jobs()
+            for _ in range(len(script)):
+                await app.run_job(source, job)
+            return app.spool.lines()
+        finally:
+            await app.aclose()
+
+    with caplog.at_level(logging.DEBUG, logger="collector.app"):
+        lines = asyncio.run(go())
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "collector.app"]
+    key = "thinknx:villa:poll"
+    assert logged == [
+        ("WARNING", f"{key} failed: TransientError: rate limited, try again in 59 s"),
+        ("DEBUG", f"{key} still failing: TransientError: rate limited, try again in 57 s"),
+        ("DEBUG", f"{key} still failing: TransientError: rate limited, try again in 55 s"),
+        ("WARNING", f"{key} failed: AuthError: refused (HTTP 401)"),
+        ("WARNING", f"{key} failed: object:g1: TransientError: timed out after 1.0 s"),
+        ("DEBUG", f"{key} still failing: object:g1: TransientError: timed out after 1.5 s"),
+        ("WARNING", f"{key} works again"),
+    ]
+    # each run's errors point: its count, and the text of a failed run as its label
+    errors = [parse_line(line) for line in lines if ",metric=errors" in line]
+    assert [(p.field("value"), p.field("label")) for p in errors] == [
+        (0.0, None),
+        (1.0, "TransientError: rate limited, try again in 59 s"),
+        (1.0, "TransientError: rate limited, try again in 57 s"),
+        (1.0, "TransientError: rate limited, try again in 55 s"),
+        (1.0, "AuthError: refused (HTTP 401)"),
+        (1.0, "object:g1: TransientError: timed out after 1.0 s"),
+        (1.0, "object:g1: TransientError: timed out after 1.5 s"),
+        (0.0, None),
+        (0.0, None),
+    ]
+    times = [p.time_ns for p in errors]
+    assert times == sorted(times) and all(t % 1_000_000 == 0 for t in times)  # to the ms
