@@ -110,9 +110,12 @@ TABLE: tuple[Measurement, ...] = (
     ),
     _m(
         "collector", "", Kind.GAUGE, "Self-monitoring of the collector",
-        "per job run (`device` = `<source>:<name>:<job>`): duration_s, points, errors, and "
-        "dropped = readings of the run the line-protocol encoder refused (e.g. a time after "
-        "2262; the rest of the run is stored), written only when > 0, so a missing value "
+        "per job run (`device` = `<source>:<name>:<job>`, time = the end of the run to the "
+        "millisecond): duration_s, points, errors (the `errors` point of a failed run also "
+        "carries its error text, redacted, on one line, at most 200 characters, as the "
+        "string field `label`; `collector check` shows it), and dropped = readings of the "
+        "run the line-protocol encoder refused (e.g. a time after 2262; the rest of the run "
+        "is stored), written only when > 0, so a missing value "
         "means 0; spool (`device` = `spool`): backlog, dead_letters, dropped_total (oldest "
         "lines dropped at `[spool] max_lines`), delivery_failures",
         metric=(),
@@ -201,7 +204,8 @@ def render_markdown() -> str:
         "a test fails when this file and the table disagree.",
         "",
         "Every numeric reading is one point. Its field is `value` and is always a float;",
-        "`state` points also carry a string field `label`. Timestamps are UTC: polled values",
+        "`state` points (and the `errors` points of failed job runs) also carry a string",
+        "field `label`. Timestamps are UTC: polled values",
         "carry the poll time, device statistics and history carry the device's own time.",
         "",
         f"Tags on every point: {', '.join(f'`{t}`' for t in BASE_TAGS)}. "
