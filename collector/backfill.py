@@ -19,11 +19,13 @@ stored: the caller's ``outcomes`` list shows how far each source got.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,11 +130,31 @@ class Watermarks:
             return None
 
     def set(self, source: str, series: str, until: datetime) -> None:
-        """Store ``until`` for the series and write the file (before returning)."""
-        self._marks.setdefault(source, {})[series] = _aware(until).astimezone(UTC).isoformat()
-        text = json.dumps({"version": STATE_VERSION, "watermarks": self._marks}, indent=1,
-                          sort_keys=True)
-        write_private_atomically(self.path, text)
+        """Store ``until`` for the series and write the file (before returning).
+
+        Another process may keep watermarks in the same file (a ``collector backfill``
+        while ``collector run`` heals gaps): under a lock the file is read again and only
+        this series changed, so neither writes back its older copy of the other's marks."""
+        value = _aware(until).astimezone(UTC).isoformat()
+        self._marks.setdefault(source, {})[series] = value
+        with _locked(self.path):
+            marks = self._load(self.path)
+            marks.setdefault(source, {})[series] = value
+            text = json.dumps({"version": STATE_VERSION, "watermarks": marks}, indent=1,
+                              sort_keys=True)
+            write_private_atomically(self.path, text)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on a private file beside ``path``, held while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 class Progress(Protocol):

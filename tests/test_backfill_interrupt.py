@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -515,3 +516,41 @@ def test_refusals_are_waited_out_a_bounded_number_of_times(
     assert outcome.retries == asked - 1
     assert outcome.errors == ["TransientError: HTTP 429"]
     assert outcome.windows == 0
+
+
+# ---- the state file shared by two processes -----------------------------------------------
+
+
+def test_two_writers_keep_each_others_watermarks(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3.backfill.json"
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    backfill, daemon = Watermarks(path), Watermarks(path)  # both read the file at start
+    backfill.set("overkiz:home", "a", at)
+    daemon.set("overkiz:home", "b", at + HOUR)  # its copy has no "a"
+    backfill.set("fritzbox:home", "stats:1", at + 2 * HOUR)  # its copy has no "b"
+    again = Watermarks(path)
+    assert [again.get("overkiz:home", "a"), again.get("overkiz:home", "b"),
+            again.get("fritzbox:home", "stats:1")] == [at, at + HOUR, at + 2 * HOUR]
+    assert (tmp_path / f".{path.name}.lock").stat().st_mode & 0o777 == 0o600
+
+
+def _set_many(path: Path, source: str, n: int) -> None:
+    marks = Watermarks(path)
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    for i in range(n):
+        marks.set(source, f"s{i}", at + i * HOUR)
+
+
+def test_two_processes_writing_at_once_lose_no_watermark(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3.backfill.json"
+    fork = multiprocessing.get_context("fork")
+    writers = [fork.Process(target=_set_many, args=(path, source, 40))
+               for source in ("overkiz:home", "fritzbox:home")]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(WAIT_S)
+        assert w.exitcode == 0
+    data = json.loads(path.read_text())
+    assert {source: len(series) for source, series in data["watermarks"].items()} == {
+        "overkiz:home": 40, "fritzbox:home": 40}
