@@ -5,16 +5,21 @@ run with a failing source, and from a real InfluxDB 1.x."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from collector.app import App, JobOutcome
 from collector.check_jobs import JobHealth, job_health, job_names, read_job_health, table_rows
@@ -248,3 +253,59 @@ def test_the_job_health_read_from_influxdb(influxd: Influxd, influx_db: str) -> 
     assert heal == JobHealth("overkiz:tahoma:heal", runs=1, last_success_ns=ns - 120 * S)
     assert events == JobHealth("overkiz:tahoma:events")
     assert states.failing and not heal.failing and not events.recorded
+
+
+# --- InfluxDB 2.x: the Flux answer as the server writes it ----------------------------------
+
+_HEAD = ",,0,2026-11-28T12:00:00Z,2026-11-29T12:00:00Z,"
+_TAGS = "collector,fritzbox:home:poll,fritzbox:home:poll"
+FLUX_ANSWER = "\n".join([
+    "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,"
+    "string,string,string,string,string,string,double,string",
+    "#group,false,false,true,true,false,true,true,true,true,true,true,false,false",
+    "#default,_result,,,,,,,,,,,,",
+    ",result,table,_start,_stop,_time,_measurement,device,device_id,metric,site,source,value,"
+    "label",
+    _HEAD + f"2026-11-29T11:50:00.25Z,{_TAGS},errors,home,collector,0,",
+    _HEAD + f'2026-11-29T11:55:00.5Z,{_TAGS},errors,home,collector,2,"ParseError: a, ""b"""',
+    _HEAD + f"2026-11-29T11:55:00.5Z,{_TAGS},points,home,collector,0,",
+    "", "",
+])
+
+
+class _Flux(BaseHTTPRequestHandler):
+    queries: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _Flux.queries.append(json.loads(body)["query"])
+        answer = FLUX_ANSWER.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv; charset=utf-8")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent."""
+
+
+def test_the_job_health_read_from_influxdb_2() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flux)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
+            url=f"http://127.0.0.1:{server.server_address[1]}", api="v2", org="home",
+            bucket="energy", token=SecretStr("t0ken"), timeout=5.0))
+        (poll,) = read_job_health(config, ["fritzbox:home:poll"], NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    (flux,) = _Flux.queries
+    start = int((NOW - timedelta(hours=24)).timestamp())
+    assert f'|> range(start: {start}, stop: now())' in flux
+    assert 'r._measurement == "collector"' in flux
+    assert poll == JobHealth("fritzbox:home:poll", runs=2, errors=2,
+                             last_success_ns=T - 600 * S + 250_000_000,
+                             last_error_ns=T - 300 * S + 500_000_000,
+                             last_error='ParseError: a, "b"')
