@@ -138,6 +138,10 @@ class Watermarks:
         value = _aware(until).astimezone(UTC).isoformat()
         self._marks.setdefault(source, {})[series] = value
         with _locked(self.path):
+            # A temporary file seen while holding the lock is what a writer killed midway
+            # left behind (writers write them only under the lock).
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             marks = self._load(self.path)
             marks.setdefault(source, {})[series] = value
             text = json.dumps({"version": STATE_VERSION, "watermarks": marks}, indent=1,

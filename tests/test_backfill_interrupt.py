@@ -330,6 +330,7 @@ def test_kill_9_loses_nothing_stored_and_never_tears_the_state(
     assert requests["GET /setup"] == 1  # once, then from the cache of the first run
     same_points(stored_points(tmp_path), overkiz.points)
     assert Spool(tmp_path / "spool.sqlite3").pending == 0
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing a killed writer left stays behind
     assert sim.violation_count == 0, sim.violations
 
 
@@ -524,6 +525,8 @@ def test_refusals_are_waited_out_a_bounded_number_of_times(
 def test_two_writers_keep_each_others_watermarks(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite3.backfill.json"
     at = datetime(2026, 11, 20, tzinfo=UTC)
+    # a writer killed between writing its temporary file and renaming it left this
+    (tmp_path / f".{path.name}.4242.tmp").write_text('{"version": 2, "watermarks": {')
     backfill, daemon = Watermarks(path), Watermarks(path)  # both read the file at start
     backfill.set("overkiz:home", "a", at)
     daemon.set("overkiz:home", "b", at + HOUR)  # its copy has no "a"
@@ -532,6 +535,7 @@ def test_two_writers_keep_each_others_watermarks(tmp_path: Path) -> None:
     assert [again.get("overkiz:home", "a"), again.get("overkiz:home", "b"),
             again.get("fritzbox:home", "stats:1")] == [at, at + HOUR, at + 2 * HOUR]
     assert (tmp_path / f".{path.name}.lock").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".{path.name}.lock", path.name]
 
 
 def _set_many(path: Path, source: str, n: int) -> None:
