@@ -63,6 +63,9 @@ from collector.sources.fritzbox.source import FritzboxSource
 from collector.sources.overkiz.source import OverkizSource
 from collector.sources.thinknx.source import ThinknxSource
 
+#: The recording (about 2.5 min) is made in the setup of the first test that needs it.
+pytestmark = pytest.mark.timeout(600)
+
 #: Poll interval per source (s). A Thinknx poll under a hang takes two timeouts (the server
 #: status first, then the objects), so it gets a longer interval to stay idle between runs.
 INTERVAL_S = {"fritzbox": 2.0, "thinknx": 3.0, "overkiz": 2.0}
