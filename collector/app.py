@@ -281,28 +281,34 @@ class App:
             outcome.errors.append(f"{type(err).__name__}: {err}")
         except asyncio.CancelledError:
             outcome.errors.append("cancelled: still running when the collector stopped")
-            self._finish(source, job, outcome, chunk, (), started)
+            await self._finish(source, job, outcome, chunk, (), started)
             raise
         except Exception as err:  # a bug in one source must not stop the daemon
             log.exception("%s:%s: unexpected error", source.label, job.name)
             outcome.errors.append(f"{type(err).__name__}: {err}")
-        return self._finish(source, job, outcome, chunk, readings, started)
+        return await self._finish(source, job, outcome, chunk, readings, started)
 
-    def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: Chunk,
-                readings: Sequence[Reading], started: float) -> JobOutcome:
+    async def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: Chunk,
+                      readings: Sequence[Reading], started: float) -> JobOutcome:
+        """Spool the run's lines and its self-metrics as one chunk (one commit, made on the
+        spool's thread: the event loop goes on with other jobs meanwhile)."""
         key = f"{source.label}:{job.name}"
         chunk.add(readings)
         outcome.dropped, outcome.drops = chunk.dropped, chunk.drops
-        try:
-            outcome.points = self._spool(chunk)
-        except CollectorError as err:
-            outcome.errors.append(f"{type(err).__name__}: {err}")
+        outcome.points = chunk.lines
         outcome.duration_s = time.monotonic() - started
+        chunk.add(self._job_metrics(source, job, outcome))
+        try:
+            await self.spool.append_text_async(chunk.text(), chunk.lines)
+            self.deliverer.wake()
+        except CollectorError as err:
+            outcome.points = 0
+            outcome.errors.append(f"{type(err).__name__}: {err}")
+            self.spool_readings(self._job_metrics(source, job, outcome))
         if not outcome.ok:
             self.failed_runs[source.label] += 1
         self._log_state(key, outcome)
         self.outcomes[key] = outcome
-        self.spool_readings(self._job_metrics(source, job, outcome))
         return outcome
 
     def _log_state(self, key: str, outcome: JobOutcome) -> None:

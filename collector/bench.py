@@ -218,9 +218,8 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
                 # as App.run_job: unchanged devices are written from the text kept of them
                 chunk = Chunk(encoder)
                 chunk.add(readings)
-                spool.append_text(chunk.text(), chunk.lines)
+                await spool.append_text_async(chunk.text(), chunk.lines)
                 deliverer.wake()
-                await asyncio.sleep(0)
             stop.set()
             await delivery
             if not await deliverer.drain():

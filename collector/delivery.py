@@ -140,7 +140,7 @@ class Deliverer:
             raise
         self._garbled.pop(first, None)
         self._failing = {i for i in self._failing if not first <= i <= last}
-        self.spool.ack(first, last, rejected=rejected)
+        await self.spool.ack_async(first, last, rejected=rejected)
         self.stats.delivered += total - len(rejected)
         self.stats.rejected += len(rejected)
         return total

@@ -20,12 +20,16 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lz4.frame  # type: ignore[import-untyped]
+
+from collector.spool_writer import GroupCommit, locked
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,13 @@ def private_file(path: Path) -> None:
 
 
 class Spool:
-    """The on-disk buffer. Not thread-safe: use it from one thread (the event loop)."""
+    """The on-disk buffer.
+
+    Every method may be called from any thread (one at a time holds the connection). The
+    ``*_async`` methods run on the spool's own thread, so that the event loop never waits
+    for the disk: a commit is synced (``synchronous=FULL``), which takes milliseconds while
+    a store writes to the same disk, and meanwhile other jobs and deliveries go on.
+    """
 
     def __init__(self, path: Path, *, max_lines: int = 5_000_000) -> None:
         self.path = path
@@ -125,9 +135,51 @@ class Spool:
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
         self._pending = int(row[0])
+        self._lock = threading.RLock()
+        self._writer = GroupCommit(self)
 
+    @locked
     def close(self) -> None:
         self._db.close()
+        self._writer.close()
+
+    async def append_text_async(self, text: str, n: int) -> int:
+        """``append_text`` on the spool's thread, in a transaction shared with the other
+        appends and acknowledgements waiting then (spool_writer.py)."""
+        if n <= 0:
+            return 0
+        dropped = await self._writer.run(lambda: self._insert(text, n))
+        if dropped:
+            self._said_full(dropped)
+        return dropped
+
+    async def ack_async(self, first_id: int, last_id: int, *,
+                        rejected: Sequence[tuple[str, int, str]] = ()) -> int:  # fmt: skip
+        """``ack`` on the spool's thread, like ``append_text_async``."""
+        n = await self._writer.run(lambda: self._delete(first_id, last_id, rejected))
+        self._said_rejected(rejected)
+        return n
+
+    @locked
+    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
+        """Each op's result, all in one transaction; if that fails, each op in one of its
+        own (its result then the exception it raised)."""
+        pending = self._pending
+        try:
+            with self._tx():
+                return [op() for op in ops]
+        except Exception:  # retried one by one below, each answered
+            self._pending = pending
+        results: list[Any] = []
+        for op in ops:
+            pending = self._pending
+            try:
+                with self._tx():
+                    results.append(op())
+            except Exception as err:  # handed to its caller
+                self._pending = pending
+                results.append(err)
+        return results
 
     def _count(self, table: str) -> int:
         row = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
@@ -153,27 +205,39 @@ class Spool:
         within ``max_lines``."""
         return self.append_text("\n".join(lines), len(lines))
 
+    @locked
     def append_text(self, text: str, n: int) -> int:
         """``append`` for ``n`` lines already joined by newlines."""
         if n <= 0:
             return 0
-        dropped = 0
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-                (n, _pack(text), time.time_ns()),
-            )
-            excess = self._pending + n - self.max_lines
-            if excess > 0:
-                dropped = self._drop_oldest(excess)
-        self._pending += n - dropped
+        pending = self._pending
+        try:
+            with self._tx():
+                dropped = self._insert(text, n)
+        except BaseException:
+            self._pending = pending
+            raise
         if dropped:
-            log.error(
-                "spool is full (%d lines, limit spool.max_lines = %d): DROPPED the %d oldest "
-                "lines; the store has been unreachable too long or max_lines is too small",
-                self._pending, self.max_lines, dropped,
-            )
+            self._said_full(dropped)
         return dropped
+
+    def _insert(self, text: str, n: int) -> int:
+        """Insert a chunk (inside the caller's transaction); the lines dropped for room."""
+        self._db.execute(
+            "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
+            (n, _pack(text), time.time_ns()),
+        )
+        excess = self._pending + n - self.max_lines
+        dropped = self._drop_oldest(excess) if excess > 0 else 0
+        self._pending += n - dropped
+        return dropped
+
+    def _said_full(self, dropped: int) -> None:
+        log.error(
+            "spool is full (%d lines, limit spool.max_lines = %d): DROPPED the %d oldest "
+            "lines; the store has been unreachable too long or max_lines is too small",
+            self._pending, self.max_lines, dropped,
+        )
 
     def _drop_oldest(self, excess: int) -> int:
         """Drop whole old chunks, then trim the oldest remaining one, until ``excess`` lines
@@ -201,11 +265,13 @@ class Spool:
         return [(chunk_id, text.split("\n"))
                 for chunk_id, _, text in self.peek_text(limit, after_id=after_id)]
 
+    @locked
     def peek_text(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, str]]:
         """``peek`` with each chunk as (id, number of lines, the lines joined by newlines)."""
         return [(chunk_id, n, _unpack_text(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
+    @locked
     def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
         newlines): what a store's write request carries, without a copy per line."""
@@ -224,6 +290,7 @@ class Spool:
             total += int(n)
         return out
 
+    @locked
     def oldest_id(self) -> int | None:
         """The id of the oldest pending chunk (None when nothing is pending)."""
         row = self._db.execute("SELECT min(id) FROM pending").fetchone()
@@ -233,30 +300,47 @@ class Spool:
         """The oldest pending lines, flattened (for inspection)."""
         return [line for _, chunk in self.peek(limit) for line in chunk][:limit]
 
+    @locked
     def ack(self, first_id: int, last_id: int, *,
             rejected: Sequence[tuple[str, int, str]] = ()) -> int:
         """Remove the delivered chunks with ids in [first_id, last_id]; in the same
         transaction keep ``rejected`` (line, HTTP status, server message) as dead letters."""
-        now = time.time_ns()
-        with self._tx():
-            if rejected:
-                self._db.executemany(
-                    "INSERT INTO dead_letter(line, status, error, failed_ns) VALUES (?, ?, ?, ?)",
-                    [(line, status, error, now) for line, status, error in rejected],
-                )
-            row = self._db.execute(
-                "SELECT coalesce(sum(n), 0) FROM pending WHERE id BETWEEN ? AND ?",
-                (first_id, last_id),
-            ).fetchone()
-            n = int(row[0])
-            self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id))
-            self._bump("delivered", n - len(rejected))
+        pending = self._pending
+        try:
+            with self._tx():
+                n = self._delete(first_id, last_id, rejected)
+        except BaseException:
+            self._pending = pending
+            raise
+        self._said_rejected(rejected)
+        return n
+
+    def _delete(self, first_id: int, last_id: int,
+                rejected: Sequence[tuple[str, int, str]]) -> int:  # fmt: skip
+        """``ack`` inside the caller's transaction; the lines removed."""
+        if rejected:
+            now = time.time_ns()
+            self._db.executemany(
+                "INSERT INTO dead_letter(line, status, error, failed_ns) VALUES (?, ?, ?, ?)",
+                [(line, status, error, now) for line, status, error in rejected],
+            )
+        row = self._db.execute(
+            "SELECT coalesce(sum(n), 0) FROM pending WHERE id BETWEEN ? AND ?",
+            (first_id, last_id),
+        ).fetchone()
+        n = int(row[0])
+        self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id))
+        self._bump("delivered", n - len(rejected))
         self._pending -= n
+        return n
+
+    @staticmethod
+    def _said_rejected(rejected: Sequence[tuple[str, int, str]]) -> None:
         for line, status, error in rejected:
             log.error("store rejected a line (HTTP %d: %s); kept as a dead letter: %.200s",
                       status, error, line)
-        return n
 
+    @locked
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return [
             DeadLetter(int(a), str(b), int(c), str(d), int(e))
@@ -266,6 +350,7 @@ class Spool:
             )
         ]
 
+    @locked
     def retry_dead_letters(self) -> int:
         """Put every dead letter back into the pending queue (after fixing the cause)."""
         now = time.time_ns()
@@ -282,10 +367,12 @@ class Spool:
         self._pending += n
         return n
 
+    @locked
     def drop_dead_letters(self) -> int:
         with self._tx():
             return self._db.execute("DELETE FROM dead_letter").rowcount
 
+    @locked
     def drop_pending(self) -> int:
         with self._tx():
             n = self._db.execute("DELETE FROM pending").rowcount
@@ -293,6 +380,7 @@ class Spool:
         self._pending = 0
         return n
 
+    @locked
     def status(self) -> SpoolStatus:
         oldest = self._db.execute("SELECT min(queued_ns) FROM pending").fetchone()[0]
         return SpoolStatus(

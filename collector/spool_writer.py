@@ -1,0 +1,109 @@
+"""Group commit for the spool: the event loop never waits for the disk.
+
+Every commit of the spool is synced (``synchronous=FULL``), which takes milliseconds while
+a store writes to the same disk. Appends (job runs) and acknowledgements (deliveries) made
+from the event loop are queued here and written on the spool's own thread: all the ones
+waiting when the thread comes round go into one transaction, so one sync covers several
+job runs and deliveries, and meanwhile the loop goes on with other jobs, parsing and
+sending. Each caller is answered once its transaction is committed: a reading still counts
+as collected only once it is on disk. If a shared transaction fails, each operation is
+tried again in a transaction of its own, so one failure costs only its own operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+_Queued = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _HasLock(Protocol):
+    @property
+    def _lock(self) -> threading.RLock: ...
+
+
+_S = TypeVar("_S", bound=_HasLock)
+
+
+def locked(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
+    """Run ``method`` holding its object's ``_lock``: one thread at a time uses the
+    spool's connection."""
+
+    def with_lock(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(with_lock, method)
+    return with_lock
+
+
+class Transactional(Protocol):
+    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
+        """Each op's result (or the exception it raised), all in one transaction if
+        possible, else one by one."""
+        ...
+
+
+class GroupCommit:
+    """Operations queued from event loops, run on one thread in shared transactions."""
+
+    def __init__(self, target: Transactional) -> None:
+        self._target = target
+        self._queue: list[_Queued] = []
+        self._guard = threading.Lock()
+        self._busy = False
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def run(self, op: Callable[[], _R]) -> _R:
+        """``op`` done and committed. A cancelled caller does not stop it: once queued,
+        an operation is written either way."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_R] = loop.create_future()
+        with self._guard:
+            self._queue.append((op, future, loop))
+            start, self._busy = not self._busy, True
+            if start and self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        if start:
+            assert self._thread is not None
+            self._thread.submit(self._drain)
+        return await asyncio.shield(future)
+
+    def close(self) -> None:
+        """No new thread work; what is queued still runs (and fails on a closed spool)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+
+    def _drain(self) -> None:
+        while True:
+            with self._guard:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._busy = False
+                    return
+            try:
+                results = self._target.run_in_transactions([op for op, _, _ in batch])
+            except BaseException as err:  # every caller must be answered
+                results = [err] * len(batch)
+            for (_, future, loop), result in zip(batch, results, strict=True):
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                    loop.call_soon_threadsafe(_settle, future, result)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

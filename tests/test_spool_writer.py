@@ -1,0 +1,126 @@
+"""Group commit: appends and acknowledgements from the event loop, committed on the spool's
+thread, several in one transaction; each caller answered once its lines are on disk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.spool import Spool
+
+
+class CountingSpool(Spool):
+    """A spool that records how many operations each transaction carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions: list[int] = []
+
+    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
+        self.transactions.append(len(ops))
+        return super().run_in_transactions(ops)
+
+
+def _chunk(i: int) -> str:
+    return f"power_w,device=plug{i} value={i}.5 {1_700_000_000 + i}000000000"
+
+
+def test_appends_waiting_together_share_one_commit(tmp_path: Path) -> None:
+    spool = CountingSpool(tmp_path / "spool.sqlite3")
+
+    async def go() -> list[int]:
+        with spool._lock:  # the spool's thread waits: the appends queue up behind it
+            tasks = [asyncio.create_task(spool.append_text_async(_chunk(i), 1))
+                     for i in range(5)]  # fmt: skip
+            await asyncio.sleep(0)
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(go()) == [0] * 5
+    assert sum(spool.transactions) == 5
+    assert len(spool.transactions) <= 2  # the first may have gone alone, the rest together
+    assert spool.pending == 5
+    assert sorted(spool.lines()) == sorted(_chunk(i) for i in range(5))
+    spool.close()
+    reopened = Spool(tmp_path / "spool.sqlite3")
+    assert reopened.pending == 5  # committed, on disk
+    reopened.close()
+
+
+def test_a_failing_operation_costs_only_itself(tmp_path: Path) -> None:
+    spool = CountingSpool(tmp_path / "spool.sqlite3")
+
+    def broken() -> int:
+        spool._db.execute("INSERT INTO no_such_table VALUES (1)")
+        return 1
+
+    async def go() -> list[object]:
+        with spool._lock:
+            tasks = [
+                asyncio.create_task(spool.append_text_async(_chunk(1), 1)),
+                asyncio.create_task(spool._writer.run(broken)),
+                asyncio.create_task(spool.append_text_async(_chunk(2), 1)),
+            ]
+            await asyncio.sleep(0)
+        return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+    first, failed, second = asyncio.run(go())
+    assert (first, second) == (0, 0)
+    assert isinstance(failed, Exception) and "no_such_table" in str(failed)
+    assert spool.pending == 2
+    assert sorted(spool.lines()) == [_chunk(1), _chunk(2)]
+    spool.close()
+
+
+def test_a_cancelled_caller_still_has_its_lines_committed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+
+    async def go() -> None:
+        with spool._lock:
+            cancelled = asyncio.create_task(spool.append_text_async(_chunk(1), 1))
+            await asyncio.sleep(0)
+            cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await spool.append_text_async(_chunk(2), 1)
+
+    asyncio.run(go())
+    assert spool.pending == 2
+    assert sorted(spool.lines()) == [_chunk(1), _chunk(2)]
+    spool.close()
+
+
+def test_acknowledgements_remove_delivered_chunks_and_keep_rejected_lines(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    spool = Spool(tmp_path / "spool.sqlite3")
+
+    async def go() -> int:
+        for i in range(3):
+            await spool.append_text_async(_chunk(i), 1)
+        ((first, _, _), _, (last, _, _)) = spool.peek_bodies(10)
+        return await spool.ack_async(first, last, rejected=[(_chunk(1), 400, "bad field")])
+
+    assert asyncio.run(go()) == 3
+    assert spool.pending == 0
+    assert [(d.line, d.status, d.error) for d in spool.dead_letters()] == [
+        (_chunk(1), 400, "bad field")]
+    assert spool.status().delivered_total == 2
+    assert "kept as a dead letter" in caplog.text
+    spool.close()
+
+
+def test_a_full_spool_drops_the_oldest_lines_and_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    spool = Spool(tmp_path / "spool.sqlite3", max_lines=3)
+
+    async def go() -> list[int]:
+        return [await spool.append_text_async(_chunk(i), 1) for i in range(5)]
+
+    assert asyncio.run(go()) == [0, 0, 0, 1, 1]
+    assert spool.pending == 3
+    assert sorted(spool.lines()) == sorted(_chunk(i) for i in (2, 3, 4))
+    assert "DROPPED the 1 oldest" in caplog.text
+    spool.close()
