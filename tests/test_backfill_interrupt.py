@@ -345,6 +345,29 @@ def test_a_refusal_for_rate_is_waited_out_and_resumed(
     assert sim.violation_count == 0, sim.violations
 
 
+def test_a_429_midway_is_waited_out_and_resumed(overkiz: Reference, tmp_path: Path) -> None:
+    sim = overkiz.sim
+    before, paths = sim.endpoint_requests.copy(), sim.requests.copy()
+    sim.faults.latency_s = 0.05
+    try:
+        proc = start(tmp_path, overkiz.config, "--since", overkiz.since)
+        stop_after(proc, tmp_path, OVERKIZ, 3, signal.SIGCONT)  # a signal that changes nothing
+        # every request is answered 429 with a Retry-After counting down for 2 s
+        sim.faults.limited_until = sim.clock() + 2.0
+        code, out, err = finish(proc)
+    finally:
+        sim.faults.clear()
+    refused = (sim.requests - paths).total() - requests_of(sim, before).total()
+    assert code == 0, out + err
+    # one refusal: the Retry-After (whole seconds, rounded up) reaches past the limit, and
+    # no request is sent inside the announced wait
+    assert refused == 1
+    assert table_row(out, OVERKIZ)[-1] == f"ok; waited {refused}x as the source asked"
+    assert requests_of(sim, before)[RAW] == overkiz.requests[RAW]
+    same_points(stored_points(tmp_path), overkiz.points)
+    assert sim.violation_count == 0, sim.violations
+
+
 # ---- FRITZ!Box: one statistics request per device; a series per device --------------------
 
 
