@@ -119,6 +119,11 @@ def _certain(doc: bytes, body: int, root: Element, devices: int) -> bool:
     return sum(1 for _ in _START.finditer(doc, body)) == devices
 
 
+def forget() -> None:
+    """Forget the last poll of every site (as after a restart)."""
+    _LAST.clear()
+
+
 def finish(site: str, cut: Cut) -> None:
     """Keep this poll's devices for the next poll of ``site`` (after a complete list
     only: a list that failed keeps the last one's)."""
