@@ -167,7 +167,10 @@ class OverkizClient:
                 await self._wait_for(category)
             response = await self._send(method, path, json_body=json_body)
             if response.status_code < 300:
-                return _json(response, path)
+                answer = _json(response, path)
+                if category is not None:
+                    self._limiter.completed(category)
+                return answer
             error = error_for(response.status_code, response.content, retry_after=_retry(response))
             relogin = self._token is None and attempt == 1
             if isinstance(error, OverkizNotAuthenticated) and relogin:

@@ -73,8 +73,16 @@ class RateLimiter:
         return max(0.0, last + self._periods[category] - self._clock())
 
     def record(self, category: Category) -> None:
-        """Note that a call of ``category`` is being sent now."""
+        """Note that a call of ``category`` is being sent now (this process waits its
+        period whatever the answer)."""
         self._last[category] = self._clock()
+
+    def completed(self, category: Category) -> None:
+        """Note that the call of ``category`` recorded last was answered: a long period is
+        now written for the next process. A call that never got its answer (the process
+        killed while it was under way) is not: the next process logs in anew, and the
+        limits are per session, so it may make that call again (else a lost answer to the
+        daily setup load would leave the next process without devices for a day)."""
         if self._path is not None and category.period_s > PERSIST_ABOVE_S:
             _save(self._path, self._last)
 
@@ -115,4 +123,6 @@ def _save(path: Path, last: dict[Category, float]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -180,6 +180,8 @@ class OverkizSource(Source):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"fetched_at": fetched_at, "setup": doc}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, self._setup_path)
 
     # --- live values ------------------------------------------------------------------------

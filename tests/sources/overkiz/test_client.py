@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.errors import ConfigError
+from collector.errors import ConfigError, ParseError
 from collector.sources.overkiz.client import (
     CLOUD_PATH,
     LOCAL_PATH,
@@ -203,3 +203,30 @@ def test_local_api_uses_the_bearer_token_and_never_logs_in() -> None:
     ]
     assert seen[0].headers["authorization"] == "Bearer tok-123"
     assert "cookie" not in seen[0].headers
+
+
+def test_the_setup_load_is_written_for_the_next_process_only_once_answered(
+        tmp_path: Path) -> None:  # fmt: skip
+    """A /setup whose answer is unreadable binds only this process; an answered one is
+    written to the limit file for the next."""
+    path = tmp_path / "limits.json"
+    answers = [httpx.Response(200, content=b"<html>maintenance</html>"),
+               httpx.Response(200, json={"devices": []})]
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/setup")
+        return answers.pop(0)
+
+    async def go() -> None:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(gateway))
+        first = OverkizClient(BASE, http, RateLimiter(path), token="tok", local=True)
+        with pytest.raises(ParseError):
+            await first.request("GET", "/setup", category=Category.BULK_LOAD)
+        assert not path.exists()
+        second = OverkizClient(BASE, http, RateLimiter(path), token="tok", local=True)
+        assert await second.request("GET", "/setup", category=Category.BULK_LOAD) == {
+            "devices": []}
+        assert RateLimiter(path).wait_s(Category.BULK_LOAD) > 86_000
+        await http.aclose()
+
+    asyncio.run(go())

@@ -51,7 +51,9 @@ def test_configured_slower_polling() -> None:
 def test_setup_limit_survives_a_new_limiter(tmp_path: Path) -> None:
     path = tmp_path / "state" / "overkiz-home.limits.json"
     clock = FakeClock()
-    RateLimiter(path, clock=clock).record(Category.BULK_LOAD)
+    limiter = RateLimiter(path, clock=clock)
+    limiter.record(Category.BULK_LOAD)
+    limiter.completed(Category.BULK_LOAD)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     clock.now += 3600.0
     again = RateLimiter(path, clock=clock)
@@ -60,9 +62,24 @@ def test_setup_limit_survives_a_new_limiter(tmp_path: Path) -> None:
     assert again.wait_s(Category.BULK_LOAD) == 0.0
 
 
+def test_a_setup_load_that_never_got_its_answer_binds_only_its_own_process(
+        tmp_path: Path) -> None:  # fmt: skip
+    """Killed while the daily setup load was under way: the next process (a new session)
+    may load the setup; the killed one would have waited the day."""
+    path = tmp_path / "limits.json"
+    clock = FakeClock()
+    killed = RateLimiter(path, clock=clock)
+    killed.record(Category.BULK_LOAD)
+    assert killed.wait_s(Category.BULK_LOAD) == 86_400.0
+    assert not path.exists()
+    assert RateLimiter(path, clock=clock).wait_s(Category.BULK_LOAD) == 0.0
+
+
 def test_short_limits_are_not_written(tmp_path: Path) -> None:
     path = tmp_path / "limits.json"
-    RateLimiter(path, clock=FakeClock()).record(Category.POLLING)
+    limiter = RateLimiter(path, clock=FakeClock())
+    limiter.record(Category.POLLING)
+    limiter.completed(Category.POLLING)
     assert not path.exists()
 
 
