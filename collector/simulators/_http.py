@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -150,6 +151,15 @@ def _take(shots: list[_Shot], path: str) -> int | None:
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away midway (a timeout, a stopped collector) is no error of
+        the simulator: no traceback on stderr for it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class SimServer:
     """One ``ThreadingHTTPServer`` on 127.0.0.1 running ``app`` in a daemon thread."""
 
@@ -188,7 +198,7 @@ class SimServer:
     def start(self) -> None:
         if self._httpd is not None:
             return
-        httpd = ThreadingHTTPServer(("127.0.0.1", self._port), _make_handler(self))
+        httpd = _Server(("127.0.0.1", self._port), _make_handler(self))
         httpd.daemon_threads = True
         if self.tls is not None:
             httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True)
