@@ -48,7 +48,7 @@ from collector.config import (
     StoreConfig,
     ThinknxConfig,
 )
-from collector.daemon import run
+from collector.daemon import InFlight, run
 from collector.errors import AuthError, PartialFailure, TransientError
 from collector.job_errors import error_kind, error_kinds
 from collector.lineprotocol import parse_line
@@ -503,3 +503,28 @@ def test_a_failure_is_logged_once_and_its_end_once(tmp_path: Path,
     ]
     times = [p.time_ns for p in errors]
     assert times == sorted(times) and all(t % 1_000_000 == 0 for t in times)  # to the ms
+
+
+def test_a_run_handed_over_once_shutdown_began_does_not_start(tmp_path: Path) -> None:
+    """The scheduler may hand over a run just before it is paused; once shutdown waits for
+    the running jobs, such a run must not start (it would outlive the spool)."""
+    source = Scripted([None, None])
+    config = Config(store=StoreConfig(kind="sqlite", path=tmp_path / "store.sqlite3"),
+                    spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
+
+    async def go() -> dict[str, JobOutcome]:
+        app = App(config, sources=[source])
+        jobs = InFlight()
+        (job,) = source.jobs()
+        try:
+            await jobs.run(app, source, job)  # before shutdown: runs
+            assert await jobs.stop(1.0) == []
+            await jobs.run(app, source, job)  # after: returns at once
+            await asyncio.sleep(0.05)
+            return dict(app.outcomes)
+        finally:
+            await app.aclose()
+
+    outcomes = asyncio.run(go())
+    assert list(outcomes) == ["thinknx:villa:poll"] and outcomes["thinknx:villa:poll"].ok
+    assert source.script == [None]  # the second run never started
