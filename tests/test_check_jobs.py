@@ -254,6 +254,13 @@ def test_the_job_health_read_from_influxdb(influxd: Influxd, influx_db: str) -> 
     assert events == JobHealth("overkiz:tahoma:events")
     assert states.failing and not heal.failing and not events.recorded
 
+    # a database the daemon never wrote to: no runs recorded, no error
+    influxd.create_db(f"{influx_db}_empty")
+    empty = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
+        url=influxd.url, api="v1", database=f"{influx_db}_empty"))
+    assert read_job_health(empty, ["overkiz:tahoma:states"], now) == [
+        JobHealth("overkiz:tahoma:states")]
+
 
 # --- InfluxDB 2.x: the Flux answer as the server writes it ----------------------------------
 
