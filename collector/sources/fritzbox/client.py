@@ -201,10 +201,13 @@ class FritzboxClient(AsyncClosing):
             if attempt == 0:
                 log.info("FRITZ!Box %s: the box ended our session; logging in again", self.name)
                 sid = await self._renew(sid)
-        err = AuthError(
-            f"{what}: refused with a fresh session; user {self._config.username!r} lacks "
-            "the Smart Home right" + self._rights_note()
-        )
+        if dict(self._rights).get("HomeAuto", 0) > 0:
+            # the session says it may, yet the box refuses it at once: not a missing right
+            reason = ("the box ends our sessions although they carry the Smart Home right "
+                      "(another login with this user, or the box restarting?)")
+        else:
+            reason = f"user {self._config.username!r} lacks the Smart Home right"
+        err = AuthError(f"{what}: refused with a fresh session; {reason}" + self._rights_note())
         period = self._backoff.failed(err)
         log.warning("%s; not asking the box again for %d s", err, period)
         raise err

@@ -106,6 +106,7 @@ class FakeBox:
         self.logins = 0
         self.logouts: list[str] = []
         self.forbidden = False  # 403 even with a valid session (missing right)
+        self.rights = RIGHTS  # what a session's SessionInfo lists
         self.statuses: dict[str, int] = {}  # ain -> HTTP status of getbasicdevicestats
         self.next_status: list[int] = []
         self.devicelist = DEVICELIST
@@ -146,7 +147,7 @@ class FakeBox:
                 sid = f"{self._counter:016x}"
                 self.sessions.add(sid)
                 self.logins += 1
-                return httpx.Response(200, content=session_xml(sid, rights=RIGHTS))
+                return httpx.Response(200, content=session_xml(sid, rights=self.rights))
             return httpx.Response(
                 200,
                 content=session_xml(
@@ -374,13 +375,14 @@ def test_close_without_a_session_sends_nothing() -> None:
 def test_missing_right_is_an_auth_error_and_not_retried_within_the_backoff() -> None:
     box = FakeBox()
     box.forbidden = True
+    box.rights = "<Name>Dial</Name><Access>2</Access>"
     clock = FakeClock()
     client = make_client(box, clock=clock)
 
     async def body(c: FritzboxClient) -> None:
         with pytest.raises(AuthError, match="lacks the Smart Home right") as first:
             await c.get_devicelist()
-        assert "HomeAuto=2" in str(first.value)
+        assert "(session rights: Dial=2)" in str(first.value)
         before = len(box.requests)
         clock.now += 59
         with pytest.raises(AuthError):
@@ -389,6 +391,21 @@ def test_missing_right_is_an_auth_error_and_not_retried_within_the_backoff() -> 
 
     run(closing(client, body))
     assert box.logins == 2  # the first login and one renewal, no more
+
+
+def test_a_box_ending_sessions_that_carry_the_right_is_not_called_a_missing_right() -> None:
+    box = FakeBox()
+    box.forbidden = True  # the sessions list HomeAuto=2, yet every request is refused
+
+    async def body(c: FritzboxClient) -> None:
+        with pytest.raises(AuthError) as refused:
+            await c.get_devicelist()
+        text = str(refused.value)
+        assert "ends our sessions although they carry the Smart Home right" in text
+        assert "lacks" not in text
+        assert "HomeAuto=2" in text
+
+    run(closing(make_client(box), body))
 
 
 def test_concurrent_refusals_start_one_back_off_period() -> None:
