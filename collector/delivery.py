@@ -69,6 +69,8 @@ class Deliverer:
         self._garbled: dict[int, int] = {}
         # first chunk ids of batches that failed and are not delivered yet
         self._failing: set[int] = set()
+        # first chunk ids of the batches ``run`` sent that the store has not answered yet
+        self._writing: set[int] = set()
 
     def wake(self) -> None:
         """New lines arrived: deliver soon."""
@@ -138,6 +140,13 @@ class Deliverer:
         except StoreError:
             self._failing.add(first)
             raise
+        finally:
+            # the store has answered: ``run`` may send the next batch while this one's
+            # acknowledgement waits for the spool's thread (its commit may wait for a
+            # sync of other writes); its lines are not needed any more
+            self._writing.discard(first)
+            chunks.clear()
+            self.wake()
         self._garbled.pop(first, None)
         self._failing = {i for i in self._failing if not first <= i <= last}
         await self.spool.ack_async(first, last, rejected=rejected)
@@ -248,12 +257,13 @@ class Deliverer:
             wait = self.flush_interval_s
             if queued > 0 and now < self.stats.next_attempt:
                 wait = self.stats.next_attempt - now
-            elif queued > 0 and len(inflight) < limit and (
+            elif queued > 0 and len(self._writing) < limit and (
                 queued >= self._batch or now - last_delivery >= self.flush_interval_s
             ):
                 after = max((last for last, _ in inflight.values()), default=0)
                 chunks = self.spool.peek_bodies(self._batch, after_id=after)
                 if chunks:
+                    self._writing.add(chunks[0][0])
                     task = asyncio.create_task(self._deliver(chunks))
                     inflight[task] = (chunks[-1][0], sum(n for _, n, _ in chunks))
                     await asyncio.sleep(0)

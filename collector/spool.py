@@ -1,18 +1,18 @@
 """The durable spool between collection and the store.
 
 A reading counts as collected once its line is committed here (SQLite, WAL,
-``synchronous=FULL``: every commit is synced to disk, so neither a crash of the process nor
-a power loss takes back a committed chunk). The lines of one job run are kept as one chunk
-(one row), which keeps the spool's cost per line small; a chunk is stored as its lines'
-UTF-8 text, LZ4-compressed with a checksum (about a tenth of the size, so a tenth of the
-pages to write, sync and free again; line protocol repeats its series keys on every line).
-Chunks written as plain text by earlier versions are read as they are. Delivery takes the
-oldest chunks and removes them only after the store accepted their lines, so a store outage
-or a kill -9 loses nothing; a line the store rejects (HTTP 400/422) goes to the
-``dead_letter`` table with the server's message, in the same transaction that removes its
-chunk. Re-delivering a line after a
-crash is harmless: the same series and timestamp overwrite in InfluxDB and in the
-embedded store.
+``synchronous=FULL`` for every commit that adds lines: it is synced to disk, so neither a
+crash of the process nor a power loss takes back a committed chunk; the removal of
+delivered chunks is not synced, as losing one only delivers its chunk again). The lines of
+one job run are kept as one chunk (one row), which keeps the spool's cost per line small; a
+chunk is stored as its lines' UTF-8 text, LZ4-compressed with a checksum (about a tenth of
+the size, so a tenth of the pages to write, sync and free again; line protocol repeats its
+series keys on every line). Chunks written as plain text by earlier versions are read as
+they are. Delivery takes the oldest chunks and removes them only after the store accepted
+their lines, so a store outage or a kill -9 loses nothing; a line the store rejects (HTTP
+400/422) goes to the ``dead_letter`` table with the server's message, in the same
+transaction that removes its chunk. Re-delivering a line after a crash is harmless: the same
+series and timestamp overwrite in InfluxDB and in the embedded store.
 """
 
 from __future__ import annotations
@@ -118,10 +118,11 @@ def private_file(path: Path) -> None:
 class Spool:
     """The on-disk buffer.
 
-    Every method may be called from any thread (one at a time holds the connection). The
-    ``*_async`` methods run on the spool's own thread, so that the event loop never waits
-    for the disk: a commit is synced (``synchronous=FULL``), which takes milliseconds while
-    a store writes to the same disk, and meanwhile other jobs and deliveries go on.
+    Every method may be called from any thread (one at a time holds the connection).
+    ``append_text_async`` and ``ack_async`` are committed on the spool's own thread, those
+    waiting together in one transaction (collector/spool_writer.py), so that the event loop
+    never waits for the disk: a synced commit takes milliseconds, and tens of them while a
+    store writes to the same file system, and meanwhile other jobs and deliveries go on.
     """
 
     def __init__(self, path: Path, *, max_lines: int = 5_000_000) -> None:
@@ -137,6 +138,7 @@ class Spool:
         self._pending = int(row[0])
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
+        self._durable = True  # synchronous=FULL, as set above
 
     @locked
     def close(self) -> None:
@@ -156,17 +158,18 @@ class Spool:
     async def ack_async(self, first_id: int, last_id: int, *,
                         rejected: Sequence[tuple[str, int, str]] = ()) -> int:  # fmt: skip
         """``ack`` on the spool's thread, like ``append_text_async``."""
-        n = await self._writer.run(lambda: self._delete(first_id, last_id, rejected))
+        n = await self._writer.run(lambda: self._delete(first_id, last_id, rejected),
+                                   durable=False)
         self._said_rejected(rejected)
         return n
 
     @locked
-    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
+    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
         """Each op's result, all in one transaction; if that fails, each op in one of its
-        own (its result then the exception it raised)."""
+        own (its result then the exception it raised). Synced when ``durable``."""
         pending = self._pending
         try:
-            with self._tx():
+            with self._tx(durable=durable):
                 return [op() for op in ops]
         except Exception:  # retried one by one below, each answered
             self._pending = pending
@@ -174,7 +177,7 @@ class Spool:
         for op in ops:
             pending = self._pending
             try:
-                with self._tx():
+                with self._tx(durable=durable):
                     results.append(op())
             except Exception as err:  # handed to its caller
                 self._pending = pending
@@ -307,7 +310,7 @@ class Spool:
         transaction keep ``rejected`` (line, HTTP status, server message) as dead letters."""
         pending = self._pending
         try:
-            with self._tx():
+            with self._tx(durable=False):
                 n = self._delete(first_id, last_id, rejected)
         except BaseException:
             self._pending = pending
@@ -392,7 +395,13 @@ class Spool:
             path=self.path,
         )
 
-    def _tx(self) -> _Transaction:
+    def _tx(self, *, durable: bool = True) -> _Transaction:
+        """A transaction, synced to disk at commit when ``durable``. Acknowledgements need
+        not be: one lost with a power cut only sends its chunk to the store again, which
+        rewrites the same points (and a line refused again is kept again)."""
+        if durable != self._durable:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
         return _Transaction(self._db)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-_Queued = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Queued = tuple[Callable[[], Any], bool, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
 _P = ParamSpec("_P")
@@ -48,9 +48,9 @@ def locked(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S
 
 
 class Transactional(Protocol):
-    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
+    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
         """Each op's result (or the exception it raised), all in one transaction if
-        possible, else one by one."""
+        possible, else one by one; synced to disk before returning when ``durable``."""
         ...
 
 
@@ -64,13 +64,14 @@ class GroupCommit:
         self._busy = False
         self._thread: ThreadPoolExecutor | None = None
 
-    async def run(self, op: Callable[[], _R]) -> _R:
-        """``op`` done and committed. A cancelled caller does not stop it: once queued,
-        an operation is written either way."""
+    async def run(self, op: Callable[[], _R], *, durable: bool = True) -> _R:
+        """``op`` done and committed (synced to disk when ``durable``, and whenever it
+        shares its transaction with a durable one). A cancelled caller does not stop it:
+        once queued, an operation is written either way."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_R] = loop.create_future()
         with self._guard:
-            self._queue.append((op, future, loop))
+            self._queue.append((op, durable, future, loop))
             start, self._busy = not self._busy, True
             if start and self._thread is None:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
@@ -92,10 +93,11 @@ class GroupCommit:
                     self._busy = False
                     return
             try:
-                results = self._target.run_in_transactions([op for op, _, _ in batch])
+                results = self._target.run_in_transactions(
+                    [op for op, _, _, _ in batch], durable=any(d for _, d, _, _ in batch))
             except BaseException as err:  # every caller must be answered
                 results = [err] * len(batch)
-            for (_, future, loop), result in zip(batch, results, strict=True):
+            for (_, _, future, loop), result in zip(batch, results, strict=True):
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                     loop.call_soon_threadsafe(_settle, future, result)
 

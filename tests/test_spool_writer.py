@@ -18,11 +18,11 @@ class CountingSpool(Spool):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.transactions: list[int] = []
+        self.transactions: list[tuple[int, bool]] = []
 
-    def run_in_transactions(self, ops: list[Callable[[], Any]]) -> list[Any]:
-        self.transactions.append(len(ops))
-        return super().run_in_transactions(ops)
+    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
+        self.transactions.append((len(ops), durable))
+        return super().run_in_transactions(ops, durable=durable)
 
 
 def _chunk(i: int) -> str:
@@ -40,8 +40,9 @@ def test_appends_waiting_together_share_one_commit(tmp_path: Path) -> None:
         return list(await asyncio.gather(*tasks))
 
     assert asyncio.run(go()) == [0] * 5
-    assert sum(spool.transactions) == 5
+    assert sum(n for n, _ in spool.transactions) == 5
     assert len(spool.transactions) <= 2  # the first may have gone alone, the rest together
+    assert all(durable for _, durable in spool.transactions)
     assert spool.pending == 5
     assert sorted(spool.lines()) == sorted(_chunk(i) for i in range(5))
     spool.close()
@@ -123,4 +124,67 @@ def test_a_full_spool_drops_the_oldest_lines_and_says_so(
     assert spool.pending == 3
     assert sorted(spool.lines()) == sorted(_chunk(i) for i in (2, 3, 4))
     assert "DROPPED the 1 oldest" in caplog.text
+    spool.close()
+
+
+def test_acknowledgements_alone_are_not_synced_appends_always_are(tmp_path: Path) -> None:
+    """A lost acknowledgement only delivers its chunk again; a lost append loses readings."""
+    spool = CountingSpool(tmp_path / "spool.sqlite3")
+
+    def synchronous() -> int:  # SQLite: 1 = NORMAL (no sync at commit), 2 = FULL
+        return int(spool._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    async def go() -> list[int]:
+        modes = []
+        await spool.append_text_async(_chunk(1), 1)
+        modes.append(synchronous())
+        ((first, _, _),) = spool.peek_bodies(10)
+        await spool.ack_async(first, first)
+        modes.append(synchronous())
+        with spool._lock:  # an append and an acknowledgement waiting together
+            tasks = [asyncio.create_task(spool.append_text_async(_chunk(2), 1)),
+                     asyncio.create_task(spool.ack_async(first, first))]  # fmt: skip
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        return modes
+
+    assert asyncio.run(go()) == [2, 1]
+    assert spool.transactions[:2] == [(1, True), (1, False)]
+    # whatever shares a transaction with an append is synced with it (the writer may have
+    # taken the append alone, before the acknowledgement was queued)
+    assert spool.transactions[2:] in ([(2, True)], [(1, True), (1, False)])
+    assert spool.pending == 1
+    spool.close()
+
+
+def test_a_batch_frees_its_delivery_slot_once_the_store_answered(tmp_path: Path) -> None:
+    """The next batch goes out while the acknowledgement of the last one still waits for
+    the spool's thread (its commit may be waiting for a sync)."""
+    from collector.delivery import Deliverer
+    from tests.test_spool import MemoryStore
+
+    spool = Spool(tmp_path / "spool.sqlite3")
+    for i in range(6):
+        spool.append_text(_chunk(i), 1)
+    store = MemoryStore()
+    deliverer = Deliverer(spool, store, batch_lines=2, flush_interval_s=0.01, max_in_flight=1)
+
+    async def go() -> tuple[int, int]:
+        stop = asyncio.Event()
+        with spool._lock:  # the spool's thread cannot commit any acknowledgement yet
+            running = asyncio.create_task(deliverer.run(stop))
+            for _ in range(200):
+                if len(store.lines) == 6:
+                    break
+                await asyncio.sleep(0.01)
+            written, pending = len(store.lines), spool.pending
+        stop.set()
+        await running
+        return written, pending
+
+    written, pending_while_blocked = asyncio.run(go())
+    assert (written, pending_while_blocked) == (6, 6)  # all three batches sent, none acked
+    assert store.calls == [2, 2, 2]
+    assert spool.pending == 0
+    assert spool.status().delivered_total == 6
     spool.close()
