@@ -94,11 +94,13 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     fresh = 0  # out.readings up to here are in parts
     for key in range(len(cut.keys)) if cut is not None else itertools.count():
         entry = None if cut is None else cut.last.get(cut.keys[key])
-        if entry is None:
+        if cut is not None and (remetered := cut.remetered.get(key)) is not None:
+            entry = parse_replay.remetered(*remetered, out.time, out.readings, out.problems)
+        elif entry is None:
             el = next(elements, None)
             if el is None:
                 break
-            entry = _read(el, el.tag, out)
+            entry = _read(el, el.tag, out, None if cut is None else cut.keys[key])
         elif (repeated := parse_replay.again(entry, out.time, out.problems)) is not None:
             if len(out.readings) > fresh:
                 parts.append(out.readings[fresh:])
@@ -122,14 +124,16 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     return DeviceList(tuple(devices), ReadingBatch(parts), tuple(out.problems))
 
 
-def _read(el: Element, tag: object, out: _Out) -> parse_replay.Replay:
-    """Read one device element; what it gave, for the next poll."""
+def _read(el: Element, tag: object, out: _Out, key: bytes | None) -> parse_replay.Replay:
+    """Read one device element (whose bytes are ``key``, if known); what it gave, for the
+    next poll."""
     readings, problems = len(out.readings), len(out.problems)
     static = _static(el, tag)
     info = _Device(el, static, out).read()
     members = el.findtext("groupinfo/members") if tag == "group" else None
-    return parse_replay.capture(info, static.member_id, static.device_id, members, out.time,
-                                out.readings[readings:], out.problems[problems:])  # fmt: skip
+    return parse_replay.capture(key, info, static.member_id, static.device_id, members,
+                                out.time, out.readings[readings:],
+                                out.problems[problems:])  # fmt: skip
 
 
 class _Out(NamedTuple):

@@ -7,7 +7,11 @@ same site, in a document that starts the same way (declaration and root element,
 same encoding and namespaces), gives the same device, readings and problems, except that
 its readings carry the new poll's time (a ``model.Again``); it is neither parsed nor read
 again. Any change of the element, its attributes or anything inside it makes it a new
-entry. Only the devices of the last poll of each site are kept.
+entry, with one exception: a device whose bytes differ from the last poll's only in the
+digits of its power meter (``<power>``, ``<energy>``, ``<voltage>``: what changes from
+minute to minute in most houses) gives what it gave then with those values read anew, at
+the places its readings held them (``Meter``). Only the devices of the last poll of each
+site are kept.
 
 The answer is cut at the start tags of its devices and groups, and only the devices that
 changed are parsed: the document's start, the changed devices and its end, as one document
@@ -24,11 +28,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from collector.errors import ParseError
 from collector.model import Again, Reading
+from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox.parse_stats import Element, load_document
 from collector.sources.fritzbox.parse_tables import DeviceInfo
 
@@ -47,6 +53,17 @@ class Replay(NamedTuple):
     readings: tuple[tuple[Reading, bool], ...]
     problems: tuple[tuple[str, str | None], ...]  # (message, part)
     memo: dict[object, object]  # see model.Again
+    #: the device's bytes without its meter digits, and where its readings hold them
+    meter: tuple[bytes, Meter] | None = None
+
+
+class Meter(NamedTuple):
+    """Where a device's readings hold its power meter's values, one per meter element in
+    document order: the position in ``Replay.readings`` and the conversion of the digits."""
+
+    tags: tuple[bytes, ...]
+    positions: tuple[int, ...]
+    convert: tuple[Callable[[int], float], ...]
 
 
 class Cut(NamedTuple):
@@ -57,15 +74,39 @@ class Cut(NamedTuple):
     tail: bytes  # the root's end tag and what follows
     last: dict[bytes, Replay]
     now: dict[bytes, Replay]
+    #: the last poll's devices with a meter, by their bytes without the meter digits
+    metered: dict[bytes, Replay]
+    #: position -> the last poll's entry of a device whose meter alone changed, and its
+    #: readings with the new values (see Meter)
+    remetered: dict[int, tuple[Replay, tuple[Reading, ...]]]
 
     def changed(self) -> list[int]:
-        """The positions of the devices not in the last poll."""
-        last = self.last
-        return [i for i, key in enumerate(self.keys) if key not in last]
+        """The positions of the devices not in the last poll (those whose meter alone
+        changed are read here, into ``remetered``)."""
+        last, metered = self.last, self.metered
+        out = []
+        for i, key in enumerate(self.keys):
+            if key in last:
+                continue
+            if metered:
+                found = _remeter(key, metered)
+                if found is not None:
+                    self.remetered[i] = found
+                    continue
+            out.append(i)
+        return out
 
 
 #: site -> the start and the devices of its last poll
 _LAST: dict[str, tuple[bytes, dict[bytes, Replay]]] = {}
+#: the elements of a power meter (1.2.1 <powermeter>), plain digits
+_METER = re.compile(rb"<(power|energy|voltage)>(\d{1,%d})</\1>" % nz.MAX_DIGITS)
+#: meter element -> (measurement, conversion), as the parser reads them
+_METER_READS: dict[bytes, tuple[str, Callable[[int], float]]] = {
+    b"power": ("power_w", nz.watts_from_milliwatts),
+    b"energy": ("energy_wh", nz.watt_hours),
+    b"voltage": ("voltage_v", nz.volts_from_millivolts),
+}
 #: a device or group start tag (the root's children; <devicelist>, <groupinfo> do not match)
 _START = re.compile(rb"<(?:device|group)[ \t\r\n/>]")
 _END = b"</devicelist"
@@ -105,7 +146,10 @@ def _cut(site: str, xml: bytes) -> Cut | None:
     keys = [xml[a:b] for a, b in itertools.pairwise([*starts, end])]
     head = xml[: starts[0]]
     last_head, last = _LAST.get(site, (b"", {}))
-    return Cut(head, keys, xml[end:], last if last_head == head else {}, {})
+    if last_head != head:
+        last = {}
+    metered = {e.meter[0]: e for e in last.values() if e.meter is not None}
+    return Cut(head, keys, xml[end:], last, {}, metered, {})
 
 
 def _certain(doc: bytes, body: int, root: Element, devices: int) -> bool:
@@ -132,20 +176,84 @@ def finish(site: str, cut: Cut) -> None:
     _LAST[site] = (cut.head, cut.now)
 
 
-def capture(info: DeviceInfo | None, member_id: str | None, device_id: str,
-            members: str | None, time: datetime, readings: list[Reading],
+def capture(key: bytes | None, info: DeviceInfo | None, member_id: str | None,
+            device_id: str, members: str | None, time: datetime, readings: list[Reading],
             problems: list[ParseError]) -> Replay:  # fmt: skip
-    """The Replay of a device just read, whose readings and problems are ``readings`` and
-    ``problems``, at poll ``time``."""
+    """The Replay of a device just read from ``key`` (its bytes; None: unknown), whose
+    readings and problems are ``readings`` and ``problems``, at poll ``time``."""
+    template = tuple((r, r.time is time) for r in readings)
     return Replay(
         info,
         member_id,
         device_id,
         members,
-        tuple((r, r.time is time) for r in readings),
+        template,
         tuple((_message(p), p.part) for p in problems),
         {},
+        None if key is None else _meter(key, template),
     )
+
+
+def _meter(key: bytes, template: tuple[tuple[Reading, bool], ...]) -> tuple[bytes, Meter] | None:
+    """The device's bytes without its meter digits and where its readings (just read from
+    ``key``) hold the meter's values; None when it has no meter or they cannot be told
+    with certainty (each element once, read into one reading of its value at poll time)."""
+    parts = _METER.split(key)
+    if len(parts) == 1:
+        return None
+    tags = tuple(parts[1::3])
+    if len(set(tags)) != len(tags):
+        return None
+    positions, convert = [], []
+    for tag, digits in zip(tags, parts[2::3], strict=True):
+        measurement, fn = _METER_READS[tag]
+        found = [i for i, (r, at_poll) in enumerate(template)
+                 if r.measurement == measurement and at_poll]  # fmt: skip
+        if len(found) != 1 or template[found[0]][0].value != fn(int(digits)):
+            return None
+        positions.append(found[0])
+        convert.append(fn)
+    skeleton = b"\0".join(parts[0::3]) + b"\0\0" + b",".join(tags)  # NUL is never in XML
+    return skeleton, Meter(tags, tuple(positions), tuple(convert))
+
+
+_Remetered = tuple["Replay", tuple[Reading, ...]]
+
+
+def _remeter(key: bytes, metered: dict[bytes, Replay]) -> _Remetered | None:
+    """The entry of a device of the last poll whose bytes differed from ``key`` only in
+    its meter digits, and its readings with the new values (at the old time); None when
+    there is none."""
+    parts = _METER.split(key)
+    if len(parts) == 1:
+        return None
+    skeleton = b"\0".join(parts[0::3]) + b"\0\0" + b",".join(parts[1::3])
+    entry = metered.get(skeleton)
+    if entry is None or entry.meter is None:
+        return None
+    meter = entry.meter[1]
+    readings = [r for r, _ in entry.readings]
+    new = tuple.__new__
+    for i, fn, digits in zip(meter.positions, meter.convert, parts[2::3], strict=True):
+        r = readings[i]
+        readings[i] = new(Reading, (r[0], fn(int(digits)), r[2], r[3], r[4], r[5], r[6],
+                                    r[7], r[8]))  # fmt: skip
+    return entry, tuple(readings)
+
+
+def remetered(entry: Replay, readings: tuple[Reading, ...], time: datetime,
+              out: list[Reading], problems: list[ParseError]) -> Replay:  # fmt: skip
+    """Append the readings of a device whose meter alone changed (``readings``, from
+    ``Cut.remetered``) to ``out`` at poll ``time``, its problems to ``problems``; its
+    entry for the next poll."""
+    new = tuple.__new__
+    now = [new(Reading, (r[0], r[1], time, r[3], r[4], r[5], r[6], r[7], r[8])) if at_poll
+           else r for r, (_, at_poll) in zip(readings, entry.readings, strict=True)]  # fmt: skip
+    out.extend(now)
+    for message, part in entry.problems:
+        problems.append(ParseError(message, part=part))
+    template = tuple(zip(now, (at_poll for _, at_poll in entry.readings), strict=True))
+    return entry._replace(readings=template, memo={})
 
 
 def again(entry: Replay, time: datetime, problems: list[ParseError]) -> Again | None:

@@ -138,3 +138,50 @@ def test_the_last_device_is_given_again_too() -> None:
     dl = parse_devicelist(changed, site="last", time=T + timedelta(minutes=1))
     _same(dl, _fresh(changed, T + timedelta(minutes=1)))
     assert [a.template[0][0].device_id for a in _agains(dl)] == ["087611048079", "65:3A:18-900"]
+
+
+def _plug_power(xml: bytes) -> bytes:
+    power = next(r for r in _fresh(xml, T).readings if r.measurement == "power_w")
+    return f"<power>{round(power.value * 1000)}</power>".encode()
+
+
+def test_a_device_whose_meter_alone_changed_is_not_parsed_again() -> None:
+    from collector.sources.fritzbox import parse_replay
+
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site="meter", time=T)
+    changed = xml.replace(_plug_power(xml), b"<power>4321</power>", 1).replace(
+        b"<energy>707</energy>", b"<energy>708</energy>", 1)
+    assert changed.count(b"4321") == 1 and changed.count(b"708<") == 1
+    _, cut = parse_replay.load("meter", changed)
+    assert cut is not None and list(cut.remetered) == [0]  # the plug, without lxml
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(changed, site="meter", time=later)
+    _same(dl, _fresh(changed, later))
+    plug = [(r.measurement, r.value, r.time) for r in dl.readings
+            if r.device_id == "087610000434" and r.measurement.endswith(("_w", "_wh", "_v"))]
+    assert plug == [("power_w", 4.321, later), ("energy_wh", 708.0, later),
+                    ("voltage_v", 230.252, later)]  # fmt: skip
+    # and again a minute on: the entry made from the new values is the one reused
+    again = changed.replace(b"<power>4321</power>", b"<power>5000</power>", 1)
+    dl = parse_devicelist(again, site="meter", time=later + timedelta(minutes=1))
+    _same(dl, _fresh(again, later + timedelta(minutes=1)))
+
+
+@pytest.mark.parametrize(("text", "watts"), [(b"", []), (b"inval", []), (b" 12", [0.012]),
+                                             (b"-5", [-0.005])])  # fmt: skip
+def test_a_meter_value_that_is_not_plain_digits_reads_the_device_anew(
+        text: bytes, watts: list[float]) -> None:  # fmt: skip
+    from collector.sources.fritzbox import parse_replay
+
+    site = f"meter-{text!r}"
+    xml = fixture("devicelist", "spec_example")
+    parse_devicelist(xml, site=site, time=T)
+    changed = xml.replace(_plug_power(xml), b"<power>" + text + b"</power>", 1)
+    _, cut = parse_replay.load(site, changed)
+    assert cut is not None and cut.remetered == {}
+    later = T + timedelta(minutes=1)
+    dl = parse_devicelist(changed, site=site, time=later)
+    _same(dl, _fresh(changed, later))
+    assert [r.value for r in dl.readings
+            if r.device_id == "087610000434" and r.measurement == "power_w"] == watts  # fmt: skip
