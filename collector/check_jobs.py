@@ -135,4 +135,6 @@ def read_job_health(config: Config, jobs: Sequence[str], now: datetime) -> list[
     if (config.store.kind == "sqlite" or config.influxdb is None) \
             and not config.store.path.is_file():
         return job_health((), jobs)  # nothing stored yet
-    return job_health(read(config, "collector", Selection(start=start)), jobs)
+    # one errors point per run is all job_health needs: the store filters the rest out
+    errors_only = Selection(start=start, tags=(("metric", "errors"),))
+    return job_health(read(config, "collector", errors_only), jobs)

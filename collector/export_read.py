@@ -42,7 +42,8 @@ CHUNK = 10_000
 class Selection:
     """Which points: ``start <= time < end`` (epoch ns, None = open) and tag filters.
 
-    ``device`` matches the display name or the ``device_id``; ``site`` and ``room`` their tag.
+    ``device`` matches the display name or the ``device_id``; ``site`` and ``room`` their tag;
+    ``tags`` more (tag, value) pairs that must all match (e.g. ``metric``).
     """
 
     start: int | None = None
@@ -50,6 +51,12 @@ class Selection:
     device: str | None = None
     site: str | None = None
     room: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def equal(self) -> list[tuple[str, str]]:
+        """The (tag, value) pairs every point must have, besides ``device``."""
+        return [*((t, v) for t in ("site", "room") if (v := getattr(self, t)) is not None),
+                *self.tags]  # fmt: skip
 
 
 def series_key(tags: dict[str, str]) -> str:
@@ -84,10 +91,9 @@ def sqlite_rows(path: Path, measurement: str, sel: Selection, chunk: int) -> Ite
     if sel.device is not None:
         sql += " AND (json_extract(tags, '$.device') = ? OR json_extract(tags, '$.device_id') = ?)"
         args += [sel.device, sel.device]
-    for tag in ("site", "room"):
-        if (wanted := getattr(sel, tag)) is not None:
-            sql += f" AND json_extract(tags, '$.{tag}') = ?"
-            args.append(wanted)
+    for tag, wanted in sel.equal():
+        sql += " AND json_extract(tags, ?) = ?"
+        args += [f'$."{tag}"', wanted]
     sql += " ORDER BY time_ns, series"
     try:
         # read-only: an export never creates or changes the store
@@ -146,9 +152,8 @@ def influxql_conditions(sel: Selection) -> list[str]:
     out = []
     if sel.device is not None:
         out.append(f'("device" = {_quote(sel.device)} OR "device_id" = {_quote(sel.device)})')
-    for tag in ("site", "room"):
-        if (wanted := getattr(sel, tag)) is not None:
-            out.append(f'"{tag}" = {_quote(wanted)}')
+    for tag, wanted in sel.equal():
+        out.append(f"{quote_measurement(tag)} = {_quote(wanted)}")
     return out
 
 
@@ -281,9 +286,9 @@ def _influx_v2(ic: InfluxConfig, measurement: str, sel: Selection) -> Iterator[R
     if sel.device is not None:
         d = _flux_string(sel.device)
         filters.append(f"(r.device == {d} or r.device_id == {d})")
-    for tag in ("site", "room"):
-        if (wanted := getattr(sel, tag)) is not None:
-            filters.append(f"r.{tag} == {_flux_string(wanted)}")
+    for tag, wanted in sel.equal():
+        column = f"r.{tag}" if tag.isidentifier() and tag.isascii() else f"r[{_flux_string(tag)}]"
+        filters.append(f"{column} == {_flux_string(wanted)}")
     flux = (
         f"from(bucket: {_flux_string(ic.bucket)}) |> range(start: {start_s}, stop: {stop_s})"
         f" |> filter(fn: (r) => {' and '.join(filters)})"

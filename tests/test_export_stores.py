@@ -104,6 +104,19 @@ def test_small_windows_never_split_an_instant(stores: tuple[Config, Config]) -> 
         assert list(read(influx, "power_w", Selection(), chunk=chunk)) == want
 
 
+def test_further_tag_filters_select_the_same_rows_in_both_stores(
+        stores: tuple[Config, Config]) -> None:  # fmt: skip
+    sqlite, influx = stores
+    sel = Selection(tags=(("kind", "target"),), room="Living room")
+    want = list(read(sqlite, "setpoint_c", sel))
+    assert [(tags["device_id"], value) for _, tags, value, _ in want][:3] == [
+        ("t1", 20.0), ("t1", 20.5), ("t1", 21.0)]
+    assert len(want) == 40
+    assert list(read(influx, "setpoint_c", sel)) == want
+    none = Selection(tags=(("kind", "eco"),))
+    assert list(read(sqlite, "setpoint_c", none)) == list(read(influx, "setpoint_c", none)) == []
+
+
 def test_the_rows_are_the_points_written(stores: tuple[Config, Config]) -> None:
     sqlite, _ = stores
     text = _csv(sqlite, ExportRequest(("state",), Selection(end=int(
