@@ -107,7 +107,7 @@ POLL_INTERVAL_S = 60
 POLLS_IN_FLIGHT = 3
 
 
-def _devicelists(devices: int, polls: int) -> list[bytes]:
+def successive_devicelists(devices: int, polls: int) -> list[bytes]:
     """``polls`` successive ``getdevicelistinfos`` answers of a simulated house with
     ``devices`` devices, ``POLL_INTERVAL_S`` apart on the simulator's clock: what a daemon
     polling it would parse (between two polls some devices change, most do not)."""
@@ -331,7 +331,7 @@ def main() -> None:
     print(f"encoder: ours {results['encode_lines_per_s']:,.0f} lines/s, influxdb-client Point "
           f"{results['point_lines_per_s']:,.0f} lines/s")
     # Successive answers of a 100-device house, one per poll, enough for the lines wanted.
-    xmls = _devicelists(100, 24 if args.quick else 116)
+    xmls = successive_devicelists(100, 24 if args.quick else 116)
     per_list, count = bench_parse(xmls)
     results["fritz_parse_100_ms"] = per_list * 1000
     results["fritz_parse_readings_per_s"] = count / per_list

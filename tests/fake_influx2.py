@@ -229,3 +229,35 @@ def running_fake_influx2(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def answering_flux(answer: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback InfluxDB 2 query API (``POST /api/v2/query``) that answers every query
+    with ``answer`` (annotated CSV, as the server writes it): its URL, and the Flux texts
+    it was asked, in order."""
+    queries: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            queries.append(json.loads(body)["query"])
+            data = answer.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", queries
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -5,17 +5,13 @@ run with a failing source, and from a real InfluxDB 1.x."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,6 +27,7 @@ from collector.logs import register_secret
 from collector.model import Reading, make_tags
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.thinknx import ThinknxSimulator
+from tests.fake_influx2 import answering_flux
 from tests.influxd import Influxd
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -280,38 +277,17 @@ FLUX_ANSWER = "\n".join([
 ])
 
 
-class _Flux(BaseHTTPRequestHandler):
-    queries: ClassVar[list[str]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        _Flux.queries.append(json.loads(body)["query"])
-        answer = FLUX_ANSWER.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv; charset=utf-8")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silent."""
-
-
 def test_the_job_health_read_from_influxdb_2() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flux)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with answering_flux(FLUX_ANSWER) as (url, queries):
         config = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
-            url=f"http://127.0.0.1:{server.server_address[1]}", api="v2", org="home",
-            bucket="energy", token=SecretStr("t0ken"), timeout=5.0))
+            url=url, api="v2", org="home", bucket="energy", token=SecretStr("t0ken"),
+            timeout=5.0))
         (poll,) = read_job_health(config, ["fritzbox:home:poll"], NOW)
-    finally:
-        server.shutdown()
-        server.server_close()
-    (flux,) = _Flux.queries
+    (flux,) = queries
     start = int((NOW - timedelta(hours=24)).timestamp())
     assert f'|> range(start: {start}, stop: now())' in flux
     assert 'r._measurement == "collector"' in flux
+    assert 'r.metric == "errors"' in flux  # only what the table needs is read
     assert poll == JobHealth("fritzbox:home:poll", runs=2, errors=2,
                              last_success_ns=T - 600 * S + 250_000_000,
                              last_error_ns=T - 300 * S + 500_000_000,

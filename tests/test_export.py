@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -21,6 +20,7 @@ from collector.config import Config, InfluxConfig, StoreConfig
 from collector.errors import ConfigError, StoreUnavailable
 from collector.export import export_measurement, rows, write_csv
 from collector.logs import safe_url
+from tests.fake_influx2 import answering_flux
 from tests.test_cli import run
 
 ANSWER = {"results": [{"series": [{
@@ -170,37 +170,14 @@ string,string,string,string,string,double,string
 """
 
 
-class _Flux(BaseHTTPRequestHandler):
-    queries: ClassVar[list[str]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        _Flux.queries.append(json.loads(body)["query"])
-        answer = FLUX_ANSWER.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv; charset=utf-8")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def test_export_from_influxdb_2_asks_flux_with_the_filters() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flux)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with answering_flux(FLUX_ANSWER) as (url, queries):
         config = Config(store=StoreConfig(kind="influxdb"), influxdb=InfluxConfig(
-            url=f"http://127.0.0.1:{server.server_address[1]}", api="v2", org="home",
-            bucket="energy", token=SecretStr("t0ken"), timeout=5.0))
+            url=url, api="v2", org="home", bucket="energy", token=SecretStr("t0ken"),
+            timeout=5.0))
         got = list(rows(config, "power_w", device='Plug "1"', site="home",
                         end=1772323215_500000000))
-    finally:
-        server.shutdown()
-        server.server_close()
-    (flux,) = _Flux.queries
+    (flux,) = queries
     assert 'from(bucket: "energy") |> range(start: 0, stop: 1772323216)' in flux
     assert ('r._measurement == "power_w" and (r.device == "Plug \\"1\\"" or r.device_id == '
             '"Plug \\"1\\"") and r.site == "home"') in flux

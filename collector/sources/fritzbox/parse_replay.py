@@ -213,8 +213,13 @@ def _meter(key: bytes, template: tuple[tuple[Reading, bool], ...]) -> tuple[byte
             return None
         positions.append(found[0])
         convert.append(fn)
-    skeleton = b"\0".join(parts[0::3]) + b"\0\0" + b",".join(tags)  # NUL is never in XML
-    return skeleton, Meter(tags, tuple(positions), tuple(convert))
+    return _skeleton(parts), Meter(tags, tuple(positions), tuple(convert))
+
+
+def _skeleton(parts: list[bytes]) -> bytes:
+    """A device's bytes without its meter digits (``_METER.split`` of them): the text
+    around the meter elements and their tags. NUL never occurs in XML."""
+    return b"\0".join(parts[0::3]) + b"\0\0" + b",".join(parts[1::3])
 
 
 _Remetered = tuple["Replay", tuple[Reading, ...]]
@@ -227,8 +232,7 @@ def _remeter(key: bytes, metered: dict[bytes, Replay]) -> _Remetered | None:
     parts = _METER.split(key)
     if len(parts) == 1:
         return None
-    skeleton = b"\0".join(parts[0::3]) + b"\0\0" + b",".join(parts[1::3])
-    entry = metered.get(skeleton)
+    entry = metered.get(_skeleton(parts))
     if entry is None or entry.meter is None:
         return None
     meter = entry.meter[1]
@@ -246,14 +250,12 @@ def remetered(entry: Replay, readings: tuple[Reading, ...], time: datetime,
     """Append the readings of a device whose meter alone changed (``readings``, from
     ``Cut.remetered``) to ``out`` at poll ``time``, its problems to ``problems``; its
     entry for the next poll."""
-    new = tuple.__new__
-    now = [new(Reading, (r[0], r[1], time, r[3], r[4], r[5], r[6], r[7], r[8])) if at_poll
-           else r for r, (_, at_poll) in zip(readings, entry.readings, strict=True)]  # fmt: skip
+    flags = [at_poll for _, at_poll in entry.readings]
+    now = Again(tuple(zip(readings, flags, strict=True)), time, {}).readings()
     out.extend(now)
     for message, part in entry.problems:
         problems.append(ParseError(message, part=part))
-    template = tuple(zip(now, (at_poll for _, at_poll in entry.readings), strict=True))
-    return entry._replace(readings=template, memo={})
+    return entry._replace(readings=tuple(zip(now, flags, strict=True)), memo={})
 
 
 def again(entry: Replay, time: datetime, problems: list[ParseError]) -> Again | None:

@@ -7,16 +7,13 @@ same devices, readings (values, tags, times, order) and problems, whatever was r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
+from collector.bench import successive_devicelists
 from collector.errors import ParseError
 from collector.model import Again, ReadingBatch
-from collector.simulators.fritzbox import FritzboxSimulator
-from collector.sources.fritzbox.client import login_response
 from collector.sources.fritzbox.parse import DeviceList, parse_devicelist
 from tests.sources.fritzbox import fixture
 
@@ -40,23 +37,9 @@ def _agains(dl: DeviceList) -> list[Again]:
 
 
 @pytest.fixture(scope="module")
-def house_answers() -> Iterator[list[bytes]]:
+def house_answers() -> list[bytes]:
     """Twelve successive answers of the simulated 60-device house, a minute apart."""
-    now = [datetime(2026, 11, 2, 6, tzinfo=UTC).timestamp()]
-    with FritzboxSimulator(devices=60, clock=lambda: now[0], sid_ttl_s=10**9) as sim, \
-            httpx.Client(base_url=sim.url, timeout=30) as http:  # fmt: skip
-        challenge = http.get("/login_sid.lua", params={"version": "2"}).text
-        challenge = challenge.split("<Challenge>")[1].split("</Challenge>")[0]
-        sid = http.get("/login_sid.lua", params={
-            "version": "2", "username": sim.username,
-            "response": login_response(challenge, sim.password)}).text
-        sid = sid.split("<SID>")[1].split("</SID>")[0]
-        answers = []
-        for _ in range(12):
-            answers.append(http.get("/webservices/homeautoswitch.lua", params={
-                "switchcmd": "getdevicelistinfos", "sid": sid}).content)
-            now[0] += 60
-        yield answers
+    return successive_devicelists(60, 12)
 
 
 def test_successive_polls_give_what_reading_afresh_gives(house_answers: list[bytes]) -> None:
