@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lz4.frame  # type: ignore[import-untyped]
-
+from collector.spool_chunks import DamagedChunk, pack, unpack, unpack_text
 from collector.spool_writer import GroupCommit, locked
+
+__all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "private_file"]
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +57,6 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
-
-
-class DamagedChunk(sqlite3.DatabaseError):
-    """A chunk of the spool file that cannot be read back (the file was damaged)."""
-
-
-def _pack(text: str) -> bytes:
-    """A chunk as stored: its lines' UTF-8 text, LZ4-compressed with a checksum."""
-    return bytes(lz4.frame.compress(text.encode("utf-8"), content_checksum=True))
-
-
-def _unpack(chunk_id: int, stored: bytes | str) -> bytes:
-    """The UTF-8 text of a stored chunk (plain text from earlier versions as it is)."""
-    if isinstance(stored, str):
-        return stored.encode("utf-8")
-    try:
-        return bytes(lz4.frame.decompress(stored))
-    except RuntimeError as err:
-        raise DamagedChunk(f"spool chunk {chunk_id} cannot be read: {err}") from err
-
-
-def _unpack_text(chunk_id: int, stored: bytes | str) -> str:
-    if isinstance(stored, str):
-        return stored
-    try:
-        return _unpack(chunk_id, stored).decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise DamagedChunk(f"spool chunk {chunk_id} cannot be read: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +201,7 @@ class Spool:
         """Insert a chunk (inside the caller's transaction); the lines dropped for room."""
         self._db.execute(
             "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-            (n, _pack(text), time.time_ns()),
+            (n, pack(text), time.time_ns()),
         )
         excess = self._pending + n - self.max_lines
         dropped = self._drop_oldest(excess) if excess > 0 else 0
@@ -255,9 +228,9 @@ class Spool:
             else:
                 (stored,) = self._db.execute("SELECT lines FROM pending WHERE id = ?",
                                              (chunk_id,)).fetchone()  # fmt: skip
-                keep = _unpack_text(chunk_id, stored).split("\n")[excess - dropped:]
+                keep = unpack_text(chunk_id, stored).split("\n")[excess - dropped:]
                 self._db.execute("UPDATE pending SET n = ?, lines = ? WHERE id = ?",
-                                 (len(keep), _pack("\n".join(keep)), chunk_id))
+                                 (len(keep), pack("\n".join(keep)), chunk_id))
                 dropped = excess
         self._bump("dropped", dropped)
         return dropped
@@ -271,14 +244,14 @@ class Spool:
     @locked
     def peek_text(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, str]]:
         """``peek`` with each chunk as (id, number of lines, the lines joined by newlines)."""
-        return [(chunk_id, n, _unpack_text(chunk_id, stored))
+        return [(chunk_id, n, unpack_text(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
     @locked
     def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
         newlines): what a store's write request carries, without a copy per line."""
-        return [(chunk_id, n, _unpack(chunk_id, stored))
+        return [(chunk_id, n, unpack(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
     def _peek(self, limit: int, after_id: int) -> list[tuple[int, int, bytes | str]]:
@@ -364,7 +337,7 @@ class Spool:
             if found:
                 self._db.execute(
                     "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-                    (n, _pack("\n".join(found)), now),
+                    (n, pack("\n".join(found)), now),
                 )
             self._db.execute("DELETE FROM dead_letter")
         self._pending += n
