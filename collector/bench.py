@@ -183,7 +183,8 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
 
     The pipeline parses the successive answers ``xmls`` (one per poll, as polled), each
     poll as a job run of the daemon does it (parse and encode on the event loop, its chunk
-    committed on the spool's thread, group commit), up to ``POLLS_IN_FLIGHT`` at once as
+    committed on the spool's thread, group commit, the daemon's settings of Python's cycle
+    collector), up to ``POLLS_IN_FLIGHT`` at once as
     with several jobs: a poll's synced commit overlaps with the parsing of the next, not
     with its own. A run starts with nothing known of the house. The fair baseline posts
     the pipeline's lines, pre-encoded, in 5,000-line batches on the best of 1..4
@@ -192,6 +193,7 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
     median of the ratios of the alternations, each taken side by side.
     """
     from collector.app import Chunk
+    from collector.daemon import tuned_gc
     from collector.delivery import Deliverer
     from collector.influxd import running_influxd
     from collector.sources.fritzbox import parse_replay
@@ -258,10 +260,10 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
                 server.create_db(db)
                 by_connections.append(_raw_ingest(server.url, db, batches, connections))
             server.create_db(f"e2e{run}")
-            gc.collect()
-            started = time.perf_counter()
-            asyncio.run(pipeline(f"e2e{run}"))
-            e2e.append(time.perf_counter() - started)
+            with tuned_gc():  # as ``collector run`` does
+                started = time.perf_counter()
+                asyncio.run(pipeline(f"e2e{run}"))
+                e2e.append(time.perf_counter() - started)
             single.append(by_connections[0])
             fair.append(min(by_connections))
     n = len(raw_lines)

@@ -7,7 +7,8 @@ not hit the network at the same instant. Delivery to the store runs as its own t
 SIGTERM/SIGINT stop the scheduler, wait up to 30 s for running jobs (a job still running
 then is cancelled: it spools what it has, counts as failed and is named in the log), flush
 the spool and exit 0. Nothing of a job runs after the spool is closed. Every 5 s the free
-pages inside glibc's heaps go back to the system (``trim_heap``).
+pages inside glibc's heaps go back to the system (``trim_heap``); Python's cycle collector
+leaves what was set up at the start alone and runs less often (``tuned_gc``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import gc
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +39,9 @@ SHUTDOWN_FLUSH_S = 20.0
 JOB_GRACE_S = 30.0
 #: How long a cancelled job may take to wind down (it spools what it has).
 _CANCEL_WAIT_S = 5.0
+#: Allocations of container objects (net of those freed) between two collections of the
+#: youngest generation of Python's cycle collector (Python's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
 #: glibc's mallopt parameter M_MMAP_THRESHOLD (<malloc.h>) and its documented default.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 128 * 1024
@@ -104,6 +110,30 @@ def return_large_blocks_to_the_os() -> None:
     """
     if (libc := _libc()) is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+
+
+@contextlib.contextmanager
+def tuned_gc() -> Iterator[None]:
+    """Spare the event loop needless work of Python's cycle collector, while inside.
+
+    A poll makes thousands of short-lived objects (readings, tuples, the parts of a chunk)
+    that reference counting frees at once, and hardly any reference cycles. With Python's
+    default threshold a 100-device poll still triggered collections that walked every
+    object of the process again and again, modules and configuration included: about 18 ms
+    of CPU per 100,000 lines. What exists on entry is moved out of the collector's sight
+    (``gc.freeze``: it lives as long as the daemon anyway), and the youngest generation is
+    collected after ``GC_YOUNG_THRESHOLD`` new objects instead of 700; a poll then triggers
+    almost none, and a cycle is still freed within a few polls.
+    """
+    gc.collect()
+    gc.freeze()
+    before = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _jitter(interval_s: float) -> int:
@@ -195,7 +225,11 @@ async def _spool_metrics(app: App) -> None:
 async def run(app: App, stop: asyncio.Event | None = None, *,
               job_grace_s: float = JOB_GRACE_S) -> None:
     """Run until SIGTERM/SIGINT (or ``stop``); then stop jobs, flush the spool, close."""
-    stop = stop or asyncio.Event()
+    with tuned_gc():
+        await _run(app, stop or asyncio.Event(), job_grace_s)
+
+
+async def _run(app: App, stop: asyncio.Event, job_grace_s: float) -> None:
     return_large_blocks_to_the_os()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

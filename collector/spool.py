@@ -112,9 +112,18 @@ class Spool:
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
         self._durable = True  # synchronous=FULL, as set above
+        # Delivery reads through a connection of its own: in WAL mode a reader never waits
+        # for a writer, so a peek from the event loop does not wait the milliseconds that
+        # a synced commit on the spool's thread takes. It sees committed chunks only.
+        self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._reader.execute("PRAGMA query_only=ON")
+        self._reader.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        self._reading = threading.Lock()
 
     @locked
     def close(self) -> None:
+        with self._reading:
+            self._reader.close()
         self._db.close()
         self._writer.close()
 
@@ -241,13 +250,11 @@ class Spool:
         return [(chunk_id, text.split("\n"))
                 for chunk_id, _, text in self.peek_text(limit, after_id=after_id)]
 
-    @locked
     def peek_text(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, str]]:
         """``peek`` with each chunk as (id, number of lines, the lines joined by newlines)."""
         return [(chunk_id, n, unpack_text(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
-    @locked
     def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
         newlines): what a store's write request carries, without a copy per line."""
@@ -255,21 +262,26 @@ class Spool:
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
     def _peek(self, limit: int, after_id: int) -> list[tuple[int, int, bytes | str]]:
+        """The committed chunks after ``after_id``, read through the reader connection."""
         out: list[tuple[int, int, bytes | str]] = []
         total = 0
-        for chunk_id, n, stored in self._db.execute(
-            "SELECT id, n, lines FROM pending WHERE id > ? ORDER BY id", (after_id,)
-        ):
-            if out and total + n > limit:
-                break
-            out.append((int(chunk_id), int(n), stored))
-            total += int(n)
+        with self._reading:
+            rows = self._reader.execute(
+                "SELECT id, n, lines FROM pending WHERE id > ? ORDER BY id", (after_id,))
+            try:
+                for chunk_id, n, stored in rows:
+                    if out and total + n > limit:
+                        break
+                    out.append((int(chunk_id), int(n), stored))
+                    total += int(n)
+            finally:
+                rows.close()  # ends the read: an open one would hold back checkpoints
         return out
 
-    @locked
     def oldest_id(self) -> int | None:
-        """The id of the oldest pending chunk (None when nothing is pending)."""
-        row = self._db.execute("SELECT min(id) FROM pending").fetchone()
+        """The id of the oldest committed pending chunk (None when nothing is pending)."""
+        with self._reading:
+            row = self._reader.execute("SELECT min(id) FROM pending").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def lines(self, limit: int = 1_000_000) -> list[str]:

@@ -4,6 +4,7 @@ thread, several in one transaction; each caller answered once its lines are on d
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,4 +188,40 @@ def test_a_batch_frees_its_delivery_slot_once_the_store_answered(tmp_path: Path)
     assert store.calls == [2, 2, 2]
     assert spool.pending == 0
     assert spool.status().delivered_total == 6
+    spool.close()
+
+
+def test_delivery_reads_committed_chunks_while_a_commit_is_under_way(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append([_chunk(1)])
+    inside = threading.Event()
+    release = threading.Event()
+
+    def slow_append() -> None:
+        # the spool's thread in the middle of a transaction: the connection is held,
+        # a line inserted but not committed
+        def op() -> int:
+            dropped = spool._insert(_chunk(2), 1)
+            inside.set()
+            release.wait(30)
+            return dropped
+
+        spool.run_in_transactions([op], durable=True)
+
+    writer = threading.Thread(target=slow_append)
+    writer.start()
+    try:
+        assert inside.wait(30)
+        peeked: list[list[tuple[int, int, bytes]]] = []
+        reader = threading.Thread(target=lambda: peeked.append(spool.peek_bodies(10)))
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), "a peek waited for the commit under way"
+        assert [(n, body) for _, n, body in peeked[0]] == [(1, _chunk(1).encode())]
+        assert spool.oldest_id() == peeked[0][0][0]
+    finally:
+        release.set()
+        writer.join(30)
+    assert [(n, body) for _, n, body in spool.peek_bodies(10)] == [
+        (1, _chunk(1).encode()), (1, _chunk(2).encode())]
     spool.close()
