@@ -78,11 +78,13 @@ def build_sources(config: Config) -> list[Source]:
 class _Kept(NamedTuple):
     """What a chunk encoder made of the readings of an ``Again``: the lines of those taking
     the poll's time, without their timestamp; the whole lines of those keeping their own;
-    (measurement, device_id, error) of those it could not encode."""
+    (measurement, device_id, error) of those it could not encode; for each reading of the
+    template, the place of its line in ``polled`` (-1: none there)."""
 
     polled: tuple[str, ...]
     own: tuple[str, ...]
     drops: tuple[tuple[str, str, str], ...]
+    at: tuple[int, ...]
 
 
 class Chunk:
@@ -138,7 +140,14 @@ class Chunk:
         kept = part.memo.get(key)
         if kept is None:
             kept = part.memo[key] = self._keep(part.template)
-        polled, own, drops = cast(_Kept, kept)
+        polled: Sequence[str]
+        polled, own, drops, _ = cast(_Kept, kept)
+        if part.fresh:
+            made = self._fresh(part, cast(_Kept, kept))
+            if made is None:  # a fresh value the encoder refuses: each reading is counted
+                self._add_one_by_one(part.readings())
+                return
+            polled = made
         if polled:
             self._parts.append((suffix + "\n").join(polled) + suffix)
         if own:
@@ -148,6 +157,23 @@ class Chunk:
             self.dropped += 1
             self.drops.setdefault((measurement, device_id), error)
 
+    def _fresh(self, part: Again, kept: _Kept) -> list[str] | None:
+        """The lines of ``part`` taking the poll's time (without their timestamp), from
+        ``kept`` but those at its ``fresh`` positions made anew; None when one of those
+        cannot be encoded."""
+        polled, at = list(kept.polled), kept.at
+        readings: Sequence[Reading] = [part.template[i][0] for i in part.fresh]
+        if self._rooms:
+            readings = self._rooms.apply(readings)
+        for i, reading in zip(part.fresh, readings, strict=True):
+            if at[i] < 0:
+                return None
+            try:
+                polled[at[i]] = self._encoder.body(reading)
+            except EncodeError:
+                return None
+        return polled
+
     def _keep(self, template: tuple[tuple[Reading, bool], ...]) -> _Kept:
         readings: Sequence[Reading] = [r for r, _ in template]
         if self._rooms:
@@ -155,15 +181,18 @@ class Chunk:
         polled: list[str] = []
         own: list[str] = []
         drops: list[tuple[str, str, str]] = []
+        at: list[int] = []
         for r, (_, at_poll) in zip(readings, template, strict=True):
+            at.append(len(polled) if at_poll else -1)
             try:
                 if at_poll:
                     polled.append(self._encoder.body(r))
                 else:
                     own.append(self._encoder.encode(r))
             except EncodeError as err:
+                at[-1] = -1
                 drops.append((r.measurement, r.device_id, str(err)))
-        return _Kept(tuple(polled), tuple(own), tuple(drops))
+        return _Kept(tuple(polled), tuple(own), tuple(drops), tuple(at))
 
     def _add_one_by_one(self, readings: Sequence[Reading]) -> None:
         lines = self._encode_one_by_one(readings)

@@ -85,14 +85,18 @@ class Again(NamedTuple):
     again at the poll ``time``: the readings of ``template`` flagged True take ``time``, the
     others keep their own (a button press keeps the time of the press).
 
-    ``memo`` belongs to the template and lives as long as it does: whoever turns the
-    readings into text may keep there what it made of them (keyed by itself), so that the
-    next poll of an unchanged device costs a lookup instead of new objects and new text.
+    ``memo`` belongs to the device and lives as long as it does: whoever turns the readings
+    into text may keep there what it made of them (keyed by itself), so that the next poll
+    of an unchanged device costs a lookup instead of new objects and new text. The readings
+    at the positions ``fresh`` are the exception: their values change from poll to poll
+    while the rest stays (a power meter's), so their text is made anew every time and never
+    taken from ``memo``.
     """
 
     template: tuple[tuple[Reading, bool], ...]
     time: datetime
     memo: dict[object, object]
+    fresh: tuple[int, ...] = ()
 
     def readings(self) -> list[Reading]:
         new, cls, time = tuple.__new__, Reading, self.time

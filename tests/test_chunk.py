@@ -95,3 +95,30 @@ def test_a_batch_is_a_sequence_of_its_readings() -> None:
     assert batch == tuple(readings)
     assert batch[1].time == LATER and batch[3].time == PRESS
     assert ReadingBatch() == ()
+
+
+def test_readings_at_fresh_positions_are_written_anew_the_rest_from_the_kept_text() -> None:
+    memo: dict[object, object] = {}
+    encoder = Encoder()
+    for watts in (12.5, 13.25, 0.0):
+        template = ((_reading("power_w", watts), True), *TEMPLATE[1:])
+        part = Again(template, LATER, memo, fresh=(0,))
+        chunk = Chunk(encoder)
+        chunk.add(ReadingBatch([part]))
+        assert _lines(chunk) == _expected(part.readings(), Encoder())
+        power = next(parse_line(line) for line in chunk.text().split("\n")
+                     if line.startswith("power_w"))  # fmt: skip
+        assert (power.field("value"), power.time_ns) == (watts, int(LATER.timestamp()) * 10**9)
+    assert len(memo) == 1  # one text kept for all three polls
+
+
+def test_a_fresh_reading_the_encoder_refuses_costs_only_itself() -> None:
+    bad = _reading("power_w", 1.0, tags=(("time", "x"),))  # 'time' cannot be a tag key
+    memo: dict[object, object] = {}
+    encoder = Encoder()
+    for _ in range(2):
+        chunk = Chunk(encoder)
+        chunk.add(ReadingBatch([Again(((bad, True), *TEMPLATE), LATER, memo, fresh=(0, 1))]))
+        assert (chunk.lines, chunk.dropped) == (3, 1)
+        assert list(chunk.drops) == [("power_w", "087610000434")]
+        assert _lines(chunk) == _expected(Again(TEMPLATE, LATER, {}).readings(), Encoder())

@@ -95,8 +95,8 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     for key in range(len(cut.keys)) if cut is not None else itertools.count():
         entry = None if cut is None else cut.last.get(cut.keys[key])
         if cut is not None and (remetered := cut.remetered.get(key)) is not None:
-            entry = parse_replay.remetered(*remetered, out.time, out.readings, out.problems)
-        elif entry is None:
+            entry = parse_replay.remetered(*remetered)
+        if entry is None:
             el = next(elements, None)
             if el is None:
                 break

@@ -245,25 +245,25 @@ def _remeter(key: bytes, metered: dict[bytes, Replay]) -> _Remetered | None:
     return entry, tuple(readings)
 
 
-def remetered(entry: Replay, readings: tuple[Reading, ...], time: datetime,
-              out: list[Reading], problems: list[ParseError]) -> Replay:  # fmt: skip
-    """Append the readings of a device whose meter alone changed (``readings``, from
-    ``Cut.remetered``) to ``out`` at poll ``time``, its problems to ``problems``; its
-    entry for the next poll."""
+def remetered(entry: Replay, readings: tuple[Reading, ...]) -> Replay:
+    """The entry of a device whose meter alone changed: ``entry`` with ``readings`` (from
+    ``Cut.remetered``). It keeps ``entry``'s memo, whose text of the other readings still
+    holds (see ``again``)."""
     flags = [at_poll for _, at_poll in entry.readings]
-    now = Again(tuple(zip(readings, flags, strict=True)), time, {}).readings()
-    out.extend(now)
-    for message, part in entry.problems:
-        problems.append(ParseError(message, part=part))
-    return entry._replace(readings=tuple(zip(now, flags, strict=True)), memo={})
+    return entry._replace(readings=tuple(zip(readings, flags, strict=True)))
 
 
 def again(entry: Replay, time: datetime, problems: list[ParseError]) -> Again | None:
     """What ``entry`` gave, at poll ``time``: its readings (None: it had none); its
-    problems are appended to ``problems``."""
+    problems are appended to ``problems``. The text of a meter's readings is made anew
+    every time (``Again.fresh``): the memo is shared by the entries of one device while
+    only its meter changes."""
     for message, part in entry.problems:
         problems.append(ParseError(message, part=part))
-    return Again(entry.readings, time, entry.memo) if entry.readings else None
+    if not entry.readings:
+        return None
+    fresh = () if entry.meter is None else entry.meter[1].positions
+    return Again(entry.readings, time, entry.memo, fresh)
 
 
 def _message(problem: ParseError) -> str:

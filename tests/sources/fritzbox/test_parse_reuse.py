@@ -120,7 +120,9 @@ def test_the_last_device_is_given_again_too() -> None:
     changed = xml.replace(first_power, b"<power>1000</power>", 1)
     dl = parse_devicelist(changed, site="last", time=T + timedelta(minutes=1))
     _same(dl, _fresh(changed, T + timedelta(minutes=1)))
-    assert [a.template[0][0].device_id for a in _agains(dl)] == ["087611048079", "65:3A:18-900"]
+    # the plug's meter alone changed: given again too, its meter's readings made anew
+    assert [(a.template[0][0].device_id, a.fresh) for a in _agains(dl)] == [
+        ("087610000434", (5, 6, 7)), ("087611048079", ()), ("65:3A:18-900", ())]
 
 
 def _plug_power(xml: bytes) -> bytes:
@@ -168,3 +170,23 @@ def test_a_meter_value_that_is_not_plain_digits_reads_the_device_anew(
     _same(dl, _fresh(changed, later))
     assert [r.value for r in dl.readings
             if r.device_id == "087610000434" and r.measurement == "power_w"] == watts  # fmt: skip
+
+
+def test_the_lines_of_successive_polls_are_those_of_reading_afresh(
+        house_answers: list[bytes]) -> None:  # fmt: skip
+    """What the app's chunk encoder writes of reused devices (kept text, meters made anew)
+    is, poll after poll, the text of the readings read afresh."""
+    from collector.app import Chunk
+    from collector.lineprotocol import Encoder
+
+    encoder = Encoder()
+    fresh_meters = 0
+    for minute, xml in enumerate(house_answers):
+        at = T + timedelta(minutes=minute)
+        dl = parse_devicelist(xml, site="lines", time=at)
+        fresh_meters += sum(len(a.fresh) for a in _agains(dl))
+        chunk = Chunk(encoder)
+        chunk.add(dl.readings)
+        afresh = [r._replace(site="lines") for r in _fresh(xml, at).readings]
+        assert chunk.text().split("\n") == Encoder().encode_many(afresh)
+    assert fresh_meters > 11 * 10  # meters changed between polls and were written anew
