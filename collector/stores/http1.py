@@ -11,8 +11,11 @@ it cannot read raises ``Unreadable`` saying what was wrong; no answer at all rai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 import re
+import socket
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +23,8 @@ from urllib.parse import urlencode, urlsplit
 
 from collector import __version__
 from collector.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = f"collector/{__version__}"
 MAX_LINE = 64 * 1024  # bytes in one header line
@@ -139,7 +144,11 @@ class _Conn:
         self.reader, self.writer, self.reused = reader, writer, False
 
     def close(self) -> None:
-        self.writer.transport.abort()  # nothing worth flushing; never reused after this
+        try:
+            self.writer.transport.abort()  # nothing worth flushing; never reused after this
+        except RuntimeError:  # its event loop is closed: end the TCP connection at least
+            with contextlib.suppress(OSError):
+                self.writer.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
 
 
 class Http1Client:
@@ -194,6 +203,8 @@ class Http1Client:
                     try:
                         return await self._exchange(conn, method, head, body)
                     except _Retry:  # a write is idempotent: the same points overwrite
+                        log.debug("%s closed a reused connection before answering; trying a "
+                                  "new one", self._host_field)
                         break
                 return await self._exchange(await self._connect(), method, head, body)
         except TimeoutError:
