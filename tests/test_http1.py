@@ -294,6 +294,32 @@ def test_a_reused_connection_closed_before_the_answer_is_retried_once_on_a_new_o
     assert stored(server)[-2:] == LINES[1:]
 
 
+def test_a_408_on_a_reused_connection_is_retried_on_a_new_one(serve: Any) -> None:
+    # the server's answer to the first write, then its notice that the idle time is up
+    gave_up = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    server = serve(lambda r: Reply(parts=[OK + gave_up], close=True) if r.conn == 1
+                   else Reply())
+
+    async def scenario() -> None:
+        store = InfluxV1Store(server.url, "e", gzip=False)
+        await write(store, LINES[:1], close=False)
+        await asyncio.sleep(0.1)  # the notice and the close arrive while the connection idles
+        await write(store, LINES[1:])
+
+    run(scenario())
+    assert server.accepted == 2
+    assert stored(server) == LINES
+
+
+def test_a_408_on_a_fresh_connection_is_an_outage(serve: Any) -> None:
+    server = serve(lambda r: Reply(parts=[b"HTTP/1.1 408 Request Timeout\r\n\r\n"],
+                                   close=True))
+    with pytest.raises(StoreUnavailable) as info:
+        run(write(InfluxV1Store(server.url, "e", gzip=False)))
+    assert str(info.value) == f"InfluxDB at {server.url} answered HTTP 408"
+    assert len(server.requests) == 1
+
+
 def test_a_retry_that_fails_again_is_not_retried_further(serve: Any) -> None:
     server = serve(lambda r: Reply() if len(server.requests) == 1 else Reply(parts=[],
                                                                              close=True))

@@ -284,11 +284,14 @@ async def _send_and_read(conn: _Conn, method: str, head: bytes,
             raise Disconnected("the server closed the connection without answering") from None
         raise (ReadError if sent else WriteError)(_cause(err)) from err
     try:
-        return await _read_answer(conn.reader, method, first)
+        answer, keep = await _read_answer(conn.reader, method, first)
     except _NoAnswer:
         raise Unreadable("answer cut short after an interim answer") from None
     except OSError as err:
         raise Unreadable(f"answer cut short: {_cause(err)}") from None
+    if answer.status == 408 and conn.reused:  # RFC 9110 15.5.9: it gave up the idle connection
+        raise _Retry
+    return answer, keep
 
 
 def parse_head(head: bytes) -> tuple[bool, int, Headers]:
