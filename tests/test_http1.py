@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from collector import __version__
 from collector.errors import ConfigError, StoreRejected, StoreUnavailable
 from collector.stores.base import StoreGarbled
-from collector.stores.http1 import Http1Client, Unreadable, escape, parse_head
+from collector.stores.http1 import Http1Client, Unreadable, _read_answer, escape, parse_head
 from collector.stores.influx_v1 import InfluxV1Store
 from tests.influxd import Influxd
 
@@ -760,6 +760,29 @@ def test_parse_head_refuses_control_characters_and_shows_them_escaped(
     assert info.value.value == escape(value)
     shown = repr(control)[1:-1]
     assert shown in info.value.value and control not in info.value.value
+
+
+@given(st.lists(st.binary(min_size=1, max_size=300), max_size=8), st.booleans(),
+       st.lists(st.tuples(_NAMES, _VALUES), max_size=3))
+def test_a_chunked_body_is_the_chunks_joined(chunks: list[bytes], extensions: bool,
+                                             trailers: list[tuple[str, str]]) -> None:
+    ext = b";name=value" if extensions else b""
+    wire = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"%x%s\r\n%s\r\n" % (len(c), ext, c) for c in chunks)
+            + b"0\r\n" + "".join(f"{n}: {v}\r\n" for n, v in trailers).encode() + b"\r\n"
+            + b"HTTP/1.1 204")  # the next answer on the connection stays unread
+
+    async def read() -> tuple[Any, bool, bytes]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(wire)
+        reader.feed_eof()
+        head = await reader.readuntil(b"\r\n\r\n")
+        answer, keep = await _read_answer(reader, "GET", head)
+        return answer, keep, await reader.read()
+
+    answer, keep, rest = run(read())
+    assert (answer.status, answer.body, keep, rest) == (200, b"".join(chunks), True,
+                                                        b"HTTP/1.1 204")
 
 
 def test_escape_shows_control_characters_as_repr_does() -> None:

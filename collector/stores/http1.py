@@ -46,23 +46,13 @@ class HttpError(Exception):
 
 
 class RequestFailed(HttpError):
-    """No answer at all; the subclass names where it failed."""
+    """No answer at all. ``kind`` says where: ``ConnectError`` (refused, unreachable, unknown
+    host, TLS handshake), ``WriteError`` (broken while sending), ``ReadError`` (broken before
+    the answer's first byte) or ``Disconnected`` (closed without an answer)."""
 
-
-class ConnectError(RequestFailed):  # refused, unreachable, unknown host, TLS handshake
-    pass
-
-
-class WriteError(RequestFailed):  # the connection broke while the request was sent
-    pass
-
-
-class ReadError(RequestFailed):  # ... or before the answer's first byte
-    pass
-
-
-class Disconnected(RequestFailed):  # the server closed the connection without an answer
-    pass
+    def __init__(self, kind: str, cause: str) -> None:
+        self.kind = kind
+        super().__init__(cause)
 
 
 class RequestTimeout(HttpError):
@@ -226,7 +216,7 @@ class Http1Client:
                 self.host, self.port, ssl=self.ssl_context, limit=MAX_HEAD,
                 server_hostname=self.host if self.ssl_context is not None else None)
         except OSError as err:  # refused, unreachable, unknown host, TLS (ssl.SSLError)
-            raise ConnectError(_cause(err)) from err
+            raise RequestFailed("ConnectError", _cause(err)) from err
         return _Conn(reader, writer)
 
     def _head(self, method: str, path: str, params: Mapping[str, str] | None,
@@ -281,8 +271,9 @@ async def _send_and_read(conn: _Conn, method: str, head: bytes,
         if conn.reused:  # the server may have closed it while idle: a race, not an outage
             raise _Retry from None
         if isinstance(err, _NoAnswer):
-            raise Disconnected("the server closed the connection without answering") from None
-        raise (ReadError if sent else WriteError)(_cause(err)) from err
+            raise RequestFailed("Disconnected", "the server closed the connection without "
+                                "answering") from None
+        raise RequestFailed("ReadError" if sent else "WriteError", _cause(err)) from err
     try:
         answer, keep = await _read_answer(conn.reader, method, first)
     except _NoAnswer:

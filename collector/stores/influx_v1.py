@@ -225,9 +225,7 @@ class InfluxV1Store:
         except Unreadable as err:
             raise unreadable_answer(self._where, path, err) from err
         except RequestFailed as err:  # refused, reset, closed, unknown host, TLS refused
-            raise StoreUnavailable(
-                f"{self._where}: {path} failed: {type(err).__name__}: {err}"
-            ) from err
+            raise StoreUnavailable(f"{self._where}: {path} failed: {err.kind}: {err}") from err
 
     async def _request_httpx(
         self,
