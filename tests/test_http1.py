@@ -187,6 +187,7 @@ def test_the_request_names_host_base_path_client_and_length(serve: Any) -> None:
         f"InfluxDB 1.8.10 at {server.url}/influx: database 'energy', retention policy "
         "'autogen' writable")
     written, ping, probe = server.requests
+    assert [r.conn for r in server.requests] == [1, 1, 1]
     assert written.target == "/influx/write?db=energy&precision=ns&rp=autogen"
     assert written.headers["host"] == f"127.0.0.1:{server.port}"
     assert written.headers["user-agent"] == f"collector/{__version__}"
