@@ -134,22 +134,32 @@ def load(site: str, xml: bytes) -> tuple[Element, Cut | None]:
 
 
 def _cut(site: str, xml: bytes) -> Cut | None:
-    if b"<!" in xml:  # comments, CDATA, a document type
-        return None
     declaration = xml.find(b"?>") + 2 if xml.startswith((b"<?xml", b"\xef\xbb\xbf<?xml")) else 0
-    if xml.find(b"<?", declaration) >= 0:  # processing instructions
-        return None
     starts = [m.start() for m in _START.finditer(xml, declaration)]
     end = xml.rfind(_END)
     if not starts or end < starts[-1]:
         return None
     keys = [xml[a:b] for a, b in itertools.pairwise([*starts, end])]
-    head = xml[: starts[0]]
+    head, tail = xml[: starts[0]], xml[end:]
     last_head, last = _LAST.get(site, (b"", {}))
     if last_head != head:
         last = {}
+    # No comment, CDATA section, document type or processing instruction may be anywhere
+    # (their text could look like a start tag). The head and the devices of the last poll
+    # are the bytes of a document that had none; only the rest is searched. A piece starts
+    # with "<device" or "<group", so none of these can begin across two pieces.
+    if _hidden(tail) or (not last and _hidden(head[declaration:])):
+        return None
+    if any(_hidden(key) for key in keys if key not in last):
+        return None
     metered = {e.meter[0]: e for e in last.values() if e.meter is not None}
-    return Cut(head, keys, xml[end:], last, {}, metered, {})
+    return Cut(head, keys, tail, last, {}, metered, {})
+
+
+def _hidden(text: bytes) -> bool:
+    """Whether ``text`` holds a comment, CDATA section, document type or processing
+    instruction (or the start of one)."""
+    return b"<!" in text or b"<?" in text
 
 
 def _certain(doc: bytes, body: int, root: Element, devices: int) -> bool:

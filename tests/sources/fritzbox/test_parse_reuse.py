@@ -82,11 +82,22 @@ def test_a_device_element_inside_a_changed_device_reads_the_whole_list() -> None
     assert _agains(dl) == []
 
 
-def test_a_comment_anywhere_reads_the_whole_list() -> None:
+@pytest.mark.parametrize(("where", "what"), [
+    (b"</devicelist>", b"<!-- <device> --></devicelist>"),  # after the last device
+    (b"<energy>", b'<!-- <device identifier="x"> --><energy>'),  # inside a device
+    (b"<energy>", b"<energy><![CDATA[<group>]]>"),
+    (b"<device ", b"<?pi <device?><device "),  # between two devices
+    (b"<devicelist", b"<!-- <device> --><devicelist"),  # in the document's start
+    (b"</devicelist>", b"</devicelist><!-- <device> -->"),  # after the root
+])
+def test_a_comment_cdata_pi_or_doctype_anywhere_reads_the_whole_list(
+        where: bytes, what: bytes) -> None:  # fmt: skip
     xml = fixture("devicelist", "spec_example")
-    parse_devicelist(xml, site="comment", time=T)
-    commented = xml.replace(b"</devicelist>", b"<!-- <device> --></devicelist>")
-    dl = parse_devicelist(commented, site="comment", time=T + timedelta(minutes=1))
+    site = f"comment-{what!r}"
+    parse_devicelist(xml, site=site, time=T)
+    commented = xml.replace(where, what, 1)
+    assert commented != xml
+    dl = parse_devicelist(commented, site=site, time=T + timedelta(minutes=1))
     _same(dl, _fresh(commented, T + timedelta(minutes=1)))
     assert _agains(dl) == []
 
