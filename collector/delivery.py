@@ -207,19 +207,45 @@ class Deliverer:
         await self._write(lines[mid:], rejected, isolate=isolate)
 
     async def drain(self, *, deadline_s: float | None = None) -> bool:
-        """Deliver until the spool is empty; False if the store failed or time ran out."""
+        """Deliver until the spool is empty; False if the store failed or time ran out.
+
+        As in ``run``, up to ``max_in_flight`` batches are under way at once while the
+        store is healthy (one after a failure), so that a backlog (at shutdown, after a
+        backfill) goes at the speed the store takes lines, not at one request's pace.
+        """
         end = None if deadline_s is None else time.monotonic() + deadline_s
         while self.spool.pending:
             if end is not None and time.monotonic() >= end:
                 return False
-            try:
-                await self.deliver_batch()
-            except (StoreUnavailable, StoreAuthError) as err:
-                self._record_failure(err)
+            batches = self._next_batches()
+            if not batches:  # lines still being committed (or counted twice): wait, recount
+                await self.spool.settled()
+                batches = self._next_batches()
+                if not batches:
+                    return not self.spool.pending
+            results = await asyncio.gather(*(self._deliver(chunks) for chunks in batches),
+                                           return_exceptions=True)  # fmt: skip
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            if isinstance(failure, StoreUnavailable | StoreAuthError):
+                self._record_failure(failure)
                 return False
-            else:
-                self._healthy()
+            if failure is not None:
+                raise failure
+            self._healthy()
         return True
+
+    def _next_batches(self) -> list[list[tuple[int, int, bytes]]]:
+        """The next batches of the spool, one after another, as many as may be under way."""
+        limit = 1 if self.stats.consecutive_failures else self.max_in_flight
+        batches: list[list[tuple[int, int, bytes]]] = []
+        after = 0
+        while len(batches) < limit:
+            chunks = self.spool.peek_bodies(self._batch, after_id=after)
+            if not chunks:
+                break
+            batches.append(chunks)
+            after = chunks[-1][0]
+        return batches
 
     def _record_failure(self, err: StoreError) -> float:
         retry_after = err.retry_after if isinstance(err, StoreUnavailable) else None

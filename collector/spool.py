@@ -107,8 +107,8 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
-        self._pending = int(row[0])
+        self._pending = 0
+        self._recount()
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
         self._durable = True  # synchronous=FULL, as set above
@@ -144,6 +144,17 @@ class Spool:
                                    durable=False)
         self._said_rejected(rejected)
         return n
+
+    async def settled(self) -> int:
+        """Once every append and acknowledgement queued before is committed: the lines
+        pending, counted anew in the file (another process may have added or delivered
+        chunks of its own meanwhile)."""
+        return int(await self._writer.run(self._recount, durable=False))
+
+    def _recount(self) -> int:
+        row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
+        self._pending = int(row[0])
+        return self._pending
 
     @locked
     def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:

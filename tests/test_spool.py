@@ -268,6 +268,57 @@ def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path)
     assert calls == 7  # six batches plus the one that failed and was sent again
 
 
+class OverlapStore(MemoryStore):
+    """Counts how many writes are under way at once; each takes a few turns of the loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.most = 0
+
+    async def write(self, lines: Sequence[str]) -> None:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await super().write(lines)
+        finally:
+            self.active -= 1
+
+
+def test_drain_keeps_batches_in_flight_and_stops_at_a_failure(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    for i in range(9):
+        sp.append(lines(5, start=5 * i))
+    store = OverlapStore()
+    store.fail_with = [StoreUnavailable("503")]
+    d = Deliverer(sp, store, batch_lines=5, max_in_flight=3)
+    assert not asyncio.run(d.drain())
+    # three batches were under way: the first failed and stays, the other two are stored
+    assert store.most == 3
+    assert sorted(store.lines) == sorted(lines(10, start=5))
+    assert sp.pending == 35 and d.stats.consecutive_failures == 1
+    assert asyncio.run(d.drain())
+    assert sp.pending == 0 and d.stats.consecutive_failures == 0
+    assert sorted(store.lines) == sorted(lines(45))  # each line once, none lost
+    sp.close()
+
+
+def test_drain_ends_when_another_process_delivered_the_lines(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    sp.append(lines(5))
+    other = Spool(tmp_path / "s.db")  # e.g. a backfill's delivery
+    ((chunk_id, _),) = other.peek(10)
+    other.ack(chunk_id, chunk_id)
+    other.close()
+    store = MemoryStore()
+    assert sp.pending == 5  # as this spool counted them
+    assert asyncio.run(Deliverer(sp, store).drain())
+    assert sp.pending == 0 and store.lines == []
+    sp.close()
+
+
 # --- stored form and the body path -------------------------------------------------------
 
 
