@@ -100,6 +100,9 @@ class Chunk:
     def __init__(self, encoder: Encoder, rooms: RoomMap | None = None) -> None:
         self._encoder = encoder
         self._rooms = rooms
+        #: what this encoder keeps in an ``Again``'s memo: its text, and of its fresh readings
+        self._key = (encoder, rooms)
+        self._fresh_key = (encoder, rooms, "fresh")
         self._parts: list[str] = []
         self.lines = 0
         self.dropped = 0
@@ -136,10 +139,9 @@ class Chunk:
         except EncodeError:  # a time line protocol cannot carry: each reading is counted
             self._add_one_by_one(part.readings())
             return
-        key = (self._encoder, self._rooms)
-        kept = part.memo.get(key)
+        kept = part.memo.get(self._key)
         if kept is None:
-            kept = part.memo[key] = self._keep(part.template)
+            kept = part.memo[self._key] = self._keep(part.template)
         polled: Sequence[str]
         polled, own, drops, _ = cast(_Kept, kept)
         if part.fresh:
@@ -157,10 +159,14 @@ class Chunk:
             self.dropped += 1
             self.drops.setdefault((measurement, device_id), error)
 
-    def _fresh(self, part: Again, kept: _Kept) -> list[str] | None:
+    def _fresh(self, part: Again, kept: _Kept) -> tuple[str, ...] | None:
         """The lines of ``part`` taking the poll's time (without their timestamp), from
         ``kept`` but those at its ``fresh`` positions made anew; None when one of those
-        cannot be encoded."""
+        cannot be encoded. What is made is kept too, for as long as the same template is
+        given again (a device unchanged since its meter last changed)."""
+        last = cast("tuple[object, tuple[str, ...]] | None", part.memo.get(self._fresh_key))
+        if last is not None and last[0] is part.template:
+            return last[1]
         polled, at = list(kept.polled), kept.at
         readings: Sequence[Reading] = [part.template[i][0] for i in part.fresh]
         if self._rooms:
@@ -172,7 +178,9 @@ class Chunk:
                 polled[at[i]] = self._encoder.body(reading)
             except EncodeError:
                 return None
-        return polled
+        made = tuple(polled)
+        part.memo[self._fresh_key] = (part.template, made)
+        return made
 
     def _keep(self, template: tuple[tuple[Reading, bool], ...]) -> _Kept:
         readings: Sequence[Reading] = [r for r, _ in template]
