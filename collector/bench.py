@@ -228,7 +228,7 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 5) -> dict[str, floa
 
             async def commit(chunk: Chunk) -> None:
                 try:
-                    await spool.append_text_async(chunk.text(), chunk.lines)
+                    await spool.append_text_async(chunk.body(), chunk.lines)
                     deliverer.wake()
                 finally:
                     in_flight.release()

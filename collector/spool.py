@@ -127,7 +127,7 @@ class Spool:
         self._db.close()
         self._writer.close()
 
-    async def append_text_async(self, text: str, n: int) -> int:
+    async def append_text_async(self, text: str | bytes, n: int) -> int:
         """``append_text`` on the spool's thread, in a transaction shared with the other
         appends and acknowledgements waiting then (spool_writer.py)."""
         if n <= 0:
@@ -202,8 +202,9 @@ class Spool:
         return self.append_text("\n".join(lines), len(lines))
 
     @locked
-    def append_text(self, text: str, n: int) -> int:
-        """``append`` for ``n`` lines already joined by newlines."""
+    def append_text(self, text: str | bytes, n: int) -> int:
+        """``append`` for ``n`` lines already joined by newlines (as text, or its UTF-8
+        bytes)."""
         if n <= 0:
             return 0
         pending = self._pending
@@ -217,7 +218,7 @@ class Spool:
             self._said_full(dropped)
         return dropped
 
-    def _insert(self, text: str, n: int) -> int:
+    def _insert(self, text: str | bytes, n: int) -> int:
         """Insert a chunk (inside the caller's transaction); the lines dropped for room."""
         self._db.execute(
             "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",

@@ -13,9 +13,11 @@ class DamagedChunk(sqlite3.DatabaseError):
     """A chunk of the spool file that cannot be read back (the file was damaged)."""
 
 
-def pack(text: str) -> bytes:
-    """A chunk as stored: its lines' UTF-8 text, LZ4-compressed with a checksum."""
-    return bytes(lz4.frame.compress(text.encode("utf-8"), content_checksum=True))
+def pack(text: str | bytes) -> bytes:
+    """A chunk as stored: its lines' UTF-8 text (given as text or as its UTF-8 bytes),
+    LZ4-compressed with a checksum."""
+    body = text.encode("utf-8") if isinstance(text, str) else text
+    return bytes(lz4.frame.compress(body, content_checksum=True))
 
 
 def unpack(chunk_id: int, stored: bytes | str) -> bytes:

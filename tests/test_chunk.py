@@ -123,3 +123,12 @@ def test_a_fresh_reading_the_encoder_refuses_costs_only_itself() -> None:
         assert (chunk.lines, chunk.dropped) == (3, 1)
         assert list(chunk.drops) == [("power_w", "087610000434")]
         assert _lines(chunk) == _expected(Again(TEMPLATE, LATER, {}).readings(), Encoder())
+
+
+def test_the_body_is_the_text_in_utf8_whatever_the_names() -> None:
+    kitchen = _reading("power_w", 3.5, time=LATER)._replace(device="Küche ☕")
+    chunk = Chunk(Encoder())
+    chunk.add(ReadingBatch([Again(TEMPLATE, LATER, {}), (kitchen,)]))
+    assert chunk.body() == chunk.text().encode("utf-8")
+    assert 'device=Küche\\ ☕'.encode() in chunk.body()
+    assert chunk.body().count(b"\n") == chunk.lines - 1 == 3
