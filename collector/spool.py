@@ -12,81 +12,32 @@ they are. Delivery takes the oldest chunks and removes them only after the store
 their lines, so a store outage or a kill -9 loses nothing; a line the store rejects (HTTP
 400/422) goes to the ``dead_letter`` table with the server's message, in the same
 transaction that removes its chunk. Re-delivering a line after a crash is harmless: the same
-series and timestamp overwrite in InfluxDB and in the embedded store.
+series and timestamp overwrite in InfluxDB and in the embedded store. Delivery is handed the
+chunks committed lately from memory while every pending chunk is held there, and reads the
+file otherwise (spool_held.py); another process using the same file (a backfill while the
+daemon runs) is noticed at the next write, and its chunks are read from the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from collector.spool_chunks import DamagedChunk, pack, unpack, unpack_text
+from collector.spool_file import CACHE_KIB, SCHEMA, DeadLetter, SpoolStatus, private_file
+from collector.spool_held import Held
 from collector.spool_writer import GroupCommit, locked
 
 __all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "private_file"]
 
 log = logging.getLogger(__name__)
-
-#: SQLite page cache of the spool connection in KiB (SQLite's default: 2,000 KiB). Chunks are
-#: written once and read once: a larger cache would save no I/O, only hold resident memory.
-_CACHE_KIB = 256
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    n INTEGER NOT NULL,
-    lines TEXT NOT NULL,
-    queued_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letter (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    line TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    error TEXT NOT NULL,
-    failed_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolStatus:
-    pending: int
-    dead_letters: int
-    dropped_total: int
-    delivered_total: int
-    oldest_queued_ns: int | None
-    path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: int
-    line: str
-    status: int  # the store's HTTP status; 0 when its answer could not be read
-    error: str
-    failed_ns: int
-
-
-def private_file(path: Path) -> None:
-    """Create ``path`` (and its parents) readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    else:
-        os.chmod(path, 0o600)
-
 
 class Spool:
     """The on-disk buffer.
@@ -105,10 +56,16 @@ class Spool:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._db.executescript(SCHEMA)
         self._pending = 0
         self._recount()
+        #: what delivery is handed without reading the file (spool_held.py)
+        self._held = Held(self._pending)
+        #: changes to ``_held`` waiting for the transaction under way to commit
+        self._staged: list[Callable[[], None]] = []
+        #: changes only another connection's commit moves (another process's)
+        self._data_version = self._version()
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
         self._durable = True  # synchronous=FULL, as set above
@@ -117,7 +74,7 @@ class Spool:
         # a synced commit on the spool's thread takes. It sees committed chunks only.
         self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._reader.execute("PRAGMA query_only=ON")
-        self._reader.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+        self._reader.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._reading = threading.Lock()
 
     @locked
@@ -149,7 +106,12 @@ class Spool:
         """Once every append and acknowledgement queued before is committed: the lines
         pending, counted anew in the file (another process may have added or delivered
         chunks of its own meanwhile)."""
-        return int(await self._writer.run(self._recount, durable=False))
+        return int(await self._writer.run(self._count_anew, durable=False))
+
+    def _count_anew(self) -> int:
+        pending = self._recount()
+        self._stage_forget()
+        return pending
 
     def _recount(self) -> int:
         row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
@@ -160,20 +122,14 @@ class Spool:
     def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
         """Each op's result, all in one transaction; if that fails, each op in one of its
         own (its result then the exception it raised). Synced when ``durable``."""
-        pending = self._pending
-        try:
-            with self._tx(durable=durable):
-                return [op() for op in ops]
-        except Exception:  # retried one by one below, each answered
-            self._pending = pending
+        with contextlib.suppress(Exception), self._tx(durable=durable):
+            return [op() for op in ops]  # else each op alone, below, each answered
         results: list[Any] = []
         for op in ops:
-            pending = self._pending
             try:
                 with self._tx(durable=durable):
                     results.append(op())
             except Exception as err:  # handed to its caller
-                self._pending = pending
                 results.append(err)
         return results
 
@@ -207,23 +163,21 @@ class Spool:
         bytes)."""
         if n <= 0:
             return 0
-        pending = self._pending
-        try:
-            with self._tx():
-                dropped = self._insert(text, n)
-        except BaseException:
-            self._pending = pending
-            raise
+        with self._tx():
+            dropped = self._insert(text, n)
         if dropped:
             self._said_full(dropped)
         return dropped
 
     def _insert(self, text: str | bytes, n: int) -> int:
         """Insert a chunk (inside the caller's transaction); the lines dropped for room."""
-        self._db.execute(
+        body = text.encode("utf-8") if isinstance(text, str) else text
+        chunk_id = self._db.execute(
             "INSERT INTO pending(n, lines, queued_ns) VALUES (?, ?, ?)",
-            (n, pack(text), time.time_ns()),
-        )
+            (n, pack(body), time.time_ns()),
+        ).lastrowid
+        assert chunk_id is not None
+        self._staged.append(partial(self._held.added, chunk_id, n, body))
         excess = self._pending + n - self.max_lines
         dropped = self._drop_oldest(excess) if excess > 0 else 0
         self._pending += n - dropped
@@ -254,6 +208,7 @@ class Spool:
                                  (len(keep), pack("\n".join(keep)), chunk_id))
                 dropped = excess
         self._bump("dropped", dropped)
+        self._stage_forget()
         return dropped
 
     def peek(self, limit: int, *, after_id: int = 0) -> list[tuple[int, list[str]]]:
@@ -269,7 +224,11 @@ class Spool:
 
     def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
-        newlines): what a store's write request carries, without a copy per line."""
+        newlines): what a store's write request carries, without a copy per line.
+        Chunks committed lately come from memory (spool_held.py)."""
+        held = self._held.peek(limit, after_id)
+        if held is not None:
+            return held
         return [(chunk_id, n, unpack(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
@@ -305,13 +264,8 @@ class Spool:
             rejected: Sequence[tuple[str, int, str]] = ()) -> int:
         """Remove the delivered chunks with ids in [first_id, last_id]; in the same
         transaction keep ``rejected`` (line, HTTP status, server message) as dead letters."""
-        pending = self._pending
-        try:
-            with self._tx(durable=False):
-                n = self._delete(first_id, last_id, rejected)
-        except BaseException:
-            self._pending = pending
-            raise
+        with self._tx(durable=False):
+            n = self._delete(first_id, last_id, rejected)
         self._said_rejected(rejected)
         return n
 
@@ -332,6 +286,7 @@ class Spool:
         self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id))
         self._bump("delivered", n - len(rejected))
         self._pending -= n
+        self._staged.append(partial(self._held.removed, first_id, last_id, n))
         return n
 
     @staticmethod
@@ -364,7 +319,8 @@ class Spool:
                     (n, pack("\n".join(found)), now),
                 )
             self._db.execute("DELETE FROM dead_letter")
-        self._pending += n
+            self._pending += n
+            self._stage_forget()
         return n
 
     @locked
@@ -374,10 +330,13 @@ class Spool:
 
     @locked
     def drop_pending(self) -> int:
+        """Drop every pending line; how many there were."""
         with self._tx():
-            n = self._db.execute("DELETE FROM pending").rowcount
+            n = self._recount()
+            self._db.execute("DELETE FROM pending")
             self._bump("dropped", n)
-        self._pending = 0
+            self._pending = 0
+            self._stage_forget()
         return n
 
     @locked
@@ -399,18 +358,56 @@ class Spool:
         if durable != self._durable:
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._durable = durable
-        return _Transaction(self._db)
+        return _Transaction(self)
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def _begun(self) -> None:
+        """A transaction began: if another process changed the file since this one last
+        wrote (a backfill's appends and deliveries), count its pending lines anew and hold
+        nothing of it, so delivery reads the file until the count is whole again."""
+        self._staged.clear()
+        version = self._version()
+        if version != self._data_version:
+            self._data_version = version
+            self._held.forget(self._recount())
+
+    def _committed(self) -> None:
+        staged, self._staged = self._staged, []
+        for change in staged:
+            change()
+
+    def _stage_forget(self) -> None:
+        self._staged.append(lambda: self._held.forget(self._pending))
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    """One write transaction of a spool: what it changed of the pending count and of the
+    held chunks takes effect when it commits, and not at all when it does not."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self._pending = 0
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._spool._db.execute("BEGIN IMMEDIATE")
+        self._spool._begun()
+        self._pending = self._spool._pending
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        spool = self._spool
         if exc_type is None:
-            self._db.execute("COMMIT")
+            try:
+                spool._db.execute("COMMIT")
+            except BaseException:
+                self._undo()
+                raise
+            spool._committed()
         else:
-            self._db.execute("ROLLBACK")
+            self._undo()
+            spool._db.execute("ROLLBACK")
+
+    def _undo(self) -> None:
+        self._spool._staged.clear()
+        self._spool._pending = self._pending
