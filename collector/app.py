@@ -79,12 +79,15 @@ class _Kept(NamedTuple):
     """What a chunk encoder made of the readings of an ``Again``: the lines of those taking
     the poll's time, without their timestamp; the whole lines of those keeping their own;
     (measurement, device_id, error) of those it could not encode; for each reading of the
-    template, the place of its line in ``polled`` (-1: none there)."""
+    template, the place of its line in ``polled`` (-1: none there) and the series part of
+    its line when it is a plain value (None: a state, with a label), for writing a new
+    value to the same series without looking the series up again."""
 
     polled: tuple[str, ...]
     own: tuple[str, ...]
     drops: tuple[tuple[str, str, str], ...]
     at: tuple[int, ...]
+    series: tuple[str | None, ...]
 
 
 class Chunk:
@@ -143,7 +146,7 @@ class Chunk:
         if kept is None:
             kept = part.memo[self._key] = self._keep(part.template)
         polled: Sequence[str]
-        polled, own, drops, _ = cast(_Kept, kept)
+        polled, own, drops = cast(_Kept, kept)[:3]
         if part.fresh:
             made = self._fresh(part, cast(_Kept, kept))
             if made is None:  # a fresh value the encoder refuses: each reading is counted
@@ -167,13 +170,16 @@ class Chunk:
         last = cast("tuple[object, tuple[str, ...]] | None", part.memo.get(self._fresh_key))
         if last is not None and last[0] is part.template:
             return last[1]
-        polled, at = list(kept.polled), kept.at
-        readings: Sequence[Reading] = [part.template[i][0] for i in part.fresh]
-        if self._rooms:
-            readings = self._rooms.apply(readings)
-        for i, reading in zip(part.fresh, readings, strict=True):
+        polled, at, series, template = list(kept.polled), kept.at, kept.series, part.template
+        for i in part.fresh:
             if at[i] < 0:
                 return None
+            reading = template[i][0]
+            if (prefix := series[i]) is not None and reading.label is None:
+                polled[at[i]] = f"{prefix} value={reading.value!r}"  # as Encoder.body
+                continue
+            if self._rooms:
+                reading = self._rooms.apply([reading])[0]
             try:
                 polled[at[i]] = self._encoder.body(reading)
             except EncodeError:
@@ -190,17 +196,21 @@ class Chunk:
         own: list[str] = []
         drops: list[tuple[str, str, str]] = []
         at: list[int] = []
+        series: list[str | None] = []
         for r, (_, at_poll) in zip(readings, template, strict=True):
             at.append(len(polled) if at_poll else -1)
+            series.append(None)
             try:
                 if at_poll:
                     polled.append(self._encoder.body(r))
+                    if r.label is None:
+                        series[-1] = self._encoder.prefix(r)
                 else:
                     own.append(self._encoder.encode(r))
             except EncodeError as err:
                 at[-1] = -1
                 drops.append((r.measurement, r.device_id, str(err)))
-        return _Kept(tuple(polled), tuple(own), tuple(drops), tuple(at))
+        return _Kept(tuple(polled), tuple(own), tuple(drops), tuple(at), tuple(series))
 
     def _add_one_by_one(self, readings: Sequence[Reading]) -> None:
         lines = self._encode_one_by_one(readings)

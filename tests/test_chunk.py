@@ -132,3 +132,16 @@ def test_the_body_is_the_text_in_utf8_whatever_the_names() -> None:
     assert chunk.body() == chunk.text().encode("utf-8")
     assert 'device=Küche\\ ☕'.encode() in chunk.body()
     assert chunk.body().count(b"\n") == chunk.lines - 1 == 3
+
+
+def test_rooms_apply_to_fresh_readings_too() -> None:
+    rooms = RoomMap({("fritzbox", "home"): SiteRooms({"087610000434": "Kitchen"})})
+    memo: dict[object, object] = {}
+    encoder = Encoder()
+    for watts in (12.5, 99.0):
+        template = ((_reading("power_w", watts), True), *TEMPLATE[1:])
+        chunk = Chunk(encoder, rooms)
+        chunk.add(ReadingBatch([Again(template, LATER, memo, fresh=(0,))]))
+        power = next(parse_line(line) for line in chunk.text().split("\n")
+                     if line.startswith("power_w"))  # fmt: skip
+        assert (dict(power.tags)["room"], power.field("value")) == ("Kitchen", watts)

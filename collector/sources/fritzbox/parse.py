@@ -94,8 +94,8 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     fresh = 0  # out.readings up to here are in parts
     for key in range(len(cut.keys)) if cut is not None else itertools.count():
         entry = None if cut is None else cut.last.get(cut.keys[key])
-        if cut is not None and (remetered := cut.remetered.get(key)) is not None:
-            entry = parse_replay.remetered(*remetered)
+        if cut is not None and entry is None:
+            entry = cut.remetered.get(key)
         if entry is None:
             el = next(elements, None)
             if el is None:

@@ -76,9 +76,9 @@ class Cut(NamedTuple):
     now: dict[bytes, Replay]
     #: the last poll's devices with a meter, by their bytes without the meter digits
     metered: dict[bytes, Replay]
-    #: position -> the last poll's entry of a device whose meter alone changed, and its
-    #: readings with the new values (see Meter)
-    remetered: dict[int, tuple[Replay, tuple[Reading, ...]]]
+    #: position -> the entry of a device whose meter alone changed since the last poll,
+    #: with the new values (see Meter)
+    remetered: dict[int, Replay]
 
     def changed(self) -> list[int]:
         """The positions of the devices not in the last poll (those whose meter alone
@@ -232,13 +232,11 @@ def _skeleton(parts: list[bytes]) -> bytes:
     return b"\0".join(parts[0::3]) + b"\0\0" + b",".join(parts[1::3])
 
 
-_Remetered = tuple["Replay", tuple[Reading, ...]]
-
-
-def _remeter(key: bytes, metered: dict[bytes, Replay]) -> _Remetered | None:
+def _remeter(key: bytes, metered: dict[bytes, Replay]) -> Replay | None:
     """The entry of a device of the last poll whose bytes differed from ``key`` only in
-    its meter digits, and its readings with the new values (at the old time); None when
-    there is none."""
+    its meter digits, with the new values in its readings (at their old time); None when
+    there is none. It keeps the old entry's memo, whose text of the other readings still
+    holds (see ``again``)."""
     parts = _METER.split(key)
     if len(parts) == 1:
         return None
@@ -246,21 +244,14 @@ def _remeter(key: bytes, metered: dict[bytes, Replay]) -> _Remetered | None:
     if entry is None or entry.meter is None:
         return None
     meter = entry.meter[1]
-    readings = [r for r, _ in entry.readings]
+    readings = list(entry.readings)
     new = tuple.__new__
     for i, fn, digits in zip(meter.positions, meter.convert, parts[2::3], strict=True):
-        r = readings[i]
-        readings[i] = new(Reading, (r[0], fn(int(digits)), r[2], r[3], r[4], r[5], r[6],
-                                    r[7], r[8]))  # fmt: skip
-    return entry, tuple(readings)
-
-
-def remetered(entry: Replay, readings: tuple[Reading, ...]) -> Replay:
-    """The entry of a device whose meter alone changed: ``entry`` with ``readings`` (from
-    ``Cut.remetered``). It keeps ``entry``'s memo, whose text of the other readings still
-    holds (see ``again``)."""
-    flags = [at_poll for _, at_poll in entry.readings]
-    return entry._replace(readings=tuple(zip(readings, flags, strict=True)))
+        r, at_poll = readings[i]
+        readings[i] = (new(Reading, (r[0], fn(int(digits)), r[2], r[3], r[4], r[5], r[6],
+                                     r[7], r[8])), at_poll)  # fmt: skip
+    # Replay._replace, without its cost: the readings are the fifth field
+    return new(Replay, (*entry[:4], tuple(readings), *entry[5:]))
 
 
 def again(entry: Replay, time: datetime, problems: list[ParseError]) -> Again | None:
