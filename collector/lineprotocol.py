@@ -68,7 +68,19 @@ def escape_measurement(name: str) -> str:
 
 def escape_key(text: str) -> str:
     """Escape a tag key, tag value or field key."""
-    return _escape(text, _KEY)
+    # The same few names and ids come again in every series of a device: each is escaped
+    # once (``str.translate`` takes a microsecond or more per text).
+    escaped = _ESCAPED_KEYS.get(text)
+    if escaped is None:
+        escaped = _escape(text, _KEY)
+        if len(_ESCAPED_KEYS) >= _MAX_CACHED:
+            _ESCAPED_KEYS.clear()
+        _ESCAPED_KEYS[text] = escaped
+    return escaped
+
+
+#: text -> its escaped form as a tag key, tag value or field key
+_ESCAPED_KEYS: dict[str, str] = {}
 
 
 def escape_string_field(text: str) -> str:
