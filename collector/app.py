@@ -106,6 +106,9 @@ class Chunk:
         #: what this encoder keeps in an ``Again``'s memo: its text, and of its fresh readings
         self._key = (encoder, rooms)
         self._fresh_key = (encoder, rooms, "fresh")
+        #: the poll time of the last ``Again``, its timestamp text, and that with a newline
+        self._time: datetime | None = None
+        self._suffix = self._between = ""
         self._parts: list[str] = []
         self.lines = 0
         self.dropped = 0
@@ -116,10 +119,10 @@ class Chunk:
         """A ``ReadingSink``: never raises for a reading it cannot encode."""
         if type(readings) is ReadingBatch:
             for part in readings.parts:
-                if isinstance(part, Again):
+                if type(part) is Again:
                     self._again(part)
                 else:
-                    self.add(part)
+                    self.add(cast(Sequence[Reading], part))
             return
         if not readings:
             return
@@ -137,28 +140,30 @@ class Chunk:
     def _again(self, part: Again) -> None:
         """Readings given again at a new poll time: the text made of them at an earlier
         poll (kept in ``part.memo``, rooms applied), with the new timestamp."""
-        try:
-            suffix = self._encoder.suffix(part.time)
-        except EncodeError:  # a time line protocol cannot carry: each reading is counted
-            self._add_one_by_one(part.readings())
-            return
-        kept = part.memo.get(self._key)
+        if part.time is not self._time:  # the parts of one poll share their time
+            try:
+                suffix = self._encoder.suffix(part.time)
+            except EncodeError:  # a time line protocol cannot carry: each reading is counted
+                self._add_one_by_one(part.readings())
+                return
+            self._time, self._suffix, self._between = part.time, suffix, suffix + "\n"
+        kept = cast("_Kept | None", part.memo.get(self._key))
         if kept is None:
-            kept = part.memo[self._key] = self._keep(part.template)
-        polled: Sequence[str]
-        polled, own, drops = cast(_Kept, kept)[:3]
+            kept = self._keep(part.template)
+            part.memo[self._key] = kept
+        polled: Sequence[str] = kept.polled
         if part.fresh:
-            made = self._fresh(part, cast(_Kept, kept))
+            made = self._fresh(part, kept)
             if made is None:  # a fresh value the encoder refuses: each reading is counted
                 self._add_one_by_one(part.readings())
                 return
             polled = made
         if polled:
-            self._parts.append((suffix + "\n").join(polled) + suffix)
-        if own:
-            self._parts.append("\n".join(own))
-        self.lines += len(polled) + len(own)
-        for measurement, device_id, error in drops:
+            self._parts.append(self._between.join(polled) + self._suffix)
+        if kept.own:
+            self._parts.append("\n".join(kept.own))
+        self.lines += len(polled) + len(kept.own)
+        for measurement, device_id, error in kept.drops:
             self.dropped += 1
             self.drops.setdefault((measurement, device_id), error)
 
