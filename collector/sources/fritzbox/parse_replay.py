@@ -110,6 +110,10 @@ _METER_READS: dict[bytes, tuple[str, Callable[[int], float]]] = {
 #: a device or group start tag (the root's children; <devicelist>, <groupinfo> do not match)
 _START = re.compile(rb"<(?:device|group)[ \t\r\n/>]")
 _END = b"</devicelist"
+#: the end of a device list: the root's end tag, and nothing but white space after it
+_CLOSE = re.compile(rb"</devicelist[ \t\r\n]*>[ \t\r\n]*")
+#: the root of a list with no device to parse
+_NO_DEVICES = load_document(b"<devicelist/>", "devicelist")
 
 
 def load(site: str, xml: bytes) -> tuple[Element, Cut | None]:
@@ -119,6 +123,10 @@ def load(site: str, xml: bytes) -> tuple[Element, Cut | None]:
     cut = _cut(site, xml)
     if cut is not None:
         changed = cut.changed()
+        if not changed and _CLOSE.fullmatch(cut.tail):
+            # Nothing to parse: the head is the last poll's, every device too (or its meter
+            # alone changed), and the document ends as it must.
+            return _NO_DEVICES, cut
         if len(changed) == len(cut.keys):
             doc = xml  # the same bytes: head, every device, tail
         else:

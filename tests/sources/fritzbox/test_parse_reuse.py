@@ -201,3 +201,23 @@ def test_the_lines_of_successive_polls_are_those_of_reading_afresh(
         afresh = [r._replace(site="lines") for r in _fresh(xml, at).readings]
         assert chunk.text().split("\n") == Encoder().encode_many(afresh)
     assert fresh_meters > 11 * 10  # meters changed between polls and were written anew
+
+
+@pytest.mark.parametrize("end", [b"</devicelist>\n", b"</devicelist >\r\n ", b"</devicelist>x",
+                                 b"</devicelist><devicelist/>", b"</devicelist"])
+def test_a_list_where_nothing_changed_still_ends_as_a_document_must(end: bytes) -> None:
+    xml = fixture("devicelist", "spec_example")
+    site = f"end-{end!r}"
+    parse_devicelist(xml, site=site, time=T)
+    ended = xml[: xml.rindex(b"</devicelist")] + end
+    later = T + timedelta(minutes=1)
+    try:
+        afresh = _fresh(ended, later)
+    except ParseError as err:
+        with pytest.raises(ParseError) as reused:
+            parse_devicelist(ended, site=site, time=later)
+        assert str(reused.value) == str(err)
+    else:
+        dl = parse_devicelist(ended, site=site, time=later)
+        _same(dl, afresh)
+        assert len(_agains(dl)) == 3  # nothing parsed again
