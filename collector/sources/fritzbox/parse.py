@@ -33,7 +33,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 
 from collector.errors import ParseError
 from collector.model import Again, Reading, ReadingBatch
@@ -73,6 +73,8 @@ from collector.sources.fritzbox.parse_tables import (
 __all__ = ["DeviceInfo", "DeviceList", "Stats", "parse_devicelist", "parse_devicestats"]
 
 _T = TypeVar("_T")
+#: a group entry's memo key for its DeviceInfo with the members resolved
+_RESOLVED = object()
 
 #: DeviceInfos kept per device (its name, presence or function groups changed)
 _MAX_INFOS = 16
@@ -89,7 +91,8 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     parts: list[Sequence[Reading] | Again] = []  # the readings, in document order
     devices: list[DeviceInfo] = []
     members_of: dict[str, str] = {}  # internal id -> device_id, for resolving group members
-    groups: list[tuple[int, str | None]] = []  # their members are known at the end
+    # their members are known at the end: (position, members text, the entry's memo)
+    groups: list[tuple[int, str | None, dict[object, object]]] = []
     elements = iter([el for el in root if el.tag == "device" or el.tag == "group"])  # noqa: PLR1714
     fresh = 0  # out.readings up to here are in parts
     for key in range(len(cut.keys)) if cut is not None else itertools.count():
@@ -113,12 +116,18 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
             members_of.setdefault(entry.member_id, entry.device_id)
         if (info := entry.info) is not None:
             if info.is_group:
-                groups.append((len(devices), entry.members))
+                groups.append((len(devices), entry.members, entry.memo))
             devices.append(info)
     if len(out.readings) > fresh:
         parts.append(out.readings[fresh:])
-    for i, members in groups:
-        devices[i] = dataclasses.replace(devices[i], members=_members(members, members_of))
+    for i, members, memo in groups:
+        resolved = _members(members, members_of)
+        kept = cast("tuple[tuple[str, ...], DeviceInfo] | None", memo.get(_RESOLVED))
+        if kept is not None and kept[0] == resolved:
+            devices[i] = kept[1]  # the group as the last poll resolved it
+        else:
+            devices[i] = dataclasses.replace(devices[i], members=resolved)
+            memo[_RESOLVED] = (resolved, devices[i])
     if cut is not None:
         parse_replay.finish(site, cut)
     return DeviceList(tuple(devices), ReadingBatch(parts), tuple(out.problems))

@@ -52,7 +52,8 @@ class Replay(NamedTuple):
     #: each reading, and whether its time is the poll's (else its own, e.g. a button press)
     readings: tuple[tuple[Reading, bool], ...]
     problems: tuple[tuple[str, str | None], ...]  # (message, part)
-    memo: dict[object, object]  # see model.Again
+    #: what the users of this entry made of it, keyed by themselves (see model.Again)
+    memo: dict[object, object]
     #: the device's bytes without its meter digits, and where its readings hold them
     meter: tuple[bytes, Meter] | None = None
 
