@@ -221,3 +221,19 @@ def test_a_list_where_nothing_changed_still_ends_as_a_document_must(end: bytes) 
         dl = parse_devicelist(ended, site=site, time=later)
         _same(dl, afresh)
         assert len(_agains(dl)) == 3  # nothing parsed again
+
+
+def test_a_group_given_again_loses_a_member_that_left_the_list() -> None:
+    xml = fixture("devicelist", "group_powermeter")
+    first = parse_devicelist(xml, site="leaving", time=T)
+    group = next(d for d in first.devices if d.is_group)
+    member = group.members[0]
+    start = xml.index(b"<device ")
+    while member.encode() not in xml[start: xml.index(b"</device>", start)].replace(b" ", b""):
+        start = xml.index(b"<device ", start + 1)
+    without = xml[:start] + xml[xml.index(b"</device>", start) + len(b"</device>"):]
+    for minute in (1, 2):  # and again with nothing changed
+        later = T + timedelta(minutes=minute)
+        dl = parse_devicelist(without, site="leaving", time=later)
+        _same(dl, _fresh(without, later))
+        assert next(d for d in dl.devices if d.is_group).members == group.members[1:]
