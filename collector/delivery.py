@@ -210,42 +210,50 @@ class Deliverer:
         """Deliver until the spool is empty; False if the store failed or time ran out.
 
         As in ``run``, up to ``max_in_flight`` batches are under way at once while the
-        store is healthy (one after a failure), so that a backlog (at shutdown, after a
-        backfill) goes at the speed the store takes lines, not at one request's pace.
+        store is healthy (one after a failure), the next sent as soon as one is answered,
+        so that a backlog (at shutdown, after a backfill) goes at the speed the store takes
+        lines, not at one request's pace. After a failure or past the deadline no new batch
+        starts; those under way finish.
         """
         end = None if deadline_s is None else time.monotonic() + deadline_s
-        while self.spool.pending:
-            if end is not None and time.monotonic() >= end:
-                return False
-            batches = self._next_batches()
-            if not batches:  # lines still being committed (or counted twice): wait, recount
-                await self.spool.settled()
-                batches = self._next_batches()
-                if not batches:
+        inflight: dict[asyncio.Task[int], int] = {}  # -> the last chunk id of its batch
+        failure: StoreError | None = None
+        settled = False
+        while True:
+            limit = 1 if self.stats.consecutive_failures else self.max_in_flight
+            late = end is not None and time.monotonic() >= end
+            while failure is None and not late and len(inflight) < limit:
+                after = max(inflight.values(), default=0)
+                chunks = self.spool.peek_bodies(self._batch, after_id=after)
+                if not chunks:
+                    break
+                inflight[asyncio.create_task(self._deliver(chunks))] = chunks[-1][0]
+            if not inflight:
+                if failure is not None:
+                    self._record_failure(failure)
+                    return False
+                if late and self.spool.pending:
+                    return False
+                if not self.spool.pending or settled:
                     return not self.spool.pending
-            results = await asyncio.gather(*(self._deliver(chunks) for chunks in batches),
-                                           return_exceptions=True)  # fmt: skip
-            failure = next((r for r in results if isinstance(r, BaseException)), None)
-            if isinstance(failure, StoreUnavailable | StoreAuthError):
-                self._record_failure(failure)
-                return False
-            if failure is not None:
-                raise failure
-            self._healthy()
-        return True
-
-    def _next_batches(self) -> list[list[tuple[int, int, bytes]]]:
-        """The next batches of the spool, one after another, as many as may be under way."""
-        limit = 1 if self.stats.consecutive_failures else self.max_in_flight
-        batches: list[list[tuple[int, int, bytes]]] = []
-        after = 0
-        while len(batches) < limit:
-            chunks = self.spool.peek_bodies(self._batch, after_id=after)
-            if not chunks:
-                break
-            batches.append(chunks)
-            after = chunks[-1][0]
-        return batches
+                # lines pending but none committed to read: appends under way on the
+                # spool's thread, or lines another process delivered; wait, count anew
+                await self.spool.settled()
+                settled = True
+                continue
+            settled = False
+            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                inflight.pop(task)
+                err = task.exception()
+                if err is None:
+                    self._healthy()
+                elif isinstance(err, StoreUnavailable | StoreAuthError):
+                    failure = failure or err
+                else:
+                    for other in inflight:
+                        other.cancel()
+                    raise err
 
     def _record_failure(self, err: StoreError) -> float:
         retry_after = err.retry_after if isinstance(err, StoreUnavailable) else None

@@ -305,6 +305,38 @@ def test_drain_keeps_batches_in_flight_and_stops_at_a_failure(tmp_path: Path) ->
     sp.close()
 
 
+class FirstSlowStore(MemoryStore):
+    """Answers the first write only after four later ones were stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later = asyncio.Event()
+        self.stored_later = 0
+
+    async def write(self, lines: Sequence[str]) -> None:
+        if not self.calls:
+            self.calls.append(len(lines))
+            await self.later.wait()
+            self.lines.extend(lines)
+            return
+        await super().write(lines)
+        self.stored_later += 1
+        if self.stored_later == 4:
+            self.later.set()
+
+
+def test_drain_sends_the_next_batch_as_soon_as_one_is_answered(tmp_path: Path) -> None:
+    sp = Spool(tmp_path / "s.db")
+    for i in range(8):
+        sp.append(lines(5, start=5 * i))
+    store = FirstSlowStore()
+    d = Deliverer(sp, store, batch_lines=5, max_in_flight=3)
+    # the first batch is answered only after four others: they go past it, two at a time
+    assert asyncio.run(asyncio.wait_for(d.drain(), 30))
+    assert sorted(store.lines) == sorted(lines(40)) and sp.pending == 0
+    sp.close()
+
+
 def test_drain_ends_when_another_process_delivered_the_lines(tmp_path: Path) -> None:
     sp = Spool(tmp_path / "s.db")
     sp.append(lines(5))
