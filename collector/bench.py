@@ -9,7 +9,7 @@ machine-readable ``name: value`` pairs.
   100-device house polled once a minute), normalise, encode, spool and deliver into a local
   influxd (up to three polls under way at once, as with several jobs of a daemon), against
   the same influxd ingesting the same lines, pre-encoded, in 5,000-line batches over HTTP
-  on the best of 1..4 connections; the median of seven alternations, each comparing the
+  on the best of 1..4 connections; the median of nine alternations, each comparing the
   pipeline's run with the raw ingest next to it, with ``_best`` and ``_worst`` beside it,
   and ``_1conn`` against a single connection's ingest (target >= 0.6).
 * ``fritz_parse_100_ms``: parsing one 100-device ``getdevicelistinfos`` answer, in a
@@ -209,7 +209,7 @@ def paired_ratios(raw: list[list[float]], e2e: list[float]) -> dict[str, float]:
     }
 
 
-def bench_end_to_end(xmls: list[bytes], alternations: int = 7) -> dict[str, float]:
+def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, float]:
     """The pipeline against raw ingest of the same lines, alternated ``alternations`` times.
 
     The pipeline parses the successive answers ``xmls`` (one per poll, as polled), each
