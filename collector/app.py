@@ -118,11 +118,19 @@ class Chunk:
     def add(self, readings: Sequence[Reading]) -> None:
         """A ``ReadingSink``: never raises for a reading it cannot encode."""
         if type(readings) is ReadingBatch:
+            key, out = self._key, self._parts
             for part in readings.parts:
-                if type(part) is Again:
-                    self._again(part)
-                else:
+                if type(part) is not Again:
                     self.add(cast(Sequence[Reading], part))
+                    continue
+                kept = cast("_Kept | None", part.memo.get(key))
+                if kept is None or part.fresh or kept.own or kept.drops or not kept.polled or (
+                        part.time is not self._time):
+                    self._again(part)
+                    continue
+                # the usual device given again: its kept lines at this poll's time
+                out.append(self._between.join(kept.polled) + self._suffix)
+                self.lines += len(kept.polled)
             return
         if not readings:
             return

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple, TypeVar, cast
 
@@ -95,22 +95,27 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     groups: list[tuple[int, str | None, dict[object, object]]] = []
     elements = iter([el for el in root if el.tag == "device" or el.tag == "group"])  # noqa: PLR1714
     fresh = 0  # out.readings up to here are in parts
-    for key in range(len(cut.keys)) if cut is not None else itertools.count():
-        entry = None if cut is None else cut.last.get(cut.keys[key])
-        if cut is not None and entry is None:
-            entry = cut.remetered.get(key)
+    keys: Iterable[bytes | None] = cut.keys if cut is not None else itertools.repeat(None)
+    last_get = cut.last.get if cut is not None else _nothing
+    remetered_get = cut.remetered.get if cut is not None else _nothing
+    now = cut.now if cut is not None else {}
+    again, time, problems = parse_replay.again, out.time, out.problems
+    for i, key in enumerate(keys):
+        entry = last_get(key) if key is not None else None
+        if entry is None:
+            entry = remetered_get(i)
         if entry is None:
             el = next(elements, None)
             if el is None:
                 break
-            entry = _read(el, el.tag, out, None if cut is None else cut.keys[key])
-        elif (repeated := parse_replay.again(entry, out.time, out.problems)) is not None:
+            entry = _read(el, el.tag, out, key)
+        elif (repeated := again(entry, time, problems)) is not None:
             if len(out.readings) > fresh:
                 parts.append(out.readings[fresh:])
                 fresh = len(out.readings)
             parts.append(repeated)
-        if cut is not None:
-            cut.now[cut.keys[key]] = entry
+        if key is not None:
+            now[key] = entry
         if entry.member_id is not None:
             # The first device wins when the box repeats an id (seen in real lists).
             members_of.setdefault(entry.member_id, entry.device_id)
@@ -131,6 +136,10 @@ def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     if cut is not None:
         parse_replay.finish(site, cut)
     return DeviceList(tuple(devices), ReadingBatch(parts), tuple(out.problems))
+
+
+def _nothing(_: object) -> None:
+    return None
 
 
 def _read(el: Element, tag: object, out: _Out, key: bytes | None) -> parse_replay.Replay:
