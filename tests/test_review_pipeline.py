@@ -3,12 +3,24 @@ the store: properties checked on the spool's held chunks and range acknowledgeme
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from collector.app import Chunk
+from collector.delivery import Deliverer
+from collector.errors import StoreUnavailable
+from collector.lineprotocol import Encoder
+from collector.sources.fritzbox.parse import parse_devicelist
 from collector.spool import Spool
 from collector.spool_held import MAX_HELD_BYTES
+from tests.sources.fritzbox import fixture
+
+T = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
 
 def _ids(spool: Spool, limit: int = 1_000) -> list[int]:
@@ -93,3 +105,167 @@ def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
         assert 7 in delivered or 7 in _file_ids(spool)
     finally:
         spool.close()
+
+
+def test_another_process_chunk_is_never_taken_by_a_range_ack(tmp_path: Path) -> None:
+    """A backfill's spool commits to the file the daemon's spool holds chunks of: the
+    daemon's delivery, handed its held chunks, never acknowledges the other's chunk, and
+    reads it from the file after its next transaction noticed the other process."""
+    daemon = Spool(tmp_path / "s.db")
+    backfill = Spool(tmp_path / "s.db")
+    try:
+        daemon.append(["m v=1i 1"])  # id 1, held by the daemon
+        backfill.append(["m v=2i 2"])  # id 2, committed by the other process
+        held = daemon.peek_bodies(10)
+        assert [chunk_id for chunk_id, _, _ in held] == [1]
+        daemon.ack(held[0][0], held[-1][0])
+        assert _file_ids(daemon) == [2]
+        assert daemon.pending == 1
+        assert daemon.peek_bodies(10) == [(2, 1, b"m v=2i 2")]
+        # the other process delivers the daemon's chunk: the daemon's ack of it removes none
+        daemon.append(["m v=3i 3"])
+        assert backfill.peek_text(10) == [(2, 1, "m v=2i 2"), (3, 1, "m v=3i 3")]
+        assert backfill.ack(2, 3) == 2
+        assert daemon.ack(3, 3) == 0
+        daemon.append(["m v=4i 4"])
+        assert daemon.pending == 1
+        assert daemon.peek_bodies(10) == [(4, 1, b"m v=4i 4")]
+    finally:
+        backfill.close()
+        daemon.close()
+
+
+def test_a_rolled_back_append_leaves_nothing_held(tmp_path: Path) -> None:
+    """An operation that fails in a shared transaction costs only itself: the chunk of the
+    good one is held and delivered, none of the failed one's."""
+    spool = Spool(tmp_path / "s.db")
+
+    def boom() -> int:
+        raise ValueError("refused")
+
+    try:
+        results = spool.run_in_transactions(
+            [lambda: spool._insert(b"m v=1i 1", 1), boom], durable=True)
+        assert results[0] == 0 and isinstance(results[1], ValueError)
+        assert spool.pending == 1
+        assert spool.peek_bodies(10) == [(1, 1, b"m v=1i 1")]
+        assert _ids(spool) == _file_ids(spool)
+    finally:
+        spool.close()
+
+
+class _Recording:
+    """A store taking ``write_body``: what it was handed, batch by batch; the batches
+    holding ``fail_on`` fail once with an outage."""
+
+    name = "recording"
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.under_way = 0
+        self.most_under_way = 0
+        self.fail_on = fail_on
+
+    async def write_body(self, body: bytes, n: int) -> None:
+        lines = body.decode("utf-8").split("\n")
+        assert len(lines) == n
+        self.under_way += 1
+        self.most_under_way = max(self.most_under_way, self.under_way)
+        try:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            if self.fail_on is not None and self.fail_on in lines:
+                self.fail_on = None
+                raise StoreUnavailable("away for a moment")
+            self.batches.append(lines)
+        finally:
+            self.under_way -= 1
+
+    async def write(self, lines: Sequence[str]) -> None:
+        await self.write_body("\n".join(lines).encode(), len(lines))
+
+    async def check(self) -> str:
+        return "ok"
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_drain_delivers_every_line_once_with_batches_under_way(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    lines = [f"m,device_id=d{i % 7} value={i}.0 {1_700_000_000_000_000_000 + i}"
+             for i in range(40)]
+    for i in range(0, 40, 2):
+        spool.append(lines[i:i + 2])
+    store = _Recording()
+    deliverer = Deliverer(spool, store, batch_lines=4, max_in_flight=3)
+    try:
+        assert asyncio.run(deliverer.drain()) is True
+        delivered = [line for batch in store.batches for line in batch]
+        assert sorted(delivered) == sorted(lines)  # each line once, none twice
+        assert store.most_under_way == 3
+        assert spool.pending == 0 and _file_ids(spool) == []
+        assert spool.status().delivered_total == 40
+    finally:
+        spool.close()
+
+
+def test_a_failed_batch_in_a_drain_keeps_its_lines_and_loses_no_other(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    lines = [f"m v={i}.0 {1_700_000_000_000_000_000 + i}" for i in range(24)]
+    for i in range(0, 24, 2):
+        spool.append(lines[i:i + 2])
+    store = _Recording(fail_on=lines[5])
+    deliverer = Deliverer(spool, store, batch_lines=4, max_in_flight=3)
+    try:
+        assert asyncio.run(deliverer.drain()) is False
+        delivered = [line for batch in store.batches for line in batch]
+        assert len(delivered) == len(set(delivered))
+        assert set(spool.lines()) | set(delivered) == set(lines)
+        assert lines[5] in spool.lines()
+        assert deliverer.stats.failures == 1
+        # the next drain delivers what is left, nothing twice
+        deliverer.stats.next_attempt = 0.0
+        assert asyncio.run(deliverer.drain()) is True
+        delivered = [line for batch in store.batches for line in batch]
+        assert sorted(delivered) == sorted(lines)
+        assert spool.pending == 0
+    finally:
+        spool.close()
+
+
+_POWER = re.compile(rb"<power>\d+</power>")
+
+
+def _with_power(xml: bytes, watts_mw: Sequence[int]) -> bytes:
+    values = iter(watts_mw)
+    return _POWER.sub(lambda _: b"<power>%d</power>" % next(values), xml)
+
+
+@pytest.mark.parametrize("powers", [
+    [(12345, 0, 12345), (5000, 0, 5000), (12345, 0, 12345), (12345, 0, 12345),
+     (5000, 0, 5000), (5000, 7, 5007), (5000, 7, 5007), (12345, 0, 12345)],
+])
+def test_meters_that_change_back_and_forth_give_the_lines_of_reading_afresh(
+        powers: list[tuple[int, int, int]]) -> None:  # fmt: skip
+    """Two plugs and their group, whose power alone changes from poll to poll (back to an
+    earlier value too): every poll's lines are those of its answer read afresh, at its
+    time, one chunk per poll as the app makes them."""
+    xml = fixture("devicelist", "group_powermeter")
+    encoder = Encoder()
+    for minute, watts in enumerate(powers):
+        at = T + timedelta(minutes=minute)
+        answer = _with_power(xml, watts)
+        dl = parse_devicelist(answer, site="review-meters", time=at)
+        chunk = Chunk(encoder)
+        chunk.add(dl.readings)
+        afresh = parse_devicelist(answer, site=f"review-afresh-{minute}", time=at)
+        expected = Encoder().encode_many([r._replace(site="review-meters")
+                                          for r in afresh.readings])
+        assert chunk.body().decode("utf-8").split("\n") == expected
+        assert dl.devices == afresh.devices
+        power_lines = [line for line in expected if line.startswith("power_w")]
+        assert [float(line.split("value=")[1].split(" ")[0]) for line in power_lines] == [
+            w / 1000 for w in watts]
+        stamp = str(int(at.timestamp()) * 1_000_000_000)
+        assert all(line.endswith(stamp) for line in power_lines)
