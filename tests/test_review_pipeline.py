@@ -311,3 +311,37 @@ def test_a_chunk_committed_while_every_pending_one_is_held_comes_from_memory(
         assert handed is body
     finally:
         spool.close()
+
+
+def test_dropping_pending_lines_under_a_delivery_loses_no_later_chunk(tmp_path: Path) -> None:
+    """``collector spool drop`` while a batch is under way: the batch's late ack removes
+    nothing, a chunk committed since is handed to delivery and counted."""
+    spool = Spool(tmp_path / "s.db")
+    try:
+        spool.append(["m v=1i 1"])
+        spool.append(["m v=2i 2", "m v=2i 3"])
+        under_way = spool.peek_bodies(10)
+        assert spool.drop_pending() == 3
+        spool.append(["m v=3i 4"])
+        assert spool.ack(under_way[0][0], under_way[-1][0]) == 0
+        assert spool.pending == 1
+        assert spool.peek_bodies(10) == [(3, 1, b"m v=3i 4")]
+        assert spool.status().dropped_total == 3
+    finally:
+        spool.close()
+
+
+def test_dead_letters_retried_are_delivered_from_the_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    try:
+        spool.append(["m v=1i 1", "bad line"])
+        spool.ack(1, 1, rejected=[("bad line", 400, "unable to parse")])
+        spool.append(["m v=2i 2"])
+        assert spool.retry_dead_letters() == 1
+        assert spool.pending == 2
+        assert spool.peek_bodies(10) == [(2, 1, b"m v=2i 2"), (3, 1, b"bad line")]
+        spool.ack(2, 3)
+        assert spool.pending == 0 and _file_ids(spool) == []
+        assert spool.dead_letters() == []
+    finally:
+        spool.close()
