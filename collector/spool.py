@@ -58,14 +58,17 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._db.executescript(SCHEMA)
+        #: changes only another connection's commit moves (another process's); read before
+        #: the count, so that a commit in between is noticed at the first transaction
+        self._data_version = self._version()
         self._pending = 0
         self._recount()
         #: what delivery is handed without reading the file (spool_held.py)
         self._held = Held(self._pending)
-        #: changes to ``_held`` waiting for the transaction under way to commit
+        #: changes to ``_held`` waiting for the transaction under way to commit, and whether
+        #: it is to hold nothing then (which covers every other change)
         self._staged: list[Callable[[], None]] = []
-        #: changes only another connection's commit moves (another process's)
-        self._data_version = self._version()
+        self._forget_staged = False
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
         self._durable = True  # synchronous=FULL, as set above
@@ -368,18 +371,26 @@ class Spool:
         wrote (a backfill's appends and deliveries), count its pending lines anew and hold
         nothing of it, so delivery reads the file until the count is whole again."""
         self._staged.clear()
+        self._forget_staged = False
         version = self._version()
-        if version != self._data_version:
+        if version != self._data_version or not self._held.counted:
             self._data_version = version
             self._held.forget(self._recount())
 
     def _committed(self) -> None:
         staged, self._staged = self._staged, []
+        if self._forget_staged:
+            # The pending count after the commit covers every change staged with it, before
+            # and after: applied one by one, a chunk removed or added around the forget
+            # would be counted twice.
+            self._forget_staged = False
+            self._held.forget(self._pending)
+            return
         for change in staged:
             change()
 
     def _stage_forget(self) -> None:
-        self._staged.append(lambda: self._held.forget(self._pending))
+        self._forget_staged = True
 
 
 class _Transaction:
@@ -402,6 +413,10 @@ class _Transaction:
                 spool._db.execute("COMMIT")
             except BaseException:
                 self._undo()
+                # SQLite may leave the transaction open after a failed COMMIT (a full disk):
+                # end it, or no later transaction could begin
+                with contextlib.suppress(sqlite3.Error):
+                    spool._db.execute("ROLLBACK")
                 raise
             spool._committed()
         else:
@@ -410,4 +425,5 @@ class _Transaction:
 
     def _undo(self) -> None:
         self._spool._staged.clear()
+        self._spool._forget_staged = False
         self._spool._pending = self._pending

@@ -34,6 +34,11 @@ class Held:
         self._counted = True
         self._lock = threading.Lock()
 
+    @property
+    def counted(self) -> bool:
+        """False once the count went wrong, until ``forget`` counts anew."""
+        return self._counted
+
     def added(self, chunk_id: int, n: int, body: bytes) -> None:
         """A chunk was committed (its id is higher than any held)."""
         with self._lock:

@@ -129,3 +129,18 @@ def test_memory_and_file_agree_whatever_happens(
                     assert all(i in unnoticed for i, _, _ in file[len(got):])
     other.close()
     spool.close()
+
+
+def test_a_count_gone_wrong_is_counted_anew_at_the_next_write(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+    spool.append([_line(1)])
+    ((chunk_id, _, _),) = spool.peek_bodies(10)
+    spool._held.removed(chunk_id, chunk_id, 5)  # more lines than it held: the count is wrong
+    assert spool._held.peek(10, 0) is None  # the file is read meanwhile
+    assert [b for _, _, b in spool.peek_bodies(10)] == [_line(1).encode()]
+    spool.append([_line(2)])  # the next transaction counts anew
+    held = spool._held.peek(10, 0)
+    assert held is None or held == _from_file(spool, 10, 0)
+    spool.ack(chunk_id, chunk_id)
+    assert spool._held.peek(10, 0) == _from_file(spool, 10, 0)
+    spool.close()

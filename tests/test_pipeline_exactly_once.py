@@ -46,8 +46,6 @@ def test_held_and_file_agree_after_one_transaction_per_operation(tmp_path: Path)
         spool.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a forget staged before an ack in one group "
-                   "transaction undercounts Held.missing: an older chunk is skipped")
 def test_settle_then_ack_in_one_transaction_skips_no_chunk(tmp_path: Path) -> None:
     """``settled()`` and ``ack_async()`` waiting together are committed in one transaction
     (spool_writer.GroupCommit): its staged changes are forget(pending after both) and then
@@ -67,9 +65,6 @@ def test_settle_then_ack_in_one_transaction_skips_no_chunk(tmp_path: Path) -> No
         spool.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a trimming append before an ack in one group "
-                   "transaction undercounts Held.missing: a range ack then deletes a chunk "
-                   "that was never delivered")
 def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
     """A full spool: an append that trims the oldest chunk (staging a forget) and a
     delivery's ack committed in one transaction. Later a chunk too large to hold lies
@@ -256,11 +251,11 @@ def test_meters_that_change_back_and_forth_give_the_lines_of_reading_afresh(
     for minute, watts in enumerate(powers):
         at = T + timedelta(minutes=minute)
         answer = _with_power(xml, watts)
-        dl = parse_devicelist(answer, site="review-meters", time=at)
+        dl = parse_devicelist(answer, site="meters", time=at)
         chunk = Chunk(encoder)
         chunk.add(dl.readings)
-        afresh = parse_devicelist(answer, site=f"review-afresh-{minute}", time=at)
-        expected = Encoder().encode_many([r._replace(site="review-meters")
+        afresh = parse_devicelist(answer, site=f"afresh-{minute}", time=at)
+        expected = Encoder().encode_many([r._replace(site="meters")
                                           for r in afresh.readings])
         assert chunk.body().decode("utf-8").split("\n") == expected
         assert dl.devices == afresh.devices
@@ -271,9 +266,6 @@ def test_meters_that_change_back_and_forth_give_the_lines_of_reading_afresh(
         assert all(line.endswith(stamp) for line in power_lines)
 
 
-@pytest.mark.xfail(strict=True, reason="a forget staged before an append in one group "
-                   "transaction counts the appended chunk both held and missing: memory is "
-                   "never used again until the next forget (throughput only)")
 def test_after_settle_and_append_together_new_chunks_come_from_memory_again(
         tmp_path: Path) -> None:  # fmt: skip
     """``settled()`` (a drain) and ``append_text_async()`` (a job) waiting together: once
@@ -347,9 +339,6 @@ def test_dead_letters_retried_are_delivered_from_the_file(tmp_path: Path) -> Non
         spool.close()
 
 
-@pytest.mark.xfail(strict=True, reason="append_text_async trimming a full spool and ack_async "
-                   "committed in one group transaction undercount Held.missing: the oldest "
-                   "pending chunk is skipped by delivery")
 def test_a_full_spool_appended_and_acked_together_hands_out_the_oldest_chunk(
         tmp_path: Path) -> None:  # fmt: skip
     """Through the spool's async API: a job's append to a full spool (trimming its oldest
