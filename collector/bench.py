@@ -223,7 +223,7 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
     into a database of its own, so that no run overwrites another's. The figure is the
     median of the ratios of the alternations, each taken side by side (``paired_ratios``).
     """
-    from collector.app import Chunk
+    from collector.chunk import Chunk
     from collector.daemon import tuned_gc
     from collector.delivery import Deliverer
     from collector.influxd import running_influxd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from collector.app import Chunk
+from collector.chunk import Chunk
 from collector.lineprotocol import Encoder, parse_line
 from collector.model import Again, Reading, ReadingBatch, make_tags
 from collector.rooms import RoomMap, SiteRooms

@@ -8,10 +8,8 @@ import contextlib
 import gc
 import gzip
 import logging
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import warnings
@@ -573,25 +571,10 @@ def test_a_store_used_in_a_second_event_loop_opens_new_connections(serve: Any) -
 # --- TLS -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made here (no test dependency needed)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a test certificate")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=influx", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)  # fmt: skip
-    return cert, key
-
-
 def test_https_checks_the_certificate_unless_told_not_to(
-        serve: Any, certificate: tuple[Path, Path]) -> None:
+        serve: Any, self_signed: tuple[Path, Path]) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(*self_signed)
     server = serve(tls=context)
     with pytest.raises(StoreUnavailable) as info:
         run(write(InfluxV1Store(server.url, "e", gzip=False)))
@@ -604,7 +587,7 @@ def test_https_checks_the_certificate_unless_told_not_to(
         await write(store, LINES[1:])
 
     run(twice(InfluxV1Store(server.url, "e", gzip=False, verify_tls=False)))
-    run(write(InfluxV1Store(server.url, "e", gzip=False, ca_file=str(certificate[0]))))
+    run(write(InfluxV1Store(server.url, "e", gzip=False, ca_file=str(self_signed[0]))))
     assert stored(server) == LINES + LINES
     assert [r.conn for r in server.requests] == [2, 2, 3]  # kept alive over TLS too
 

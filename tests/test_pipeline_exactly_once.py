@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.app import Chunk
+from collector.chunk import Chunk
 from collector.delivery import Deliverer
 from collector.errors import StoreUnavailable
 from collector.lineprotocol import Encoder

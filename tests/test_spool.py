@@ -229,10 +229,13 @@ class SlowStore(MemoryStore):
         self.active += 1
         self.most = max(self.most, self.active)
         try:
-            await self.release.wait()
+            await self._hold()
             await super().write(lines)
         finally:
             self.active -= 1
+
+    async def _hold(self) -> None:
+        await self.release.wait()
 
 
 def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path) -> None:
@@ -268,23 +271,12 @@ def test_run_keeps_two_batches_in_flight_and_one_after_a_failure(tmp_path: Path)
     assert calls == 7  # six batches plus the one that failed and was sent again
 
 
-class OverlapStore(MemoryStore):
+class OverlapStore(SlowStore):
     """Counts how many writes are under way at once; each takes a few turns of the loop."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.active = 0
-        self.most = 0
-
-    async def write(self, lines: Sequence[str]) -> None:
-        self.active += 1
-        self.most = max(self.most, self.active)
-        try:
-            for _ in range(3):
-                await asyncio.sleep(0)
-            await super().write(lines)
-        finally:
-            self.active -= 1
+    async def _hold(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
 
 
 def test_drain_keeps_batches_in_flight_and_stops_at_a_failure(tmp_path: Path) -> None:

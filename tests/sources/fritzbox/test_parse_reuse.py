@@ -187,7 +187,7 @@ def test_the_lines_of_successive_polls_are_those_of_reading_afresh(
         house_answers: list[bytes]) -> None:  # fmt: skip
     """What the app's chunk encoder writes of reused devices (kept text, meters made anew)
     is, poll after poll, the text of the readings read afresh."""
-    from collector.app import Chunk
+    from collector.chunk import Chunk
     from collector.lineprotocol import Encoder
 
     encoder = Encoder()
