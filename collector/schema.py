@@ -138,7 +138,8 @@ _OFF_ON = ((0, "off"), (1, "on"))
 _LOCKS = ((0, "unlocked"), (1, "locked"))
 
 STATES: tuple[State, ...] = (
-    State("present", ((0, "absent"), (1, "present")), "device connected to the box"),
+    State("present", ((0, "absent"), (1, "present")),
+          "device connected to the box; Overkiz: the device is available (core:StatusState)"),
     State("switch", _OFF_ON, "switch state of a plug or group"),
     State("switch_mode", ((0, "manual"), (1, "auto")), "switching by hand or by schedule"),
     State("on_off", _OFF_ON, "simple on/off unit"),
