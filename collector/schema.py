@@ -96,8 +96,11 @@ TABLE: tuple[Measurement, ...] = (
     _m("uptime_s", "s", Kind.GAUGE, "Uptime", "Thinknx system/serverStatus", kind=()),
     _m("clients", "count", Kind.GAUGE, "Number of connected clients",
        "Thinknx system/serverStatus connected_clients"),
+    _m("pbx_users", "count", Kind.GAUGE, "Number of PBX users connected to the server",
+       "Thinknx system/serverStatus pbx_users (identifiers separated by commas, counted)"),
     _m("config_time_s", "s", Kind.GAUGE,
-       "Time of the running configuration as Unix seconds (the server's clock, read as UTC)",
+       "Time of the running configuration as Unix seconds (the server's local clock, read in "
+       "the site's time zone)",
        "Thinknx system/serverStatus config_time"),
     _m("voip_clients", "count", Kind.GAUGE, "Number of configured VoIP clients",
        "TR-064 X_VoIP GetNumberOfClients"),
