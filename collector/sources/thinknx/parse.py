@@ -51,7 +51,11 @@ CONTROLLERS: Final[dict[str, dict[str, Status]]] = {
         "hvacfanset": Status("state", state="fan_speed"),
     },
     "light": {"powerstatus": Status("state", state="switch")},
-    "dimmer": {"powerlevelstatus": Status("level_pct", kind="dimmer")},
+    # "Lights, switches and bulbs" have both the Power and the PowerLevel controller
+    "dimmer": {
+        "powerstatus": Status("state", state="switch"),
+        "powerlevelstatus": Status("level_pct", kind="dimmer"),
+    },
     "blind": {
         "heightlevelstatus": Status("level_pct", kind="blind"),
         "blindanglestatus": Status("level_pct", kind="slats"),
@@ -63,6 +67,8 @@ NAMESPACES: Final[dict[str, frozenset[str]]] = {
     "hvacfanset": frozenset({"hvacfanset", "hvacfanstatus"}),
     "hvacfanstatus": frozenset({"hvacfanset", "hvacfanstatus"}),
 }
+#: The ``kind`` tag of an analog object's measurement where the schema splits it by kind.
+_ANALOG_KIND: Final[dict[str, str]] = {"level_pct": "level"}
 #: Percentages of dimmers and blinds: "[0 to 100]".
 _PCT_RANGE = (0.0, 100.0)
 
@@ -171,6 +177,7 @@ def _reading(obj: ObjectInfo, controller: str, spec: Status, value: float, *, si
         if converted is None:
             return None
         value = converted
+        extra["kind"] = _ANALOG_KIND.get(measurement)
     elif measurement == "level_pct" and not _PCT_RANGE[0] <= value <= _PCT_RANGE[1]:
         normalise.warn_once(VENDOR, f"{controller} percentage", str(value))
         return None
@@ -193,8 +200,9 @@ class ServerStatus:
 def parse_server_status(
     body: bytes, *, site: str, device_id: str, device: str, time: datetime
 ) -> ServerStatus:
-    """"System controller / Get server status": uptimes in seconds, connected clients and
-    the configuration time. An unreadable field is a problem; the others are kept."""
+    """"System controller / Get server status": uptimes in seconds, connected clients, the
+    number of connected PBX users and the configuration time. An unreadable field is a
+    problem; the others are kept."""
     doc = load_json(body, "system/serverStatus")
     if isinstance(doc.get("error"), str):
         raise ParseError(f"system/serverStatus: the server answered {str(doc['error'])[:80]!r}")
@@ -220,6 +228,13 @@ def parse_server_status(
     else:
         if clients is not None and clients >= 0:
             add("clients", clients)
+    users = doc.get("pbx_users")
+    if isinstance(users, str):
+        # "identifiers of active connected PBX users separated by commas": "" is nobody
+        add("pbx_users", float(sum(1 for user in users.split(",") if user.strip())))
+    elif users is not None:
+        problems.append(f"pbx_users: expected identifiers separated by commas, got "
+                        f"{type(users).__name__}")
     config_time = doc.get("config_time")
     if not normalise.is_unknown(config_time):
         stamp = _config_time(config_time)

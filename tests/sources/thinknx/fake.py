@@ -76,7 +76,7 @@ class FakeServer:
             return httpx.Response(200, json={
                 "namespace": controller, "version": VERSION,
                 "process_uptime": "1 day 2 hours 3 min", "server_uptime": "9 days 0 hours 5 min",
-                "config_time": "10:00:00 2024-06-01", "connected_clients": 2, "pbx_users": ""})
+                "config_time": "10:00:00 2024-06-01", "connected_clients": 2, "pbx_users": "101"})
         guid = request.url.params.get("guid", "")
         if guid in self.errors:
             status, body = self.errors[guid]

@@ -91,6 +91,7 @@ EXPECTED = {
     ("H1", "state", None, "hvac_mode"): (4.0, "auto"),
     ("H1", "state", None, "fan_speed"): (2.0, "average"),
     ("L1", "state", None, "switch"): (1.0, "on"),
+    ("D1", "state", None, "switch"): (1.0, "on"),
     ("D1", "level_pct", "dimmer", None): (40.0, None),
     ("B1", "level_pct", "blind", None): (75.0, None),
     ("B1", "level_pct", "slats", None): (10.0, None),
@@ -98,6 +99,7 @@ EXPECTED = {
     ("server:192.168.1.10", "uptime_s", "process", None): (86400 + 7200 + 180.0, None),
     ("server:192.168.1.10", "uptime_s", "server", None): (9 * 86400 + 300.0, None),
     ("server:192.168.1.10", "clients", None, None): (2.0, None),
+    ("server:192.168.1.10", "pbx_users", None, None): (1.0, None),
     ("server:192.168.1.10", "config_time_s", None, None): (1717236000.0, None),
 }
 
@@ -201,7 +203,7 @@ def test_429_waits_retry_after_then_answers() -> None:
     [got] = poll(source(server, config("cloud", objects=OBJECTS[:1]), clock))
     assert not isinstance(got, Exception), got
     assert clock.slept == [7.0, 1.0]  # Retry-After, then the default for a date
-    assert len(got) == 8
+    assert len(got) == 4 + 5  # the thermostat's and the server's
 
 
 def test_429_without_end_is_a_transient_error_with_the_hint() -> None:
@@ -217,7 +219,7 @@ def test_concurrency_is_bounded_by_max_concurrency() -> None:
     server = FakeServer("params", delay=True)
     [got] = poll(source(server, config("params", objects=objects, max_concurrency=5)))
     assert not isinstance(got, Exception), got
-    assert len(got) == 40 + 4
+    assert len(got) == 40 * 2 + 5  # on/off and level of each, and the server's
     assert server.max_in_flight == 5
 
 

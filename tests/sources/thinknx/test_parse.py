@@ -92,7 +92,9 @@ def test_hvac_light_dimmer_blind_readings() -> None:
     ]
     assert readings("light", {"powerstatus": 0.0}) == [
         ("state", 0.0, None, "switch", "off", "light")]
-    assert readings("dimmer", {"powerlevelstatus": 55.0}) == [
+    # "Lights, switches and bulbs": a dimmer has the Power and the PowerLevel controller
+    assert readings("dimmer", {"powerstatus": 1.0, "powerlevelstatus": 55.0}) == [
+        ("state", 1.0, None, "switch", "on", "dimmer"),
         ("level_pct", 55.0, "dimmer", None, None, "dimmer")]
     assert readings("blind", {"heightlevelstatus": 30.0, "blindanglestatus": 45.0}) == [
         ("level_pct", 30.0, "blind", None, None, "blind"),
@@ -111,6 +113,11 @@ def test_analog_through_the_normaliser(quantity: str, unit: str, raw: float, mea
                                        value: float) -> None:
     got = readings("analog", {"getvalue": raw}, quantity=quantity, unit=unit)
     assert got == [(measurement, value, None, None, None, "analog")]
+
+
+def test_analog_level_carries_the_kind_the_schema_asks_for() -> None:
+    got = readings("analog", {"getvalue": 42.0}, quantity="level", unit="%")
+    assert got == [("level_pct", 42.0, "level", None, None, "analog")]
 
 
 def test_unknown_values_give_no_point() -> None:
@@ -152,6 +159,7 @@ def test_server_status_english() -> None:
         ("uptime_s", 2 * 86400 + 3600 + 180.0, "process"),
         ("uptime_s", 23 * 86400 + 4 * 3600 + 720.0, "server"),
         ("clients", 3.0, None),
+        ("pbx_users", 2.0, None),  # "101,102"
         ("config_time_s", datetime(2024, 6, 1, 8, 15, 30, tzinfo=UTC).timestamp(), None),
     ]
     assert all(r.device_id == "server:10.0.0.5" and r.time == T for r in got.readings)
@@ -164,6 +172,33 @@ def test_server_status_italian_and_numeric_strings() -> None:
     assert values[("uptime_s", "process")] == 86400 + 3600 + 60.0
     assert values[("uptime_s", "server")] == 5 * 3600.0
     assert values[("clients", None)] == 0.0
+    assert values[("pbx_users", None)] == 0.0  # "": nobody connected, a real zero
+
+
+def server_status(**fields: object) -> tuple[dict[str, float], tuple[str, ...]]:
+    got = parse_server_status(json.dumps({"namespace": "system/serverStatus"} | fields).encode(),
+                              site="villa", device_id="server:x", device="x", time=T)
+    return {r.measurement: r.value for r in got.readings}, got.problems
+
+
+@pytest.mark.parametrize(("raw", "users"), [
+    ("101", 1.0),
+    ("101,102,205", 3.0),
+    (" 101 , 102 ", 2.0),
+    ("101,", 1.0),
+    ("", 0.0),
+    (" ", 0.0),
+])
+def test_pbx_users_are_counted(raw: str, users: float) -> None:
+    assert server_status(pbx_users=raw) == ({"pbx_users": users}, ())
+
+
+def test_pbx_users_missing_or_unreadable() -> None:
+    assert server_status() == ({}, ())
+    assert server_status(pbx_users=None) == ({}, ())
+    got, problems = server_status(pbx_users={"101": 1}, connected_clients=1)
+    assert got == {"clients": 1.0}
+    assert len(problems) == 1 and "pbx_users" in problems[0]
 
 
 def test_server_status_garbled_fields_are_problems_the_rest_is_kept() -> None:
