@@ -129,6 +129,7 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
         elif obj.kind is Kind.LIGHT:
             state("powerstatus", "switch", ON_OFF)
         elif obj.kind is Kind.DIMMER:
+            state("powerstatus", "switch", ON_OFF)
             exp.numbers["level_pct", "dimmer"] = value("powerlevelstatus")
         elif obj.kind is Kind.BLIND:
             exp.numbers["level_pct", "blind"] = value("heightlevelstatus")
