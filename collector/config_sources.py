@@ -148,6 +148,18 @@ class ThinknxObject(_Section):
         return self
 
 
+def _zone_name(value: str | None) -> str | None:
+    """An IANA zone name as given; an unknown one is a ValueError naming it."""
+    if value is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (e.g. \"Europe/Rome\")") from err
+    return value
+
+
 #: Schema unit -> the suffix of the measurement names measured in it.
 _SUFFIX = {"°C": "c", "%": "pct", "W": "w", "Wh": "wh", "V": "v", "lx": "lx", "ppm": "ppm"}
 #: Private LAN ranges (RFC 1918, RFC 4193) where ``auth = "params"`` may be used.
@@ -167,6 +179,13 @@ class ThinknxConfig(_SourceConfig):
     max_concurrency: int = Field(default=8, gt=0, le=64)
     verify_tls: bool = True
     ca_file: Path | None = None
+    #: The zone of the server's clock (``config_time`` carries none); default: this machine's.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return _zone_name(value)
 
     @model_validator(mode="after")
     def _mode(self) -> ThinknxConfig:

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 
 from collector import normalise
@@ -198,11 +198,12 @@ class ServerStatus:
 
 
 def parse_server_status(
-    body: bytes, *, site: str, device_id: str, device: str, time: datetime
+    body: bytes, *, site: str, device_id: str, device: str, time: datetime,
+    tz: tzinfo = UTC,
 ) -> ServerStatus:
     """"System controller / Get server status": uptimes in seconds, connected clients, the
-    number of connected PBX users and the configuration time. An unreadable field is a
-    problem; the others are kept."""
+    number of connected PBX users and the configuration time (a local time of the server's
+    clock, read in ``tz``). An unreadable field is a problem; the others are kept."""
     doc = load_json(body, "system/serverStatus")
     if isinstance(doc.get("error"), str):
         raise ParseError(f"system/serverStatus: the server answered {str(doc['error'])[:80]!r}")
@@ -237,7 +238,7 @@ def parse_server_status(
                         f"{type(users).__name__}")
     config_time = doc.get("config_time")
     if not normalise.is_unknown(config_time):
-        stamp = _config_time(config_time)
+        stamp = _config_time(config_time, tz)
         if stamp is None:
             problems.append(f"config_time: unreadable {str(config_time)[:40]!r}")
         else:
@@ -247,12 +248,18 @@ def parse_server_status(
                         tuple(readings), tuple(problems))
 
 
-def _config_time(raw: object) -> float | None:
-    """"hh:mm:ss YYYY-MM-DD" (the server's clock, taken as UTC) -> Unix seconds."""
+def _config_time(raw: object, tz: tzinfo) -> float | None:
+    """"hh:mm:ss YYYY-MM-DD" -> Unix seconds.
+
+    The document gives the format and no zone: it is the server's own clock, a local time
+    ("System controller / Get server status"). In the hour that occurs twice when summer
+    time ends the first is taken; a time in the skipped hour of spring keeps the offset
+    before the change.
+    """
     if not isinstance(raw, str):
         return None
     try:
-        stamp = datetime.strptime(raw.strip(), "%H:%M:%S %Y-%m-%d").replace(tzinfo=UTC)
+        stamp = datetime.strptime(raw.strip(), "%H:%M:%S %Y-%m-%d").replace(tzinfo=tz)
     except ValueError:
         return None
     value = stamp.timestamp()

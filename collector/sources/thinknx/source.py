@@ -14,9 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 import httpx
+import tzlocal
 
 from collector.config import ThinknxConfig
 from collector.errors import CollectorError, ParseError, PartialFailure, PermanentError
@@ -43,6 +45,19 @@ def object_part(guid: str) -> str:
     return "object:" + guid
 
 
+def server_zone(name: str | None) -> tzinfo:
+    """The zone of the server's clock: the configured one, else this machine's (UTC when it
+    cannot be told)."""
+    if name:
+        return ZoneInfo(name)
+    try:
+        return tzlocal.get_localzone()
+    except (LookupError, OSError, ValueError) as err:  # e.g. no /etc/localtime
+        log.warning("cannot determine the local time zone (%s); reading the Thinknx "
+                    "configuration time as UTC", err)
+        return UTC
+
+
 class ThinknxSource(Source):
     """One Thinknx server, local or through the cloud. ``http`` is for tests."""
 
@@ -61,6 +76,7 @@ class ThinknxSource(Source):
         self._owns_http = http is None
         self._http = http if http is not None else build_http_client(config)
         self.client = ThinknxClient(config, self._http, clock=clock, sleep=sleep)
+        self.tz = server_zone(config.timezone)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._problems: dict[str, CollectorError] = {}
         self._fan: dict[str, str] = {}  # guid -> the fan-speed controller that answers
@@ -119,7 +135,7 @@ class ThinknxSource(Source):
         async with self._semaphore:
             body = await self.client.get("system/serverStatus", what="server status")
         status = parse_server_status(body, site=self.name, device_id=self.server_id,
-                                     device=self._server_name, time=utc_now())
+                                     device=self._server_name, time=utc_now(), tz=self.tz)
         where = "cloud" if self.config.cloud_key is not None else self.client.host
         version = f"Thinknx {status.version}" if status.version else "Thinknx server"
         return f"{version} ({where}), {len(self.objects)} objects"
@@ -135,7 +151,7 @@ class ThinknxSource(Source):
             async with self._semaphore:
                 body = await self.client.get("system/serverStatus", what="server status")
             status = parse_server_status(body, site=self.name, device_id=self.server_id,
-                                         device=self._server_name, time=now)
+                                         device=self._server_name, time=now, tz=self.tz)
         except CollectorError as err:
             return (), err
         if status.problems:

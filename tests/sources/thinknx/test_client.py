@@ -6,11 +6,12 @@ import asyncio
 import base64
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
+import tzlocal
 
 from collector.config import ThinknxConfig
 from collector.errors import AuthError, PartialFailure, PermanentError, TransientError
@@ -50,7 +51,8 @@ def config(mode: str, objects: list[dict[str, str]] | None = None, **extra: Any)
         head |= {"url": "http://192.168.1.10:5051", "auth": mode, "username": USERNAME,
                  "password": PASSWORD}
     listed = OBJECTS if objects is None else objects
-    return ThinknxConfig.model_validate(head | {"objects": listed} | extra)
+    # the fake server's clock is on UTC unless a test says otherwise
+    return ThinknxConfig.model_validate(head | {"objects": listed, "timezone": "UTC"} | extra)
 
 
 def source(server: FakeServer, cfg: ThinknxConfig, clock: Clock | None = None) -> ThinknxSource:
@@ -289,3 +291,30 @@ def test_params_mode_warns_once_that_the_password_travels_in_the_url(
     assert warnings == ['thinknx params-warning: auth = "params" sends the password in the URL '
                         "of every request (plain HTTP on the local network only)"]
     assert PASSWORD not in caplog.text
+
+
+def config_time(cfg: ThinknxConfig) -> float:
+    [got] = poll(source(FakeServer("basic"), cfg))
+    assert not isinstance(got, Exception), got
+    [stamp] = [r.value for r in got if r.measurement == "config_time_s"]
+    return stamp
+
+
+@pytest.fixture
+def machine_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "America/New_York")
+    tzlocal.reload_localzone()
+    yield
+    monkeypatch.undo()
+    tzlocal.reload_localzone()
+
+
+def test_config_time_in_the_configured_zone() -> None:
+    # the fake server says "10:00:00 2024-06-01": 08:00 UTC in Rome (summer time, +2)
+    assert config_time(config("basic", timezone="Europe/Rome")) == 1717228800.0
+    assert config_time(config("basic", timezone="UTC")) == 1717236000.0
+
+
+def test_config_time_defaults_to_this_machines_zone(machine_in_new_york: None) -> None:
+    # 10:00 in New York in June (-4) is 14:00 UTC
+    assert config_time(config("basic", timezone=None)) == 1717250400.0

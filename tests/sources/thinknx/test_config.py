@@ -83,3 +83,11 @@ def test_analog_accepted_and_units_only_for_analog() -> None:
 def test_guids_are_unique() -> None:
     message = error(CLOUD + THERMOSTAT.format(guid="same") + THERMOSTAT.format(guid="same"))
     assert "'same'" in message
+
+
+def test_timezone_of_the_server_clock() -> None:
+    assert load(CLOUD).thinknx[0].timezone is None  # type: ignore[attr-defined]
+    rome = load(CLOUD + 'timezone = "Europe/Rome"\n')
+    assert rome.thinknx[0].timezone == "Europe/Rome"  # type: ignore[attr-defined]
+    message = error(CLOUD + 'timezone = "Europe/Roma"\n')
+    assert "thinknx[0]" in message and "timezone" in message and "'Europe/Roma'" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -179,6 +180,25 @@ def server_status(**fields: object) -> tuple[dict[str, float], tuple[str, ...]]:
     got = parse_server_status(json.dumps({"namespace": "system/serverStatus"} | fields).encode(),
                               site="villa", device_id="server:x", device="x", time=T)
     return {r.measurement: r.value for r in got.readings}, got.problems
+
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+@pytest.mark.parametrize(("raw", "utc"), [
+    # "hh:mm:ss YYYY-MM-DD" is the server's own clock: Rome is UTC+2 in summer, +1 in winter
+    ("08:15:30 2024-06-01", datetime(2024, 6, 1, 6, 15, 30, tzinfo=UTC)),
+    ("08:15:30 2024-01-15", datetime(2024, 1, 15, 7, 15, 30, tzinfo=UTC)),
+    ("00:30:00 2024-01-01", datetime(2023, 12, 31, 23, 30, tzinfo=UTC)),
+    # the hour that occurs twice when summer time ends: the first of the two (still +2)
+    ("02:30:00 2024-10-27", datetime(2024, 10, 27, 0, 30, tzinfo=UTC)),
+])
+def test_config_time_is_read_in_the_servers_zone(raw: str, utc: datetime) -> None:
+    got = parse_server_status(
+        json.dumps({"namespace": "system/serverStatus", "config_time": raw}).encode(),
+        site="villa", device_id="server:x", device="x", time=T, tz=ROME)
+    assert [(r.measurement, r.value) for r in got.readings] == [
+        ("config_time_s", utc.timestamp())]
 
 
 @pytest.mark.parametrize(("raw", "users"), [
