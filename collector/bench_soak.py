@@ -231,7 +231,7 @@ def lost_by_source(tmp: Path, box: _CountingBox, knx: _CountingKnx, overkiz: _Co
     server_id = f"server:{urlsplit(tc.url or '').hostname}"  # as the Thinknx source names it
     served = overkiz.answered()
     setups = [a for a in served if a.kind == "setup"]
-    devices = parse_setup(json.loads(setups[-1].body)) if setups else ()
+    devices = parse_setup(json.loads(setups[-1].body)).items if setups else ()
     expected = {
         "fritzbox": fritzbox_expected(box.served(), SITE, start, end),
         "thinknx": thinknx_expected(knx.answered(), objects, site=KNX_SITE,

@@ -200,15 +200,17 @@ def overkiz_expected(served: Sequence[OverkizAnswer], devices: Sequence[Device],
             doc = json.loads(answer.body)
             readings: list[Reading] = []
             if answer.kind == "events":
-                for change in parse_events(doc):
+                for change in parse_events(doc).items:
                     device = by_url.get(change.device_url)
                     if device is not None:
                         when = stamp(change.time_ms, polled)
                         readings += [r for s in change.states
                                      if (r := reading(device, s, when, site=site))]
             elif (device := by_url.get(answer.device_url)) is not None:
-                readings = [r for s in parse_states(doc)
-                            if (r := reading(device, s, polled, site=site))]
+                # a state read is stamped with the state's own lastUpdateTime
+                readings = [r for s in parse_states(doc).items
+                            if (r := reading(device, s, min(stamp(s.updated_ms, polled), polled),
+                                             site=site))]
         except (ParseError, ValueError):
             continue
         out.add(readings, polled, answer.at, after, right_closed=False)

@@ -10,7 +10,9 @@ Local API: the gateway serves ``/enduser-mobile-web/1/enduserAPI`` with a bearer
 no history endpoints.
 
 Every request goes through the per-session rate limiter (limits.py): a request the server
-would reject for rate is not sent; the caller gets ``OverkizRateLimited`` with the wait.
+would reject for rate is not sent; the caller gets ``OverkizRateLimited`` with the wait. A
+limited call counts only once the service answered it: one that timed out or met a 5xx
+(maintenance, a proxy) was never counted by the server and does not spend the period.
 """
 
 from __future__ import annotations
@@ -163,9 +165,15 @@ class OverkizClient:
         for attempt in (1, 2):
             if self._token is None and self._session is None:
                 await self._one_login()
-            if category is not None:
-                await self._wait_for(category)
-            response = await self._send(method, path, json_body=json_body)
+            previous = await self._wait_for(category) if category is not None else None
+            try:
+                response = await self._send(method, path, json_body=json_body)
+            except (TransientError, asyncio.CancelledError):
+                if category is not None:
+                    self._limiter.unanswered(category, previous)
+                raise
+            if category is not None and response.status_code >= 500:
+                self._limiter.unanswered(category, previous)
             if response.status_code < 300:
                 answer = _json(response, path)
                 if category is not None:
@@ -174,13 +182,20 @@ class OverkizClient:
             error = error_for(response.status_code, response.content, retry_after=_retry(response))
             relogin = self._token is None and attempt == 1
             if isinstance(error, OverkizNotAuthenticated) and relogin:
+                if category is not None:  # refused before it was looked at: not counted
+                    self._limiter.unanswered(category, previous)
                 log.info("Overkiz session expired; logging in again")
                 self._session = None
                 continue
             raise error
         raise TransientError("Overkiz session could not be renewed")  # pragma: no cover
 
-    async def _wait_for(self, category: Category) -> None:
+    def next_allowed_s(self, category: Category) -> float:
+        """Seconds until a call of ``category`` is allowed (0: now)."""
+        return self._limiter.wait_s(category)
+
+    async def _wait_for(self, category: Category) -> float | None:
+        """Wait for (or refuse) a call of ``category``; return the call before it."""
         wait = self._limiter.wait_s(category)
         if wait > 0 and (wait > MAX_INLINE_WAIT_S or self._sleep is None):
             raise OverkizRateLimited(
@@ -189,7 +204,7 @@ class OverkizClient:
             )
         if wait > 0 and self._sleep is not None:
             await self._sleep(wait)
-        self._limiter.record(category)
+        return self._limiter.record(category)
 
     async def _send(
         self,

@@ -44,6 +44,11 @@ class OverkizNotFound(PermanentError):
     """The device, state, resource or object does not exist."""
 
 
+class OverkizNotOffered(OverkizNotFound):
+    """The server does not offer this operation at all ("No such resource", errorCode
+    INVALID_API_CALL: errors/cloud/no-such-resource.json): not one device's problem."""
+
+
 class OverkizBadRequest(PermanentError):
     """The server found our request malformed."""
 
@@ -71,6 +76,7 @@ _BY_TEXT: tuple[tuple[re.Pattern[str], type[CollectorError]], ...] = tuple(
         (r"bad credentials|no such user account", OverkizBadCredentials),
         (r"invalid token|not such token", OverkizBadCredentials),
         (r"api key is required", OverkizBadCredentials),
+        (r"^no such resource", OverkizNotOffered),
         (r"^no such |^unknown object|no corresponding execid", OverkizNotFound),
         (r"unable to determine action group setup", OverkizNotFound),
     )
@@ -84,7 +90,7 @@ _BY_CODE: dict[str, type[CollectorError]] = {
     "NO_SUCH_RESSOURCE": OverkizNotFound,
     "NO_SUCH_DEVICE": OverkizNotFound,
     "NO_SUCH_ACTION_GROUP": OverkizNotFound,
-    "INVALID_API_CALL": OverkizNotFound,
+    "INVALID_API_CALL": OverkizNotOffered,
     "INVALID_FIELD_VALUE": OverkizBadRequest,
     "INVALID_PARAMETER": OverkizBadRequest,
     "MISSING_PARAMETERS": OverkizBadRequest,

@@ -1,11 +1,17 @@
 """Device-side history of the Overkiz cloud: one series per state of a device.
 
 ``GET /setup/devices/{deviceURL}/states/{name}/history/{from}/{to}`` (spec: "History values":
-"Max history query span is limited to 3 days if limit parameter is not set"; from/to in epoch
-ms, the period's lower and higher bound). The answer is ``{"historyValues": [{"value",
+from/to in epoch ms, the period's lower and higher bound, both included; "Max history query
+span is limited to 3 days if limit parameter is not set"; request parameter ``limit``:
+"Maximum number of values to retrieve"). The answer is ``{"historyValues": [{"value",
 "when", ...}], "deviceUnit": "<measured value type>"}``; every value is stamped with its own
-``when``. The daily and monthly forms ("Daily history values", "Monthly history values")
-answer the same shape with one value per period, and document no span limit.
+``when``.
+
+A series is read with ``limit`` set, so one request covers any span: a month of hourly
+values is one request instead of ten 3-day windows. An answer that holds ``LIMIT`` values
+may have more after them: the next page starts 1 ms after the last ``when``. Two things the
+spec does not say are guesses here (docs/overkiz.md): that the values come oldest first, and
+that the server gives as many as ``LIMIT`` asks.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from collector.errors import ParseError
 from collector.normalise import number
 from collector.sources.overkiz.client import device_segment
 
-WINDOW_MS = 3 * 86_400_000
+#: Values asked per history request.
+LIMIT = 1000
 #: 10000-01-01: later times cannot be a datetime.
 MAX_MS = 253_402_300_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -28,20 +35,10 @@ _MS = timedelta(milliseconds=1)
 class HistoryAnswer:
     unit: str | None  # the measured value type the server names, if any
     values: tuple[tuple[int, float], ...]  # (epoch ms, value)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """One history request: ``from`` and ``to`` in epoch ms, both bounds included (the spec
-    calls them the period's lower and higher bound)."""
-
-    from_ms: int
-    to_ms: int
-
-    @property
-    def until(self) -> datetime:
-        """The first instant after this window: where the next window (or run) starts."""
-        return when(self.to_ms + 1)
+    #: Entries in the answer, numbers or not, and the latest ``when`` among them: an answer
+    #: of ``LIMIT`` entries is followed by the page after ``last_ms``.
+    count: int = 0
+    last_ms: int | None = None
 
 
 def ms(moment: datetime) -> int:
@@ -49,32 +46,19 @@ def ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MS
 
 
-def windows(start: datetime, end: datetime) -> list[Window]:
-    """Request windows covering [start, end] exactly, each spanning at most 3 days.
-
-    Both bounds of a request are inclusive, so the next window starts 1 ms after the
-    previous one ends: a value exactly on a boundary is read once, and none is skipped.
-    """
-    low, high = ms(start), ms(end)
-    out: list[Window] = []
-    while low <= high:
-        top = min(low + WINDOW_MS, high)
-        out.append(Window(low, top))
-        low = top + 1
-    return out
-
-
-def window_count(start: datetime, end: datetime) -> int:
-    return len(windows(start, end))
-
-
-def history_path(device_url: str, state: str, window: Window, kind: str = "") -> str:
-    """The raw history path, or with ``kind`` "daily"/"monthly" the aggregated one."""
-    middle = f"{kind}/" if kind else ""
+def history_path(device_url: str, state: str, from_ms: int, to_ms: int) -> str:
+    """One page of a state's history: ``LIMIT`` values at most, from ``from_ms`` on."""
     return (
-        f"/setup/devices/{device_segment(device_url)}/states/{state}/history/{middle}"
-        f"{window.from_ms}/{window.to_ms}"
+        f"/setup/devices/{device_segment(device_url)}/states/{state}/history/"
+        f"{from_ms}/{to_ms}?limit={LIMIT}"
     )
+
+
+def next_page(answer: HistoryAnswer, to_ms: int) -> int | None:
+    """Where the page after ``answer`` starts, or None when the span is read to ``to_ms``."""
+    if answer.count < LIMIT or answer.last_ms is None or answer.last_ms >= to_ms:
+        return None
+    return answer.last_ms + 1
 
 
 def parse_history(doc: object) -> HistoryAnswer:
@@ -87,6 +71,7 @@ def parse_history(doc: object) -> HistoryAnswer:
     if not isinstance(raw, list):
         raise ParseError("historyValues is not a list", part="historyValues")
     out: list[tuple[int, float]] = []
+    last: int | None = None
     for index, item in enumerate(raw):
         part = f"historyValues[{index}]"
         if not isinstance(item, dict):
@@ -94,6 +79,7 @@ def parse_history(doc: object) -> HistoryAnswer:
         when = item.get("when")
         if not isinstance(when, int) or isinstance(when, bool) or not 0 <= when < MAX_MS:
             raise ParseError("history value without a time", part=f"{part}.when")
+        last = when if last is None else max(last, when)
         try:
             value = number(item.get("value"))
         except ValueError as exc:
@@ -101,7 +87,8 @@ def parse_history(doc: object) -> HistoryAnswer:
         if value is not None:
             out.append((when, value))
     unit = doc.get("deviceUnit")
-    return HistoryAnswer(unit if isinstance(unit, str) and unit else None, tuple(out))
+    return HistoryAnswer(unit if isinstance(unit, str) and unit else None, tuple(out), len(raw),
+                         last)
 
 
 def when(epoch_ms: int) -> datetime:

@@ -72,10 +72,22 @@ class RateLimiter:
             return 0.0
         return max(0.0, last + self._periods[category] - self._clock())
 
-    def record(self, category: Category) -> None:
-        """Note that a call of ``category`` is being sent now (this process waits its
-        period whatever the answer)."""
+    def record(self, category: Category) -> float | None:
+        """Note that a call of ``category`` is being sent now; return the time of the call
+        before it, for ``unanswered``."""
+        previous = self._last.get(category)
         self._last[category] = self._clock()
+        return previous
+
+    def unanswered(self, category: Category, previous: float | None) -> None:
+        """The call recorded last got no answer from the service (a timeout, a refused
+        connection, a 5xx of the service or its proxy): the server counted no call, so the
+        period starts again from the call before it. A day-limited load that timed out may
+        be sent again as soon as the caller's own back-off allows."""
+        if previous is None:
+            self._last.pop(category, None)
+        else:
+            self._last[category] = previous
 
     def completed(self, category: Category) -> None:
         """Note that the call of ``category`` recorded last was answered: a long period is

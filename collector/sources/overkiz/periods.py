@@ -1,16 +1,17 @@
 """Energy per local day and month (``energy_period_wh``) of Overkiz meters: pure helpers.
 
-Two documented ways to get a meter's consumption per period (overkiz-enduser-rest-api.txt):
+"Devices growing index variations" (``POST /setup/devices/states/growingIndexes``, "Get
+growing indexes values variations on a given time slot") takes a list of
+``{"deviceUrl", "stateName", "from", "to"}`` (epoch ms) and answers a list of
+``{"deviceUrl", "stateName", "delta"}``: what a growing index (a cumulative meter) counted
+in each slot. One request carries many slots. The answer names no slot, so its entries are
+matched to the request's by position; that the server keeps the request's order is a guess
+(the spec's example has one entry each way), checked on every answer: an answer whose
+entries do not name the asked meters in the asked order is not read by position
+(``parse_growing`` gives None) and the caller asks again one slot per meter at a time.
 
-* "Daily history values" / "Monthly history values":
-  ``GET /setup/devices/{deviceURL}/states/{name}/history/daily|monthly/{from}/{to}``, one
-  value per period of the server, stamped at the period's start (``when``), in the shape of
-  "History values" and without the 3-day span limit of the raw history. For a growing index
-  (a cumulative meter) the value of a period is read as what the meter counted in it.
-* "Devices growing index variations": ``POST /setup/devices/states/growingIndexes`` with a
-  list of ``{"deviceUrl", "stateName", "from", "to"}`` (epoch ms) answers, per item,
-  ``{"deviceUrl", "stateName", "delta"}``: the exact increase of the index in any slot. The
-  answer names no slot, so one request asks about one slot (for any number of meters).
+The daily and monthly history aggregates are not used for the period totals: the spec does
+not say that their ``value`` is what the meter counted in the period.
 
 Periods are calendar days and months of the site's time zone, stamped at their local start
 in UTC, as the FRITZ!Box statistics are (collector/sources/fritzbox/normalise.py).
@@ -79,30 +80,53 @@ def slots(start: datetime, end: datetime, period: Period, tz: tzinfo) -> list[Sl
     return out
 
 
-def growing_body(meters: Sequence[tuple[str, str]], begin: datetime, end: datetime) -> Any:
-    """The request of "Devices growing index variations" for one slot and many meters."""
-    return [
-        {"deviceUrl": url, "stateName": state, "from": ms(begin), "to": ms(end)}
-        for url, state in meters
-    ]
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One slot of one meter's growing index."""
+
+    device_url: str
+    state: str
+    begin: datetime
+    end: datetime
+
+    def json(self) -> dict[str, Any]:
+        return {"deviceUrl": self.device_url, "stateName": self.state,
+                "from": ms(self.begin), "to": ms(self.end)}
 
 
-def parse_growing(doc: object) -> dict[tuple[str, str], float]:
-    """``(deviceUrl, stateName) -> delta``; an entry without a number is a ParseError."""
+def variation(item: object, part: str) -> tuple[str, str, float | None]:
+    """(deviceUrl, stateName, delta) of one answer entry; None for a delta that is no number."""
+    if not isinstance(item, dict):
+        raise ParseError("growing index variation is not an object", part=part)
+    url, state = item.get("deviceUrl"), item.get("stateName")
+    if not isinstance(url, str) or not isinstance(state, str):
+        raise ParseError("variation without deviceUrl or stateName", part=part)
+    try:
+        delta = number(item.get("delta"))
+    except ValueError as exc:
+        raise ParseError(str(exc), part=f"{part}.delta") from exc
+    return url, state, delta if delta is not None and math.isfinite(delta) else None
+
+
+def _entries(doc: object) -> list[tuple[str, str, float | None]]:
     if not isinstance(doc, list):
         raise ParseError("growing index answer is not a list", part="growingIndexes")
-    out: dict[tuple[str, str], float] = {}
-    for index, item in enumerate(doc):
-        part = f"growingIndexes[{index}]"
-        if not isinstance(item, dict):
-            raise ParseError("growing index variation is not an object", part=part)
-        url, state = item.get("deviceUrl"), item.get("stateName")
-        if not isinstance(url, str) or not isinstance(state, str):
-            raise ParseError("variation without deviceUrl or stateName", part=part)
-        try:
-            delta = number(item.get("delta"))
-        except ValueError as exc:
-            raise ParseError(str(exc), part=f"{part}.delta") from exc
-        if delta is not None and math.isfinite(delta):
-            out[(url, state)] = delta
-    return out
+    return [variation(item, f"growingIndexes[{i}]") for i, item in enumerate(doc)]
+
+
+def parse_growing(doc: object, asked: Sequence[Ask]) -> list[float | None] | None:
+    """The delta of each asked slot, in the order asked (None for an entry without a number);
+    None when the answer does not list the asked meters in the asked order."""
+    entries = _entries(doc)
+    if len(entries) != len(asked) or any(
+        (url, state) != (ask.device_url, ask.state)
+        for (url, state, _), ask in zip(entries, asked, strict=True)
+    ):
+        return None
+    return [delta for _, _, delta in entries]
+
+
+def growing_by_name(doc: object) -> dict[tuple[str, str], float | None]:
+    """An answer's deltas by (deviceUrl, stateName), whatever their order (for a request
+    that asks about each meter once)."""
+    return {(url, state): delta for url, state, delta in _entries(doc)}

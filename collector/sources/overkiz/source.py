@@ -1,5 +1,15 @@
 """The Overkiz source: setup once a day (cached on disk), live changes through one event
-listener, per-device state reads at start and as a periodic fallback."""
+listener, per-device state reads at start and as a periodic fallback.
+
+A state read is stamped with the state's own ``lastUpdateTime`` (spec: "GET Device states")
+and written only when that time moved since the last read: a sensor that stopped reporting
+is not written as a fresh, flat line. An unavailable device (``available: false`` in the
+setup, ``core:StatusState`` "unavailable") gives no fresh readings; its availability is the
+``present`` state, written at every read.
+
+An endpoint the server does not offer ("No such resource") switches its feature off for the
+site until the next start, with one warning; the other jobs go on.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +28,18 @@ import httpx
 import tzlocal
 
 from collector.config import OverkizConfig
-from collector.errors import ParseError, PartialFailure, PermanentError
+from collector.errors import ParseError, PartialFailure, PermanentError, TransientError
 from collector.model import Reading
 from collector.normalise import warn_once
 from collector.sources.base import HistorySink, Source, SourceJob
 from collector.sources.overkiz.client import SERVERS, OverkizClient, api_base, device_segment
 from collector.sources.overkiz.energy import meters, period_readings
-from collector.sources.overkiz.errors import OverkizListenerLost, OverkizRateLimited
-from collector.sources.overkiz.history import history_path, parse_history, when, windows
+from collector.sources.overkiz.errors import (
+    OverkizListenerLost,
+    OverkizNotOffered,
+    OverkizRateLimited,
+)
+from collector.sources.overkiz.history import history_path, ms, next_page, parse_history, when
 from collector.sources.overkiz.limits import Category, RateLimiter
 from collector.sources.overkiz.parse import (
     Device,
@@ -35,7 +49,14 @@ from collector.sources.overkiz.parse import (
     parse_states,
     parse_timezone,
 )
-from collector.sources.overkiz.readings import RULES, reading, stamp
+from collector.sources.overkiz.periods import GROWING_PATH
+from collector.sources.overkiz.readings import (
+    RULES,
+    STATUS_STATE,
+    availability,
+    reading,
+    stamp,
+)
 from collector.sources.overkiz.units import VENDOR
 from collector.tls import verify_for
 
@@ -43,6 +64,14 @@ log = logging.getLogger(__name__)
 
 #: /setup is a bulk-load operation: 1 call per day and session (spec: "Per-session rate-limit").
 SETUP_MAX_AGE_S = 86_400.0
+#: After a setup load that got no answer, the next try waits this long, doubling up to the
+#: maximum (the jobs that need the setup run every few seconds).
+SETUP_RETRY_S = 30.0
+SETUP_RETRY_MAX_S = 600.0
+
+#: The features an endpoint the server may not offer stands for.
+HISTORY = "state history"
+PERIODS = "energy per day and month (growing index variations)"
 
 
 def _tls(config: OverkizConfig) -> ssl.SSLContext | bool:
@@ -95,6 +124,12 @@ class OverkizSource(Source):
         # The events, states and periods jobs start together: one of them loads the setup,
         # the others wait for it (a second load would be refused for the day, bulk-load).
         self._setup_lock = asyncio.Lock()
+        self._setup_retry_at = 0.0
+        self._setup_retry_s = SETUP_RETRY_S
+        #: Features switched off because the server does not offer them, with the answer.
+        self.off: dict[str, str] = {}
+        #: The ``lastUpdateTime`` written last per (device URL, state).
+        self._written: dict[tuple[str, str], int] = {}
         if local:
             log.info(
                 "overkiz %s: the local API has no history endpoints; only live values are "
@@ -122,6 +157,12 @@ class OverkizSource(Source):
         if cached is not None:
             doc, fetched_at = cached
         else:
+            wait = self._setup_retry_at - time.monotonic()
+            if wait > 0:
+                if self._devices is not None:
+                    return self._devices
+                raise TransientError(f"the setup load failed; next try in {wait:.0f} s",
+                                     retry_after=wait)
             try:
                 doc = await self.client.request("GET", "/setup", category=Category.BULK_LOAD)
             except OverkizRateLimited:
@@ -129,9 +170,21 @@ class OverkizSource(Source):
                     raise
                 log.warning("overkiz %s: setup reload refused for rate; keeping it", self.name)
                 return self._devices
+            except TransientError as exc:
+                self._setup_retry_at = time.monotonic() + self._setup_retry_s
+                log.warning("overkiz %s: setup load failed (%s); next try in %.0f s",
+                            self.name, exc, self._setup_retry_s)
+                self._setup_retry_s = min(self._setup_retry_s * 2, SETUP_RETRY_MAX_S)
+                if self._devices is not None:
+                    return self._devices
+                raise
+            self._setup_retry_s = SETUP_RETRY_S
             fetched_at = now
             self._store_setup(doc, fetched_at)
-        self._devices = {d.url: d for d in parse_setup(doc)}
+        parsed = parse_setup(doc)
+        for problem in parsed.problems:
+            log.warning("overkiz %s: setup: skipped %s", self.name, problem)
+        self._devices = {d.url: d for d in parsed.items}
         self._setup_at = fetched_at
         self._site_zone = parse_timezone(doc)
         return self._devices
@@ -203,40 +256,71 @@ class OverkizSource(Source):
             self._listener = None
             raise
         now = datetime.now(UTC)
+        parsed = parse_events(doc)
         out: list[Reading] = []
-        for change in parse_events(doc):
+        for change in parsed.items:
             device = devices.get(change.device_url)
             if device is None:
                 continue
-            when = stamp(change.time_ms, now)
-            out.extend(
-                r for s in change.states if (r := reading(device, s, when, site=self.name))
-            )
+            at = stamp(change.time_ms, now)
+            out.extend(r for s in change.states if (r := reading(device, s, at, site=self.name)))
+        if parsed.problems:
+            raise PartialFailure(out, [f"ParseError: {p}" for p in parsed.problems])
         return out
 
     async def read_states(self) -> Sequence[Reading]:
-        """Every device's current states (at start and as fallback for lost events)."""
+        """Every device's states that changed since the last read, at their own time, and
+        every device's availability (at start and as fallback for lost events)."""
         devices = await self.devices()
         out: list[Reading] = []
         errors: list[str] = []
         for device in devices.values():
             path = f"/setup/devices/{device_segment(device.url)}/states"
             try:
-                states = parse_states(await self.client.request("GET", path))
-            except ParseError as exc:
-                errors.append(f"{device.url}: {exc}")
+                parsed = parse_states(await self.client.request("GET", path), device.url)
+            except (ParseError, PermanentError) as exc:
+                errors.append(f"{device.url}: {type(exc).__name__}: {exc}")
                 continue
-            now = datetime.now(UTC)
-            out.extend(r for s in states if (r := reading(device, s, now, site=self.name)))
+            errors.extend(f"ParseError: {p}" for p in parsed.problems)
+            out.extend(self._fresh(device, parsed.items, datetime.now(UTC)))
         if errors:
             raise PartialFailure(out, errors)
         return out
 
+    def _fresh(self, device: Device, states: Sequence[State], now: datetime) -> list[Reading]:
+        status = next((s.value for s in states if s.name == STATUS_STATE), None)
+        available = device.available if not isinstance(status, str) else status != "unavailable"
+        out = [availability(device, available, now, site=self.name)]
+        for state in states:
+            if state.name == STATUS_STATE:
+                continue
+            key = (device.url, state.name)
+            if state.updated_ms is None:
+                if not available:
+                    continue  # nothing tells when an unavailable device's value is from
+                at = now
+            elif self._written.get(key) == state.updated_ms:
+                continue  # not updated since the last read
+            else:
+                at = min(stamp(state.updated_ms, now), now)
+            point = reading(device, state, at, site=self.name)
+            if point is not None:
+                out.append(point)
+                if state.updated_ms is not None:
+                    self._written[key] = state.updated_ms
+        return out
+
     # --- history ----------------------------------------------------------------------------
 
+    def _switch_off(self, feature: str, err: OverkizNotOffered) -> None:
+        if feature not in self.off:
+            log.warning("overkiz %s: the server does not offer the %s (%s); off for this site "
+                        "until the next start", self.name, feature, err)
+        self.off[feature] = str(err)
+
     async def history(self, since: datetime, sink: HistorySink) -> None:
-        """Each collected state of each device, window by window, from its watermark on;
-        then each meter's energy per local day and month (energy.py)."""
+        """Each collected state of each device from its watermark on, in pages of up to
+        ``LIMIT`` values; then each meter's energy per local day and month (energy.py)."""
         if self.client.local:
             log.warning(
                 "overkiz %s: the local API has no history endpoints; nothing to backfill",
@@ -254,57 +338,68 @@ class OverkizSource(Source):
             for s in d.states
             if s.name in RULES
         ]
-        plan = {key: windows(sink.start(key), end) for key, _, _ in series}
         wanted = [(m, min(sink.start(m.key), end)) for m in meters(list(devices.values()))]
-        sink.total(sum(len(w) for w in plan.values()) + len(wanted))
+        sink.total(len(series) + (1 if wanted else 0))
         errors: list[str] = []
-        for key, device, state in series:
+        for key, device, state in series if HISTORY not in self.off else ():
             try:
-                for window in plan[key]:
-                    answer = parse_history(
-                        await self.client.request("GET", history_path(device.url, state, window))
-                    )
-                    points = [
-                        r
-                        for at, value in answer.values
-                        if (
-                            r := reading(
-                                device,
-                                State(state, value),
-                                when(at),
-                                site=self.name,
-                                measured_type=answer.unit,
-                            )
-                        )
-                    ]
-                    sink.put(key, points, until=window.until)
+                await self._series(key, device, state, end, sink)
+            except OverkizNotOffered as exc:
+                self._switch_off(HISTORY, exc)
+                break
             except (ParseError, PermanentError) as exc:
-                errors.append(f"{key}: {exc}")
-        if wanted:
+                errors.append(f"{key}: {type(exc).__name__}: {exc}")
+        if wanted and PERIODS not in self.off:
             try:
-                found = await period_readings(
-                    self.client, wanted, end, self.timezone, site=self.name, aggregated=True
-                )
+                found = await period_readings(self.client, wanted, end, self.timezone,
+                                              site=self.name)
+            except OverkizNotOffered as exc:
+                self._switch_off(PERIODS, exc)
             except (ParseError, PermanentError) as exc:
-                errors.append(f"energy per day and month: {exc}")
+                errors.append(f"energy per day and month: {type(exc).__name__}: {exc}")
             else:
                 for meter, _ in wanted:
                     sink.put(meter.key, found[meter.key], until=end)
         if errors:
             raise PartialFailure([], errors)
 
+    async def _series(
+        self, key: str, device: Device, state: str, end: datetime, sink: HistorySink
+    ) -> None:
+        """One state's history from the series' watermark to ``end``, page by page; each page
+        is handed to ``sink`` before the next is asked for."""
+        low, high = ms(sink.start(key)), ms(end)
+        while low <= high:
+            answer = parse_history(
+                await self.client.request("GET", history_path(device.url, state, low, high))
+            )
+            points = [
+                r
+                for at, value in answer.values
+                if (r := reading(device, State(state, value), when(at), site=self.name,
+                                 answer_unit=answer.unit))
+            ]
+            after = next_page(answer, high)
+            sink.put(key, points, until=when(high + 1 if after is None else after))
+            if after is None:
+                return
+            low = after
+
     async def read_periods(self) -> Sequence[Reading]:
         """The running day's and month's energy of every meter (growing as the period goes)."""
-        if self.client.local:  # no history, hence no growing index variations either
+        if self.client.local or PERIODS in self.off:  # the local API has no growing indexes
             return []
         devices = await self.devices()
         now = datetime.now(UTC)
         wanted = [(m, now) for m in meters(list(devices.values()))]
         if not wanted:
             return []
-        found = await period_readings(
-            self.client, wanted, now, self.timezone, site=self.name, aggregated=False
-        )
+        try:
+            found = await period_readings(self.client, wanted, now, self.timezone,
+                                          site=self.name)
+        except OverkizNotOffered as exc:
+            self._switch_off(PERIODS, exc)
+            return []
         return [r for rs in found.values() for r in rs]
 
     @property
@@ -329,7 +424,9 @@ class OverkizSource(Source):
         return f"cloud API {host} (login as {self.config.username}; {history})"
 
     async def check(self) -> str:
-        """The mode, the devices and a state read that proves the credentials.
+        """The mode, the devices and a state read that proves the credentials; when the
+        next setup load is allowed; on the cloud, whether the server offers the state history
+        and the growing index variations (one small request each).
 
         ``/setup`` is loaded only when the cached copy is older than the day the server
         allows between two loads (or missing); otherwise the cache is used."""
@@ -341,4 +438,27 @@ class OverkizSource(Source):
             await self.client.login()
         age = self.setup_age_s()
         loaded = "just loaded" if age is None or age < 60 else f"cached {age / 3600:.1f} h ago"
-        return f"{self.mode()}, {len(devices)} devices (setup {loaded})"
+        wait = self.client.next_allowed_s(Category.BULK_LOAD)
+        after = f"in {wait / 3600:.1f} h" if wait > 0 else "now"
+        text = f"{self.mode()}, {len(devices)} devices (setup {loaded}; next load allowed {after})"
+        if not self.client.local:
+            await self._probe(list(devices.values()))
+        if self.off:
+            text += "; not offered by this server: " + ", ".join(sorted(self.off))
+        return text
+
+    async def _probe(self, devices: list[Device]) -> None:
+        """Ask the optional endpoints once, about as little as they allow."""
+        now = ms(datetime.now(UTC))
+        historised = next(((d, s.name) for d in devices for s in d.states if s.name in RULES),
+                          None)
+        try:
+            if historised is not None and self.config.history:
+                device, state = historised
+                await self.client.request("GET", history_path(device.url, state, now - 1, now))
+        except OverkizNotOffered as exc:
+            self._switch_off(HISTORY, exc)
+        try:
+            await self.client.request("POST", GROWING_PATH, json_body=[])
+        except OverkizNotOffered as exc:
+            self._switch_off(PERIODS, exc)

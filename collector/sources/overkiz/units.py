@@ -1,10 +1,18 @@
 """Overkiz measured-value types -> unit texts of the shared normaliser (collector/normalise.py).
 
-A state's unit comes from the ``core:MeasuredValueType`` attribute: the one given for the state
-itself first, then the device's. The device's attribute describes its main measurement only
-(a thermometer's is a temperature), so it applies to a state only when it measures the same
-quantity: a thermometer's battery level stays in %. The service spells Celsius "Celcius" in
-its type names.
+The unit of a state, in this order (docs/overkiz.md, "Units"):
+
+1. the state's own attribute, named ``<stateName>MeasuredValueType`` (for example
+   ``core:ElectricPowerConsumptionStateMeasuredValueType``: the name real setups use, as
+   Home Assistant's Overkiz client lists it);
+2. the unit the answer names for the device (a history answer's ``deviceUnit``), then the
+   device's ``core:MeasuredValueType`` attribute, each only where it measures the same
+   quantity as the state: they describe the device's main measurement, so a thermometer's
+   battery level stays in % and a meter's power is not read as Wh;
+3. the state's default unit (readings.py), the one the community's clients assume where
+   the attribute is missing (the local API sends none at all).
+
+The service spells Celsius "Celcius" in its type names.
 """
 
 from __future__ import annotations
@@ -40,17 +48,23 @@ def unit_text(measured_value_type: str) -> str | None:
     return unit
 
 
-def state_unit(state: str, attributes: Mapping[str, str], *, schema_unit: str) -> str | None:
-    """The unit of ``state`` (measured in ``schema_unit``): a per-state
-    ``<state>:MeasuredValueType`` attribute wins over the device's ``core:MeasuredValueType``,
-    which counts only when it is a unit of ``schema_unit``; None when neither applies."""
-    own = attributes.get(f"{state}:MeasuredValueType")
+def state_unit(
+    state: str,
+    attributes: Mapping[str, str],
+    *,
+    schema_unit: str,
+    answer_unit: str | None = None,
+    default: str | None = None,
+) -> str | None:
+    """The unit of ``state`` (measured in ``schema_unit``) by the rules above; None when no
+    rule gives one (or the state's own attribute names a type nobody knows)."""
+    own = attributes.get(f"{state}MeasuredValueType")
     if own is not None:
         return unit_text(own)
-    device = attributes.get("core:MeasuredValueType")
-    if device is None:
-        return None
-    unit = unit_text(device)
-    if unit is None or UNITS[unit].unit != schema_unit:
-        return None
-    return unit
+    for named in (answer_unit, attributes.get("core:MeasuredValueType")):
+        if named is None:
+            continue
+        unit = unit_text(named)
+        if unit is not None and UNITS[unit].unit == schema_unit:
+            return unit
+    return default

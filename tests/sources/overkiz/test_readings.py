@@ -45,11 +45,32 @@ def test_unit_table(
     assert point.time == NOW
 
 
-def test_unknown_or_missing_unit_gives_no_point() -> None:
-    energy = State("core:ElectricEnergyConsumptionState", 5)
-    assert reading(device({}), energy, NOW, site="s") is None
-    odd = device({"core:MeasuredValueType": "core:Furlongs"})
-    assert reading(odd, energy, NOW, site="s") is None
+def test_a_missing_unit_is_the_state_default_an_unknown_one_gives_no_point() -> None:
+    """Defaults as Home Assistant's Overkiz integration assumes them: energy in Wh, power in
+    W, temperature in °C (the local API sends no MeasuredValueType attribute at all)."""
+    defaults = [
+        (State("core:ElectricEnergyConsumptionState", 5), ("energy_wh", 5.0)),
+        (State("core:ElectricPowerConsumptionState", 230), ("power_w", 230.0)),
+        (State("core:TemperatureState", 24.1), ("temperature_c", 24.1)),
+        (State("core:ConsumptionTariff2State", 12), ("energy_wh", 12.0)),
+    ]
+    for state, expected in defaults:
+        point = reading(device({}), state, NOW, site="s")
+        assert point is not None and (point.measurement, point.value) == expected
+    odd = device({"core:ElectricEnergyConsumptionStateMeasuredValueType": "core:Furlongs"})
+    assert reading(odd, State("core:ElectricEnergyConsumptionState", 5), NOW, site="s") is None
+
+
+def test_a_per_state_unit_attribute_wins() -> None:
+    meter = device({
+        "core:MeasuredValueType": "core:ElectricalEnergyInWh",
+        "core:ElectricEnergyConsumptionStateMeasuredValueType": "core:ElectricalEnergyInKWh",
+        "core:ElectricPowerConsumptionStateMeasuredValueType": "core:ElectricalPowerInKW",
+    })
+    energy = reading(meter, State("core:ElectricEnergyConsumptionState", 12.5), NOW, site="s")
+    power = reading(meter, State("core:ElectricPowerConsumptionState", 1.25), NOW, site="s")
+    assert energy is not None and (energy.measurement, energy.value) == ("energy_wh", 12500.0)
+    assert power is not None and (power.measurement, power.value) == ("power_w", 1250.0)
 
 
 def test_device_unit_applies_only_to_its_own_quantity() -> None:
@@ -60,10 +81,10 @@ def test_device_unit_applies_only_to_its_own_quantity() -> None:
     temperature = reading(thermometer, State("core:TemperatureState", 19.5), NOW, site="s")
     assert temperature is not None
     assert (temperature.measurement, temperature.value) == ("temperature_c", 19.5)
-    # a meter typed by its energy gives no power point with a guessed unit
+    # a meter typed by its energy: its power is in the power state's default unit, W
     meter = device({"core:MeasuredValueType": "core:ElectricalEnergyInWh"})
-    power = State("core:ElectricPowerConsumptionState", 230)
-    assert reading(meter, power, NOW, site="s") is None
+    power = reading(meter, State("core:ElectricPowerConsumptionState", 230), NOW, site="s")
+    assert power is not None and (power.measurement, power.value) == ("power_w", 230.0)
 
 
 def test_setpoint_kinds_default_to_celsius() -> None:
@@ -73,9 +94,14 @@ def test_setpoint_kinds_default_to_celsius() -> None:
     assert ("kind", "eco") in point.tags
 
 
-def test_text_and_uncollected_states_give_nothing() -> None:
-    assert reading(device({}), State("core:StatusState", "available"), NOW, site="s") is None
+def test_uncollected_states_give_nothing_availability_is_the_present_state() -> None:
     assert reading(device({}), State("core:MovingState", True), NOW, site="s") is None
+    assert reading(device({}), State("core:NameState", "x"), NOW, site="s") is None
+    for text, code, label in (("available", 1.0, "present"), ("unavailable", 0.0, "absent")):
+        point = reading(device({}), State("core:StatusState", text), NOW, site="s")
+        assert point is not None
+        assert (point.measurement, point.value, point.label) == ("state", code, label)
+        assert ("name", "present") in point.tags
 
 
 def test_closure_open_closed_and_heating_level() -> None:
@@ -105,7 +131,7 @@ def test_real_setup_readings(shared_dir: Path) -> None:
     )
     points = {
         (p.device_id, p.measurement, dict(p.tags).get("kind")): p
-        for d in parse_setup(doc)
+        for d in parse_setup(doc).items
         for s in d.states
         if (p := reading(d, s, NOW, site="home")) is not None
     }
@@ -113,14 +139,14 @@ def test_real_setup_readings(shared_dir: Path) -> None:
     assert points[("io://****-****-6923/11301395#2", "temperature_c", None)].value == 14.0
     assert points[("io://****-****-6923/11301395#1", "setpoint_c", "comfort")].value == 18.5
     assert points[("io://****-****-6923/15021786#2", "co2_ppm", None)].value == 432.0
-    # the hot-water tank's temperature has no measured-value type: no guessed unit
-    assert ("io://****-****-6923/4683855#1", "temperature_c", None) not in points
+    # the hot-water tank's temperature has no measured-value type: °C as the community reads it
+    assert points[("io://****-****-6923/4683855#1", "temperature_c", None)].value == 49.0
     assert points[("io://****-****-6923/4683855#1", "setpoint_c", "target")].value == 50.0
 
 
 def test_real_events_need_the_setup_units(shared_dir: Path) -> None:
     doc = json.loads((shared_dir / "fixtures/overkiz/events/events.json").read_text("utf-8"))
-    change = parse_events(doc)[0]
+    change = parse_events(doc).items[0]
     meter = device({"core:MeasuredValueType": "core:ElectricalEnergyInWh"})
     point = reading(meter, change.states[0], stamp(change.time_ms, NOW), site="home")
     assert point is not None
