@@ -2,10 +2,20 @@
 
 It plays both the cloud end-user API (``/enduser-mobile-web/enduserAPI``: POST /login with
 userId/userPassword, a JSESSIONID cookie, sessions that expire) and the gateway's local API
-(``/enduser-mobile-web/1/enduserAPI`` with a bearer token, no state history), after
-overkiz-enduser-rest-api.txt. The house is in overkiz_house.py, the rate limits and error
-bodies in overkiz_limits.py. Tests read ``violations`` (rate limits broken, per limit) and
-``endpoint_requests`` (calls per operation template) and move the clock with ``MovableClock``.
+(``/enduser-mobile-web/1/enduserAPI`` with a bearer token; no places, location or state
+history), after overkiz-enduser-rest-api.txt. The house is in overkiz_house.py, the answers'
+shapes in overkiz_answers.py, the rate limits and error bodies in overkiz_limits.py; with
+``setup_file`` it serves a recorded ``/setup`` answer instead (overkiz_recorded.py).
+
+Tests read ``violations`` (rate limits broken, per limit) and ``endpoint_requests`` (calls per
+operation template, e.g. ``"GET /setup"``), move the clock with ``MovableClock``, take an
+operation away with ``disable`` (answered as the service answers an unknown resource) and make
+the next calls of one operation fail with ``fail_next`` (a maintenance page, an empty 503, a
+502, or no answer at all). A call that failed so, or was never answered, is not counted against
+the per-session rate limits: the service never saw it.
+
+Guess: the local API answers an operation it does not offer with its "Unknown object." error
+(400, errors/local/400-unknown-object.json), as gateways answer operations they lack.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,6 +44,10 @@ from collector.simulators._http import (
 from collector.simulators.overkiz_answers import SpanTooLong, json_response, tick, uuid4
 from collector.simulators.overkiz_house import TICK_S, Device, House
 from collector.simulators.overkiz_limits import RateLimits, find_limit
+from collector.simulators.overkiz_model import Site
+from collector.simulators.overkiz_recorded import RecordedSetup
+
+FAILURES = ("maintenance", "unavailable", "bad-gateway", "hang")
 
 CLOUD = "/enduser-mobile-web/enduserAPI"
 LOCAL = "/enduser-mobile-web/1/enduserAPI"
@@ -71,7 +86,9 @@ class _Listener:
 
 
 class OverkizSimulator(BaseSimulator):
-    """A simulated Overkiz account with one gateway and a small house."""
+    """A simulated Overkiz account with one gateway and a small house, or the devices of a
+    recorded ``/setup`` answer (``setup_file``; ``local`` says which API it is served on, by
+    default the one the file's shape shows)."""
 
     def __init__(
         self,
@@ -84,10 +101,21 @@ class OverkizSimulator(BaseSimulator):
         session_ttl_s: float = 1800.0,
         listener_ttl_s: float = 600.0,
         timezone: str = "Europe/Paris",
+        setup_file: Path | None = None,
+        local: bool | None = None,
+        hang_s: float = 60.0,
     ) -> None:
         super().__init__()
         self.username, self.password, self.clock = username, password, clock
-        self.house = House(seed, clock(), timezone)
+        self.house: Site
+        self.apis: tuple[bool, ...] = (False, True)  # the APIs served: cloud (False), local
+        if setup_file is None:
+            self.house = House(seed, clock(), timezone)
+        else:
+            recorded = RecordedSetup.load(setup_file, clock())
+            self.house = recorded
+            self.apis = ((recorded.local if local is None else local),)
+        self.hang_s = hang_s  # how long an unanswered call keeps its connection open
         self._rng = random.Random(seed)
         self.token = f"{self._rng.getrandbits(128):032x}"
         self.session_ttl_s, self.listener_ttl_s = session_ttl_s, listener_ttl_s
@@ -100,6 +128,9 @@ class OverkizSimulator(BaseSimulator):
         self._gone: set[str] = set()  # listener ids that existed once
         self._failed_logins: list[float] = []
         self._maintenance = 0
+        self._disabled: set[str] = set()
+        self._failures: dict[str, list[str]] = {}
+        self._stopping = threading.Event()
         self._lock = threading.RLock()
         self.faults.on_expire(self.expire_sessions)
         self._servers = [_Server(self._app, port=port, faults=self.faults, clock=clock)]
@@ -124,6 +155,36 @@ class OverkizSimulator(BaseSimulator):
         with self._lock:
             self._maintenance += n
 
+    def disable(self, template: str) -> None:
+        """From now on the operation (as ``endpoint_requests`` names it, e.g.
+        ``"POST /setup/devices/states/growingIndexes"``) is answered as an unknown resource:
+        cloud 404 "No such resource" (errors/cloud/no-such-resource.json), local API 400
+        "Unknown object." (errors/local/400-unknown-object.json)."""
+        with self._lock:
+            self._disabled.add(template)
+
+    def enable(self, template: str) -> None:
+        with self._lock:
+            self._disabled.discard(template)
+
+    def fail_next(self, template: str, n: int = 1, kind: str = "maintenance") -> None:
+        """The next n calls of the operation fail before the service handles them: kind
+        "maintenance" (503, the maintenance page), "unavailable" (503, empty body),
+        "bad-gateway" (502 page of the proxy) or "hang" (no answer for ``hang_s`` seconds,
+        longer than any client timeout). Neither counts against a rate limit."""
+        if kind not in FAILURES:
+            raise ValueError(f"kind must be one of {', '.join(FAILURES)}")
+        with self._lock:
+            self._failures.setdefault(template, []).extend([kind] * n)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        super().start()
+
+    def stop(self) -> None:
+        self._stopping.set()  # calls left hanging end now
+        super().stop()
+
     def expire_sessions(self) -> None:
         with self._lock:
             for sid in list(self._sessions):
@@ -147,7 +208,7 @@ class OverkizSimulator(BaseSimulator):
                 self._maintenance -= 1
                 return errors.maintenance()
         for prefix, local in ((LOCAL, True), (CLOUD, False)):
-            if request.path.startswith(prefix + "/"):
+            if request.path.startswith(prefix + "/") and local in self.apis:
                 return self._api(request, request.path[len(prefix) :], local)
         return errors.no_such_resource()
 
@@ -155,19 +216,35 @@ class OverkizSimulator(BaseSimulator):
         now = self.clock()
         method = request.method
         template, handler = self._route(method, path, local)
+        operation = f"{method} {template}"
         with self._lock:
-            self.endpoint_requests[f"{method} {template}"] += 1
+            self.endpoint_requests[operation] += 1
+            queued = self._failures.get(operation)
+            failure = queued.pop(0) if queued else None
+            disabled = operation in self._disabled
+        if failure is not None:  # before the service: no session touched, no call counted
+            return self._fail(failure)
         if not local and method == "POST" and path == "/login":
             return self._login(request, now)
         session, refusal = self._authenticate(request, local, now)
         if refusal is not None:
             return refusal
+        if disabled:  # an operation this server does not offer: no limit to count it in
+            return errors.unknown_object() if local else errors.no_such_resource()
         limit = find_limit(method, path)
         if limit is not None and not self.limits.allow(session, limit, now):
             return errors.too_many_requests(limit)
         if handler is None:
-            return errors.no_such_resource()
+            return errors.unknown_object() if local else errors.no_such_resource()
         return handler(request, session, now)
+
+    def _fail(self, kind: str) -> Response:
+        if kind == "hang":
+            self._stopping.wait(self.hang_s)
+            return errors.gateway_timeout()
+        if kind == "unavailable":
+            return Response(503, b"", "text/html")
+        return errors.bad_gateway() if kind == "bad-gateway" else errors.maintenance()
 
     def _authenticate(
         self, request: Request, local: bool, now: float
@@ -209,17 +286,29 @@ class OverkizSimulator(BaseSimulator):
         simple: dict[tuple[str, str], Callable[[Request, str, float], Response]] = {
             ("POST", "/login"): lambda r, s, n: errors.no_such_resource(),
             ("POST", "/logout"): self._logout,
-            ("GET", "/setup"): lambda r, s, n: json_response(answers.setup(house, n)),
+            ("GET", "/setup"): lambda r, s, n: json_response(answers.setup(house, n, local)),
             ("GET", "/setup/devices"): lambda r, s, n: json_response(
-                [answers.device_json(d, n) for d in house.devices]
+                [answers.device_json(house, d, n, local) for d in house.devices]
             ),
-            ("GET", "/setup/places"): lambda r, s, n: json_response(house.root.json()),
-            ("GET", "/setup/gateways"): lambda r, s, n: json_response(answers.gateways(house)),
+            ("GET", "/setup/gateways"): lambda r, s, n: json_response(
+                answers.gateways(house, local)
+            ),
             ("POST", "/events/register"): lambda r, s, n: self._register(s, n, local),
             ("POST", "/setup/devices/states/growingIndexes"): lambda r, s, n: answers.growing(
                 house, r, n
             ),
         }
+        if local:  # "GET API version" of the gateway's local API
+            simple[("GET", "/apiVersion")] = lambda r, s, n: json_response(
+                {"protocolVersion": "2024.6.4"}
+            )
+        else:  # places, location and the completed executions are the cloud's
+            simple[("GET", "/setup/places")] = lambda r, s, n: self._places()
+            simple[("GET", "/setup/location")] = lambda r, s, n: json_response(
+                answers.location(house)
+            )
+            # "GET Executions history": the house runs no action groups
+            simple[("GET", "/history/executions")] = lambda r, s, n: json_response([])
         if (method, path) in simple:
             return path, simple[(method, path)]
         if method == "POST" and len(seg) == 3 and seg[0] == "events":
@@ -233,15 +322,19 @@ class OverkizSimulator(BaseSimulator):
         base = "/setup/devices/{deviceURL}"
         if not rest:
             return base, lambda r, s, n: answers.with_device(
-                house, url, lambda d: answers.device_json(d, n)
+                house, url, lambda d: answers.device_json(house, d, n, local)
             )
         if rest == ["states"]:
             return base + "/states", lambda r, s, n: answers.with_device(
-                house, url, lambda d: [answers.state_json(st, n) for st in d.states]
+                house,
+                url,
+                lambda d: [answers.state_json(house, d, st, n, local) for st in d.states],
             )
         if len(rest) == 2 and rest[0] == "states":
             name = unquote(rest[1])
-            return base + "/states/{name}", lambda r, s, n: answers.one_state(house, url, name, n)
+            return base + "/states/{name}", lambda r, s, n: answers.one_state(
+                house, url, name, n, local
+            )
         if len(rest) in (5, 6) and rest[0] == "states" and rest[2] == "history":
             name, kind = unquote(rest[1]), rest[3] if len(rest) == 6 else "raw"
             template = base + "/states/{name}/history/" + ("" if kind == "raw" else kind + "/")
@@ -257,6 +350,14 @@ class OverkizSimulator(BaseSimulator):
                 return template, None
             return template, lambda r, s, n: self._history(r, url, None, kind, rest[-2:], n)
         return path, None
+
+    def _places(self) -> Response:
+        house = self.house
+        if isinstance(house, RecordedSetup):
+            place = house.places()
+            return json_response(place) if place is not None else errors.no_such_resource()
+        assert house.root is not None
+        return json_response(house.root.json(answers.CREATED_MS))
 
     # ---- login and listener ----------------------------------------------------------------
 
@@ -360,7 +461,11 @@ def _cookie(header: str, name: str) -> str | None:
 
 
 def config_snippet(sim: OverkizSimulator) -> str:
-    """A ``[[overkiz]]`` section that works as printed against this running simulator."""
+    """A ``[[overkiz]]`` section that works as printed against this running simulator: the
+    cloud with username and password, or the local API with its token where only that is
+    served."""
+    if False not in sim.apis:
+        return f'[[overkiz]]\nname = "overkiz-sim"\nurl = "{sim.url}"\ntoken = "{sim.token}"\n'
     return (
         "[[overkiz]]\n"
         'name = "overkiz-sim"\n'
@@ -370,14 +475,21 @@ def config_snippet(sim: OverkizSimulator) -> str:
     )
 
 
-def serve_forever(port: int) -> None:
-    """Run the simulator in the foreground until Ctrl-C (``collector simulate overkiz``)."""
-    sim = OverkizSimulator(port=port)
+def serve_forever(port: int, setup_file: Path | None = None) -> None:
+    """Run the simulator in the foreground until Ctrl-C (``collector simulate overkiz``); with
+    ``setup_file``, serving that recorded ``/setup`` answer."""
+    sim = OverkizSimulator(port=port, setup_file=setup_file)
     sim.start()
-    print(f"Overkiz simulator: {sim.url}{CLOUD}  (local API: {sim.url}{LOCAL})", flush=True)
+    if setup_file is not None:
+        print(f"Serving the recorded setup {setup_file} ({len(sim.devices())} devices)")
+    if True in sim.apis and False in sim.apis:
+        print(f"Overkiz simulator: {sim.url}{CLOUD}  (local API: {sim.url}{LOCAL})", flush=True)
+    else:
+        print(f"Overkiz simulator: {sim.url}{LOCAL if True in sim.apis else CLOUD}", flush=True)
     print("Config for collector.toml:\n", flush=True)
     print(config_snippet(sim), flush=True)
-    print(f'# local API instead: url = "{sim.url}" and token = "{sim.token}"', flush=True)
+    if True in sim.apis and False in sim.apis:
+        print(f'# local API instead: url = "{sim.url}" and token = "{sim.token}"', flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:

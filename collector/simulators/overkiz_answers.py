@@ -1,8 +1,19 @@
-"""The answers of the simulated Overkiz service that depend only on the house and the time.
+"""The answers of the simulated Overkiz service that depend only on the site and the time.
 
-Shapes after overkiz-enduser-rest-api.txt: the setup and device objects ("GET Setup",
-"GET Devices"), device states, DeviceStateChangedEvent, the history values of "GET History
-values" and its daily/monthly forms, and "POST Devices growing index variations".
+Shapes after overkiz-enduser-rest-api.txt: the setup, location, gateway and device objects
+("GET Setup", "GET Location", "GET Devices"), device states ("GET Device states": each with its
+``lastUpdateTime``), DeviceStateChangedEvent, the history values of "GET History values" and its
+daily/monthly forms, and "POST Devices growing index variations". The local API's shapes follow
+a recorded local ``/setup`` (shared/fixtures/overkiz/setup/setup_local_with_climate.json): only
+``gateways`` and ``devices``; devices without place, oid or widget but with ``synced`` and
+``subsystemId``; no unit attributes at all; states without ``lastUpdateTime``.
+
+Guesses, where neither the spec nor a capture says:
+- a history answer's ``deviceUnit`` is the device's ``core:MeasuredValueType``, whatever the
+  state asked for (the name says "device"); absent where the device has none;
+- with ``limit`` set and more values in the window than the limit, the OLDEST values come back,
+  in time order (the spec only says "Maximum number of values to retrieve");
+- the values of a blob (4) and a password (9) state: a base64 text and a masked text.
 """
 
 from __future__ import annotations
@@ -15,28 +26,32 @@ from typing import Any
 
 from collector.simulators import overkiz_limits as errors
 from collector.simulators._http import Request, Response
-from collector.simulators.overkiz_house import (
+from collector.simulators.overkiz_model import (
     BOOL,
-    DAY_S,
     HOUR_S,
+    NUMBERS,
     TICK_S,
     UNIT_ATTRIBUTE,
     Device,
-    House,
+    Site,
     State,
     state_unit_attribute,
 )
 
-MAX_SPAN_MS = 3 * DAY_S * 1000  # "Max history query span is limited to 3 days if limit ..."
+MAX_SPAN_MS = 3 * 86400 * 1000  # "Max history query span is limited to 3 days if limit ..."
+CREATED_MS = 1672531200000  # when the simulated account, its places and devices were made
 
 
 class SpanTooLong(ValueError):
-    """A raw history window over the documented maximum."""
+    """A raw history window over the documented maximum without ``limit``."""
 
 
-def changes(house: House, tick: int, local: bool) -> list[dict[str, Any]]:
+def changes(site: Site, tick: int, local: bool) -> list[dict[str, Any]]:
+    """The DeviceStateChangedEvents of one tick. A device that stopped reporting sends none."""
     out = []
-    for device in house.devices:
+    for device in site.devices:
+        if device.silent_since is not None and tick >= device.silent_since:
+            continue
         changed = [s for s in device.states if s.value(tick) != s.value(tick - TICK_S)]
         if not changed:
             continue
@@ -53,93 +68,224 @@ def changes(house: House, tick: int, local: bool) -> list[dict[str, Any]]:
             "name": "DeviceStateChangedEvent",
         }
         if not local:  # cloud events carry their own time and the setup id
-            event = {"timestamp": tick * 1000, "setupOID": house.root.oid, **event}
+            event = {"timestamp": tick * 1000, "setupOID": site.setup_oid, **event}
         out.append(event)
     return out
 
 
-def setup(house: House, now: float) -> dict[str, Any]:
+def setup(site: Site, now: float, local: bool) -> dict[str, Any]:
+    if site.raw is not None:
+        return site.raw  # a recorded setup, served as recorded
+    devices = [device_json(site, d, now, local) for d in site.devices]
+    if local:  # the local API's /setup has these two keys only
+        return {"gateways": gateways(site, local), "devices": devices}
+    assert site.root is not None
+    # "GET Setup": every field of the documented answer that real setups send
     return {
-        "creationTime": 1672531200000,
-        "lastUpdateTime": int(now * 1000),
-        "id": f"SETUP-{house.gateway}",
-        "oid": house.root.oid,
-        "location": {"city": "Lyon", "country": "FR", "timezone": "Europe/Paris"},
-        "gateways": gateways(house),
-        "devices": [device_json(d, now) for d in house.devices],
-        "zones": [],
+        "creationTime": CREATED_MS,
+        "lastUpdateTime": CREATED_MS,
+        "id": f"SETUP-{site.gateway}",
+        "location": location(site),
+        "gateways": gateways(site, local),
+        "devices": devices,
+        "zones": zones(site),
         "resellerDelegationType": "NEVER",
-        "rootPlace": house.root.json(),
-        "features": [],
+        "disconnectionConfiguration": {"targetPushSubscriptions": [], "notificationType": "PUSH"},
+        "oid": site.setup_oid,
+        "rootPlace": site.root.json(CREATED_MS),
+        "features": [{"name": "tahoma-premium", "source": "GATEWAY_TYPE"}],
     }
 
 
-def gateways(house: House) -> list[dict[str, Any]]:
+def location(site: Site) -> dict[str, Any]:
+    """"GET Location" (also the ``location`` of "GET Setup"): every documented field, and
+    ``countryCode``, which real setups add."""
+    if site.raw is not None:
+        return dict(site.raw.get("location") or {})
+    return {
+        "creationTime": CREATED_MS,
+        "lastUpdateTime": CREATED_MS + 86_400_000,
+        "city": "Lyon",
+        "country": "France",
+        "postalCode": "69003",
+        "addressLine1": "12 rue de la Gare",
+        "addressLine2": "",
+        "timezone": site.timezone,
+        "longitude": 4.8598,
+        "latitude": 45.7603,
+        "twilightMode": 2,
+        "twilightAngle": "CIVIL",
+        "twilightCity": "lyon",
+        "summerSolsticeDuskMinutes": 1290,
+        "winterSolsticeDuskMinutes": 990,
+        "twilightOffsetEnabled": False,
+        "dawnOffset": 0,
+        "duskOffset": 0,
+        # the main meter's two tariffs: off-peak from 22:00, peak from 06:00
+        "tariffSettings": {
+            "tariffMode": "offPeakHours",
+            "tariffs": [
+                {"name": "tariff1", "startTime": "22:00"},
+                {"name": "tariff2", "startTime": "06:00"},
+            ],
+        },
+        "countryCode": "FR",
+    }
+
+
+def gateways(site: Site, local: bool) -> list[dict[str, Any]]:
+    if site.raw is not None:
+        return list(site.raw.get("gateways") or [])
+    connectivity = {"status": "OK", "protocolVersion": "2024.6.4"}
+    if local:
+        return [{"connectivity": connectivity, "gatewayId": site.gateway}]
+    assert site.root is not None
     return [
         {
-            "gatewayId": house.gateway,
+            "gatewayId": site.gateway,
             "type": 98,
             "subType": 1,
-            "placeOID": house.root.oid,
+            "placeOID": site.root.oid,
+            "autoUpdateEnabled": True,
             "alive": True,
             "timeReliable": True,
-            "connectivity": {"status": "OK", "protocolVersion": "2024.6.4"},
+            "connectivity": connectivity,
+            "upToDate": True,
+            "updateStatus": "UP_TO_DATE",
+            "syncInProgress": False,
             "mode": "ACTIVE",
-            "functions": "INTERNET_AUTHORIZATION,SCENARIO_DOWNLOAD",
+            "functions": "INTERNET_AUTHORIZATION,SCENARIO_DOWNLOAD,SCENARIO_AUTO_LAUNCHING",
         }
     ]
 
 
-def device_json(device: Device, now: float) -> dict[str, Any]:
-    attributes = []
+def zones(site: Site) -> list[dict[str, Any]]:
+    """One zone: the heaters ("GET Setup", zones)."""
+    heaters = [d for d in site.devices if d.ui_class == "HeatingSystem"]
+    return [
+        {
+            "creationTime": CREATED_MS,
+            "lastUpdateTime": CREATED_MS,
+            "label": "Heating",
+            "type": 0,
+            "items": [
+                {"itemType": "device", "deviceOID": device_oid(d), "deviceURL": d.url}
+                for d in heaters
+            ],
+            "externalOID": "",
+            "metadata": "",
+            "oid": str(uuid.UUID(int=random.Random(f"zone-{site.setup_oid}").getrandbits(128),
+                                 version=4)),
+        }
+    ]
+
+
+def device_oid(device: Device) -> str:
+    return str(uuid.UUID(int=random.Random(device.url).getrandbits(128), version=4))
+
+
+def attributes(device: Device, local: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"name": "core:Manufacturer", "type": 3, "value": device.manufacturer},
+        {"name": "core:PowerSourceType", "type": 3, "value": device.power_source},
+    ]
+    if local:  # the local API sends no unit attribute at all
+        return out
     if device.unit:
-        attributes.append({"name": UNIT_ATTRIBUTE, "type": 3, "value": device.unit})
-    attributes += [
+        out.append({"name": UNIT_ATTRIBUTE, "type": 3, "value": device.unit})
+    out += [
         {"name": state_unit_attribute(s.name), "type": 3, "value": s.unit}
         for s in device.states
         if s.unit
     ]
+    return out
+
+
+def device_json(site: Site, device: Device, now: float, local: bool) -> dict[str, Any]:
+    if device.raw is not None:
+        return device.raw
+    states = [state_json(site, device, s, now, local) for s in device.states]
+    kind = "ACTUATOR" if device.type == 1 else "SENSOR"
+    if local:
+        names = [a["name"] for a in attributes(device, False)]
+        return {
+            "deviceURL": device.url,
+            "available": device.available,
+            "synced": True,
+            "type": device.type,
+            "states": states,
+            "label": device.label,
+            "subsystemId": int(device.url.partition("#")[2] or 0),
+            "attributes": attributes(device, True),
+            "enabled": True,
+            "controllableName": device.controllable,
+            "definition": {
+                "states": [
+                    {"name": s.name, "rawStateId": str(16_000_000 + 7 * i)}
+                    for i, s in enumerate(device.states)
+                ],
+                "widgetName": device.widget,
+                "attributes": [{"name": name} for name in names],
+                "uiClass": device.ui_class,
+                "commands": [],
+                "type": kind,
+            },
+        }
+    # "GET Devices" / the devices of "GET Setup"
     return {
-        "creationTime": 1672531200000,
-        "lastUpdateTime": 1672531200000,
+        "creationTime": CREATED_MS,
+        "lastUpdateTime": CREATED_MS,
         "label": device.label,
         "deviceURL": device.url,
         "shortcut": False,
         "controllableName": device.controllable,
         "definition": {
             "commands": [],
-            "widgetName": device.widget,
-            "uiClass": device.ui_class,
-            "qualifiedName": device.controllable,
-            "type": "ACTUATOR" if device.type == 1 else "SENSOR",
             "states": [{"type": "DataState", "qualifiedName": s.name} for s in device.states],
             "dataProperties": [],
+            "widgetName": device.widget,
+            "uiProfiles": [],
+            "uiClass": device.ui_class,
+            "qualifiedName": device.controllable,
+            "type": kind,
         },
-        "states": [state_json(s, now) for s in device.states],
-        "attributes": attributes,
-        "available": True,
+        "states": states,
+        "attributes": attributes(device, False),
+        "available": device.available,
         "enabled": True,
         "placeOID": device.place,
         "widget": device.widget,
         "type": device.type,
-        "oid": str(uuid4(random.Random(device.url))),
+        "oid": device_oid(device),
         "uiClass": device.ui_class,
     }
 
 
-def with_device(house: House, url: str, render: Callable[[Device], object]) -> Response:
-    device = house.by_url.get(url)
+def state_json(
+    site: Site, device: Device, state: State, now: float, local: bool
+) -> dict[str, Any]:
+    """A state as "GET Device states" documents it; the local API's carry no time."""
+    out: dict[str, Any] = {"name": state.name, "type": state.type, "value": state.value(now)}
+    if not local:
+        out["lastUpdateTime"] = int(device.last_update(state, now, site.installed) * 1000)
+    return out
+
+
+def with_device(site: Site, url: str, render: Callable[[Device], object]) -> Response:
+    device = site.by_url.get(url)
     return json_response(render(device)) if device else errors.no_such_device(url)
 
 
-def one_state(house: House, url: str, name: str, now: float) -> Response:
-    device = house.by_url.get(url)
+def one_state(site: Site, url: str, name: str, now: float, local: bool) -> Response:
+    device = site.by_url.get(url)
     state = device.state(name) if device else None
-    return json_response(state_json(state, now)) if state else errors.no_such_device(url)
+    if device is None or state is None:
+        return errors.no_such_device(url)
+    return json_response(state_json(site, device, state, now, local))
 
 
 def history(
-    house: House,
+    site: Site,
     request: Request,
     url: str,
     name: str | None,
@@ -149,7 +295,7 @@ def history(
 ) -> Response:
     """One state's history, or (``name`` None) the list of every historised state's, in the
     device's state order (the spec's "States History values" entries carry no state name)."""
-    device = house.by_url.get(url)
+    device = site.by_url.get(url)
     if device is None:
         return errors.no_such_device(url)
     try:
@@ -157,21 +303,23 @@ def history(
         limit = int(request.query["limit"]) if "limit" in request.query else None
     except ValueError:
         return errors.bad_parameters("from, to and limit are epoch milliseconds")
-    if start > end:
-        return errors.bad_parameters("from is after to")
+    if start > end or (limit is not None and limit < 1):
+        return errors.bad_parameters("from is after to" if start > end else "limit below 1")
+    # "GET History values": "Max history query span is limited to 3 days if limit parameter
+    # is not set"; with it, any span, and at most `limit` values
     if kind == "raw" and limit is None and end - start > MAX_SPAN_MS:
         raise SpanTooLong(f"{end - start} ms")
     if name is None:
         states = [s for s in device.states if s.historised]
         return json_response(
-            [_history(house, device, s, kind, start, end, limit, now) for s in states]
+            [_history(site, device, s, kind, start, end, limit, now) for s in states]
         )
     state = device.state(name)
-    return json_response(_history(house, device, state, kind, start, end, limit, now))
+    return json_response(_history(site, device, state, kind, start, end, limit, now))
 
 
 def _history(
-    house: House,
+    site: Site,
     device: Device,
     state: State | None,
     kind: str,
@@ -181,18 +329,19 @@ def _history(
     now: float,
 ) -> dict[str, Any]:
     values: list[dict[str, Any]] = []
+    last = now if device.silent_since is None else min(now, device.silent_since)
     if state is not None and state.historised:
         if kind == "raw":
-            values = [_point(state, [h], h) for h in house.history_hours(now, start, end)]
+            values = [_point(state, [h], h) for h in site.history_hours(last, start, end)]
         else:
-            periods = house.periods(now, start, end, monthly=kind == "monthly")
-            values = [_period(state, a, b, now) for a, b in periods]
+            periods = site.periods(last, start, end, monthly=kind == "monthly")
+            values = [_period(state, a, b, last) for a, b in periods]
     body: dict[str, Any] = {
-        "historyValues": values[:limit] if limit is not None else values,
+        "historyValues": values[:limit] if limit is not None else values,  # oldest first
         "historizationMethod": 2 if state is not None and state.growing else 1,
     }
-    if state is not None and device.unit_of(state):
-        body["deviceUnit"] = device.unit_of(state)
+    if device.unit:  # the device's unit, whatever the state (a guess: see the docstring)
+        body["deviceUnit"] = device.unit
     return body
 
 
@@ -212,19 +361,21 @@ def _period(state: State, start: int, end: int, now: float) -> dict[str, Any]:
     return _point(state, hours, start)
 
 
-def growing(house: House, request: Request, now: float) -> Response:
+def growing(site: Site, request: Request, now: float) -> Response:
+    """"POST Devices growing index variations": one ``delta`` per asked slot, in order."""
     try:
         asked = json.loads(request.body or b"[]")
         out = []
         for item in asked:
-            device = house.by_url.get(item["deviceUrl"])
+            device = site.by_url.get(item["deviceUrl"])
             if device is None:
                 return errors.no_such_device(str(item["deviceUrl"]))
             state = device.state(item["stateName"])
             if state is None or not state.growing:
                 return errors.bad_parameters(f"{item['stateName']} is not a growing index")
-            first = state.value(min(item["from"] / 1000, now))
-            last = state.value(min(item["to"] / 1000, now))
+            last_seen = now if device.silent_since is None else min(now, device.silent_since)
+            first = state.value(min(item["from"] / 1000, last_seen))
+            last = state.value(min(item["to"] / 1000, last_seen))
             assert isinstance(first, int | float) and isinstance(last, int | float)
             out.append(
                 {"deviceUrl": device.url, "stateName": state.name, "delta": round(last - first, 3)}
@@ -236,7 +387,7 @@ def growing(house: House, request: Request, now: float) -> Response:
 
 def _point(state: State, hours: list[int], when: int) -> dict[str, Any]:
     numbers = [v for v in (state.value(h) for h in hours) if isinstance(v, int | float)]
-    if not numbers:
+    if not numbers or state.type not in NUMBERS:
         return {"value": None, "min": None, "max": None, "samples": 0, "when": when * 1000}
     mean = numbers[0] if len(numbers) == 1 else round(sum(numbers) / len(numbers), 3)
     return {
@@ -248,19 +399,13 @@ def _point(state: State, hours: list[int], when: int) -> dict[str, Any]:
     }
 
 
-def state_json(state: State, now: float) -> dict[str, Any]:
-    return {
-        "name": state.name,
-        "type": state.type,
-        "value": state.value(now),
-        "lastUpdateTime": tick(now) * 1000,
-    }
-
-
 def _as_text(value: object, type_: int) -> str:
-    """Cloud event values are strings whatever the state's type (fixtures/overkiz/events)."""
+    """Cloud event values are strings whatever the state's type (fixtures/overkiz/events);
+    JSON arrays and objects as their JSON text."""
     if type_ == BOOL:
         return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
     return str(value)
 
 
@@ -269,7 +414,6 @@ def tick(now: float) -> int:
 
 
 def uuid4(rng: random.Random) -> str:
-
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 

@@ -6,8 +6,11 @@ each hour; the cumulative energy states are the exact integral of that power (pr
 hour), so a meter's energy history and its power history always agree. Live values change on
 a one-minute grid (the event listener reports those changes); history is kept at the full hour.
 
-State data types are those of the spec's device state objects: 1 int, 2 float, 3 string,
-6 boolean (overkiz-enduser-rest-api.txt, "GET Device states" and the DeviceStateChangedEvent).
+Each state's last update is the last time its value changed (a state that never changes was
+last updated when the house was installed). The house has a dead sensor: unavailable, silent
+for three days, its states frozen at their last report. State data types are those of
+overkiz_model.py, 4 (blob), 5 (date) and 9 (password) included. The names of the blob and
+password states are guesses: no recorded setup shows a state of either type.
 """
 
 from __future__ import annotations
@@ -16,21 +19,23 @@ import math
 import random
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from collector.simulators.fritzbox_house import unit_noise
 from collector.simulators.overkiz_model import (
+    BLOB,
     BOOL,
     CELCIUS,
+    DATE,
     DAY_S,
     FLOAT,
     HISTORY_DAYS,
     HOUR_S,
     INT,
-    KW,
     KWH,
     LUX,
+    PASSWORD,
     PERCENT,
     STRING,
     TARIFF_1,
@@ -42,8 +47,10 @@ from collector.simulators.overkiz_model import (
     Fn,
     Meter,
     Place,
+    Site,
     State,
     Value,
+    W,
     state_unit_attribute,
 )
 
@@ -52,14 +59,17 @@ __all__ = [
     "House", "Meter", "Place", "State", "state_unit_attribute",
 ]
 
+CREATED_S = 1672531200  # 2023-01-01: when the simulated account and its devices were made
 
-class House:
-    """A small house: two heaters with sub-devices, a main meter with two tariffs, a climate
-    sensor, an RTS blind."""
+
+class House(Site):
+    """A small house: two heaters with sub-devices, a main meter with two tariffs, climate
+    sensors (one of them dead), a window contact, an RTS blind."""
 
     def __init__(self, seed: int, now: float, timezone: str = "Europe/Paris") -> None:
         self.seed = seed
         self.zone: tzinfo = ZoneInfo(timezone)
+        self.timezone = timezone
         self.gateway = f"{1000 + seed % 9000:04d}-4711-0815"
         self._ids = _Ids(seed)
         self.living, self.kitchen, self.bedroom = (self._ids.next() for _ in range(3))
@@ -71,7 +81,11 @@ class House:
         )
         first = Place(self._ids.next(), "First floor", 1, (Place(self.bedroom, "Bedroom", 5),))
         self.root = Place(self._ids.next(), "Home", 200, (ground, first))
+        self.setup_oid = self._ids.next()
         origin = now - (HISTORY_DAYS + 30) * DAY_S
+        self.installed = float(min(CREATED_S, int(origin // DAY_S) * DAY_S))
+        # the dead sensor's last report: three days before the simulator started
+        self.silent_since = float(int((now - 3 * DAY_S) // TICK_S) * TICK_S)
         self.heaters = [self._heater(1, 1500.0), self._heater(2, 1000.0)]
         self.base_load = Meter(origin, 0.0, lambda h: round(120 + 280 * self._noise(90, h)))
         self.main = Meter(origin, 4_812_000.0 + 1000 * (seed % 97), self._main_power)
@@ -143,15 +157,34 @@ class House:
         for n, (heater, room) in enumerate(
             zip(self.heaters, (self.living, self.bedroom), strict=True), 1
         ):
-            base = f"io://{gw}/{1000 + n}"
-            comfort, eco = 19.0 + n * 1.0, 16.0 + n * 0.5
-            meter = Meter(origin, 350_000.0 * n, heater)
-            kwh = n == 2  # the second heater's meter counts in kWh
+            base, kwh = f"io://{gw}/{1000 + n}", n == 2
+            meter = Meter(origin, 100_000.0 * n + 1000 * (self.seed % 53), heater)
+            comfort, eco = (20.0, 16.5) if n == 1 else (19.0, 16.0)
 
             def target(t: float, c: float = comfort, e: float = eco) -> float:
                 return c if self.comfort_time(t) else e
 
-            devices.append(
+            states = [
+                self._steady("core:ComfortRoomTemperatureState", FLOAT, comfort),
+                self._steady("core:EcoRoomTemperatureState", FLOAT, eco),
+                State("core:TargetTemperatureState", FLOAT, target, historised=True),
+                self._steady("core:OperatingModeState", STRING, "internal" if n == 1 else "basic"),
+                State(
+                    "io:TargetHeatingLevelState",
+                    STRING,
+                    lambda t: "comfort" if self.comfort_time(t) else "eco",
+                ),
+                self._steady("core:StatusState", STRING, "available"),
+            ]
+            if n == 1:  # a derogation of last week (dates: epoch ms), and a blob and a password
+                week = int(origin // DAY_S) * DAY_S + (HISTORY_DAYS + 23) * DAY_S
+                states += [
+                    self._steady("core:DerogationStartDateTimeState", DATE, week * 1000),
+                    self._steady("core:DerogationEndDateTimeState", DATE, (week + DAY_S) * 1000),
+                    self._steady("io:DiagnosticDataState", BLOB, "AAECAwQFBgcICQ=="),
+                    self._steady("io:ServiceAccessCodeState", PASSWORD, "********"),
+                ]
+            devices += [
                 Device(
                     f"{base}#1",
                     f"Heater {n}",
@@ -160,25 +193,10 @@ class House:
                     "HeatingSystem",
                     room,
                     1,
-                    [
-                        State("core:ComfortRoomTemperatureState", FLOAT, _const(comfort)),
-                        State("core:EcoRoomTemperatureState", FLOAT, _const(eco)),
-                        State("core:TargetTemperatureState", FLOAT, target, historised=True),
-                        State(
-                            "core:OperatingModeState",
-                            STRING,
-                            _const("internal" if n == 1 else "basic"),
-                        ),
-                        State(
-                            "io:TargetHeatingLevelState",
-                            STRING,
-                            lambda t: "comfort" if self.comfort_time(t) else "eco",
-                        ),
-                        State("core:StatusState", STRING, _const("available")),
-                    ],
-                )
-            )
-            devices.append(
+                    states,
+                    manufacturer="Atlantic Group",
+                    power_source="mainSupply",
+                ),
                 Device(
                     f"{base}#2",
                     f"Heater {n} temperature",
@@ -189,9 +207,9 @@ class House:
                     2,
                     [State("core:TemperatureState", FLOAT, self._temperature(n), historised=True)],
                     unit=CELCIUS,
-                )
-            )
-            devices.append(
+                    manufacturer="Atlantic Group",
+                    power_source="mainSupply",
+                ),
                 Device(
                     f"{base}#{3 + n}",
                     f"Heater {n} energy",
@@ -210,31 +228,36 @@ class House:
                         )
                     ],
                     unit=KWH if kwh else WH,
-                )
-            )
+                    manufacturer="Atlantic Group",
+                    power_source="mainSupply",
+                ),
+            ]
+        # the main meter: the device says Wh (its tariff indexes count Wh), its energy state
+        # has its own unit attribute in kWh and its power state one in W
         devices.append(
             Device(
                 f"io://{gw}/2001#1",
                 "Main meter",
                 "io:TotalElectricalEnergyConsumptionIOSystemDeviceSensor",
-                "TotalElectricalEnergyConsumptionSensor",
+                "CumulativeElectricPowerConsumptionSensor",
                 "ElectricitySensor",
                 self.kitchen,
                 2,
                 [
                     State(
                         "core:ElectricEnergyConsumptionState",
-                        INT,
-                        _energy(self.main, False),
+                        FLOAT,
+                        _energy(self.main, True),
                         historised=True,
                         growing=True,
+                        unit=KWH,
                     ),
                     State(
                         "core:ElectricPowerConsumptionState",
                         FLOAT,
-                        lambda t: round(self.main.power_w(t) / 1000, 3),
+                        lambda t: round(self.main.power_w(t), 1),
                         historised=True,
-                        unit=KW,
+                        unit=W,
                     ),
                     State(
                         TARIFF_1,
@@ -246,10 +269,12 @@ class House:
                     State(TARIFF_2, INT, _energy(self.peak, False), historised=True, growing=True),
                 ],
                 unit=WH,
+                power_source="mainSupply",
             )
         )
         climate = f"io://{gw}/3001"
         devices += [
+            # the most common Somfy thermometer, here (as often) without a unit attribute
             Device(
                 f"{climate}#1",
                 "Living room air",
@@ -265,9 +290,8 @@ class House:
                         lambda t: self.room_temperature(3, t),
                         historised=True,
                     ),
-                    State("core:BatteryLevelState", INT, _const(87)),
+                    self._steady("core:BatteryLevelState", INT, 87),
                 ],
-                unit=CELCIUS,
             ),
             Device(
                 f"{climate}#2",
@@ -300,7 +324,9 @@ class House:
                 self.living,
                 2,
                 [State("core:CO2ConcentrationState", INT, self.co2, historised=True)],
+                power_source="mainSupply",
             ),
+            self._dead_sensor(f"io://{gw}/3002#1"),
             Device(
                 f"io://{gw}/4001#1",
                 "Kitchen window",
@@ -325,43 +351,56 @@ class House:
                 "RollerShutter",
                 self.bedroom,
                 1,
+                power_source="mainSupply",
             ),
         ]
         return devices
 
-    # ---- history ---------------------------------------------------------------------------
+    def _steady(self, name: str, type_: int, value: Value) -> State:
+        return State(name, type_, lambda t: value, steady=True)
 
-    def history_hours(self, now: float, start_ms: int, end_ms: int) -> list[int]:
-        """Full hours (epoch s) inside [start, end] that are at most 60 days old."""
-        first = max(start_ms / 1000, now - HISTORY_DAYS * DAY_S)
-        last = min(end_ms / 1000, now)
-        hour = math.ceil(first / HOUR_S) * HOUR_S
-        return list(range(int(hour), int(last) + 1, HOUR_S)) if hour <= last else []
+    def _dead_sensor(self, url: str) -> Device:
+        """A thermometer whose battery died three days ago: its last report stays, the server
+        marked it unavailable an hour later (core:StatusState, core:SensorDefectState)."""
+        died = self.silent_since
+        noticed = died + HOUR_S
 
-    def periods(
-        self, now: float, start_ms: int, end_ms: int, monthly: bool
-    ) -> list[tuple[int, int]]:
-        """Local days (or months) overlapping [start, end] within the kept history."""
-        oldest = now - HISTORY_DAYS * DAY_S
-        day = datetime.fromtimestamp(max(start_ms / 1000, oldest), self.zone)
-        day = day.replace(hour=0, minute=0, second=0, microsecond=0)
-        if monthly:
-            day = day.replace(day=1)
-        out: list[tuple[int, int]] = []
-        end = min(end_ms / 1000, now)
-        while day.timestamp() <= end:
-            after = _next_month(day) if monthly else (day + timedelta(days=1))
-            out.append((int(day.timestamp()), int(after.timestamp())))
-            day = after
-        return out
+        def after(t: float) -> float:
+            return noticed if t >= noticed else self.installed
 
-
-def _next_month(day: datetime) -> datetime:
-    return day.replace(year=day.year + day.month // 12, month=day.month % 12 + 1)
-
-
-def _const(value: Value) -> Fn:
-    return lambda t: value
+        return Device(
+            url,
+            "Bedroom air",
+            "io:TemperatureIOSystemSensor",
+            "TemperatureSensor",
+            "TemperatureSensor",
+            self.bedroom,
+            2,
+            [
+                State(
+                    "core:TemperatureState",
+                    FLOAT,
+                    lambda t: self.room_temperature(4, min(t, died)),
+                    historised=True,
+                ),
+                State("core:BatteryLevelState", INT, lambda t: 3),
+                State(
+                    "core:StatusState",
+                    STRING,
+                    lambda t: "unavailable" if t >= noticed else "available",
+                    changed=after,
+                ),
+                State(
+                    "core:SensorDefectState",
+                    STRING,
+                    lambda t: "dead" if t >= noticed else "lowBattery",
+                    changed=after,
+                ),
+            ],
+            unit=CELCIUS,
+            available=False,
+            silent_since=died,
+        )
 
 
 def _energy(meter: Meter, kwh: bool) -> Fn:

@@ -181,6 +181,11 @@ def no_such_resource() -> Response:
     return error(404, "INVALID_API_CALL", "No such resource")
 
 
+def unknown_object() -> Response:
+    """The local API's answer to what it does not know (errors/local/400-unknown-object.json)."""
+    return error(400, "UNSPECIFIED_ERROR", "Unknown object.")
+
+
 def no_such_device(url: str) -> Response:
     return error(400, "NO_SUCH_DEVICE", f'No such device : "{url}"')
 
@@ -193,15 +198,32 @@ def session_and_bearer() -> Response:
     return error(400, "UNSPECIFIED_ERROR", "Cannot use JSESSIONID and bearer token in same request")
 
 
+# the maintenance page of the service (errors/cloud/503-maintenance.html says "Our service is
+# down for maintenance."), written here much shorter
 MAINTENANCE_HTML = """<html>
 <head><title>Maintenance</title></head>
 <body><div style="padding: 20px">
-<h1>Service under maintenance</h1>
-<p>The service is temporarily unavailable. Please try again in a few minutes.</p>
+<p>Oops ! Our service is down for maintenance. Please try again later.</p>
+<span>503</span>
 </div></body>
 </html>
+"""
+
+# the answer of the proxy in front of the service when the service does not answer it
+# (errors/cloud/502-bad-gateway.html)
+BAD_GATEWAY_HTML = """<html><head><title>502 Bad Gateway</title></head>
+<body><h1>Bad Gateway</h1><p>The upstream server sent an invalid response.</p></body></html>
 """
 
 
 def maintenance() -> Response:
     return Response(503, MAINTENANCE_HTML.encode(), "text/html; charset=utf-8")
+
+
+def bad_gateway() -> Response:
+    return Response(502, BAD_GATEWAY_HTML.encode(), "text/html; charset=utf-8")
+
+
+def gateway_timeout() -> Response:
+    """What a call left hanging finally gets, long after any client gave up on it."""
+    return Response(504, b"", "text/html")

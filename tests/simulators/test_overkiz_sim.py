@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -68,6 +69,10 @@ def now_ms(clock: MovableClock) -> int:
 
 def meter(sim: OverkizSimulator) -> str:
     return f"io://{sim.house.gateway}/2001#1"
+
+
+def attributes(device: dict[str, Any]) -> dict[str, object]:
+    return {a["name"]: a["value"] for a in device["attributes"]}
 
 
 def err(r: httpx.Response) -> tuple[int, str, str]:
@@ -139,17 +144,26 @@ def test_setup_has_heaters_with_sub_devices_meters_sensors_rts_and_places(
     probe, energy = devices[f"io://{gw}/1001#2"], devices[f"io://{gw}/1001#4"]
     assert probe["placeOID"] == energy["placeOID"] == heater["placeOID"]
     assert probe["attributes"] == [
+        {"name": "core:Manufacturer", "type": 3, "value": "Atlantic Group"},
+        {"name": "core:PowerSourceType", "type": 3, "value": "mainSupply"},
         {"name": "core:MeasuredValueType", "type": 3, "value": "core:TemperatureInCelcius"}]
-    assert energy["attributes"][0]["value"] == "core:ElectricalEnergyInWh"
+    assert attributes(energy)["core:MeasuredValueType"] == "core:ElectricalEnergyInWh"
     kwh = devices[f"io://{gw}/1002#5"]
-    assert kwh["attributes"][0]["value"] == "core:ElectricalEnergyInKWh"
+    assert attributes(kwh)["core:MeasuredValueType"] == "core:ElectricalEnergyInKWh"
     assert isinstance(kwh["states"][0]["value"], float)
-    # the main meter: the device counts Wh, its power state has its own unit (kW)
+    # the main meter: the device says Wh (its tariffs), energy and power have their own units
     main = devices[meter(sim)]
-    assert {a["name"]: a["value"] for a in main["attributes"]} == {
+    assert attributes(main) == {
+        "core:Manufacturer": "Somfy",
+        "core:PowerSourceType": "mainSupply",
         "core:MeasuredValueType": "core:ElectricalEnergyInWh",
-        f"{POWER}:MeasuredValueType": "core:ElectricalPowerInKW",
+        "core:ElectricEnergyConsumptionStateMeasuredValueType": "core:ElectricalEnergyInKWh",
+        "core:ElectricPowerConsumptionStateMeasuredValueType": "core:ElectricalPowerInW",
     }
+    # the most common Somfy thermometer has no unit attribute
+    air = devices[f"io://{gw}/3001#1"]
+    assert air["controllableName"] == "io:TemperatureIOSystemSensor"
+    assert attributes(air) == {"core:Manufacturer": "Somfy", "core:PowerSourceType": "battery"}
     rts = devices[f"rts://{gw}/16712345"]
     assert rts["states"] == []
     kinds = {d["definition"]["widgetName"] for d in setup["devices"]}
@@ -177,8 +191,9 @@ def test_power_and_energy_agree_over_time(
     first = read()
     clock.advance(30 * 60)
     second = read()
-    assert second[POWER] == first[POWER]
-    assert second[ENERGY] - first[ENERGY] == pytest.approx(first[POWER] * 1000 / 2, abs=1)
+    assert second[POWER] == first[POWER]  # W
+    # kWh to the Wh
+    assert second[ENERGY] - first[ENERGY] == pytest.approx(first[POWER] / 1000 / 2, abs=0.002)
 
 
 def test_the_device_url_is_one_percent_encoded_path_segment(
@@ -225,7 +240,7 @@ def test_events_carry_string_values_and_their_own_time(
     newest = max((e for e in events if e["deviceURL"] == meter(sim)),
                  key=lambda e: e["timestamp"])
     energy = next(s for s in newest["deviceStates"] if s["name"] == ENERGY)
-    assert energy["type"] == 1
+    assert energy["type"] == 2  # kWh, a float
     state = sim.house.by_url[meter(sim)].state(ENERGY)
     assert state is not None
     assert energy["value"] == str(state.value(newest["timestamp"] / 1000))
@@ -285,16 +300,17 @@ def test_history_is_hourly_with_units_and_consistent_energy(
     start = end - 3 * DAY_MS
     energy = history(http, meter(sim), ENERGY, start, end).json()
     power = history(http, meter(sim), POWER, start, end).json()
+    # the device's unit, whatever the state: the energy is in kWh and the power in W
     assert energy["deviceUnit"] == "core:ElectricalEnergyInWh"
-    assert power["deviceUnit"] == "core:ElectricalPowerInKW"  # the state's own unit wins
+    assert power["deviceUnit"] == "core:ElectricalEnergyInWh"
     whens = [v["when"] for v in energy["historyValues"]]
     assert whens[0] == (start // HOUR_MS + 1) * HOUR_MS
     assert whens == list(range(whens[0], end + 1, HOUR_MS))
     assert [v["when"] for v in power["historyValues"]] == whens
-    values = [int(v["value"]) for v in energy["historyValues"]]
-    kw = [float(v["value"]) for v in power["historyValues"]]
-    for i in range(len(values) - 1):  # the energy of each hour is that hour's power
-        assert values[i + 1] - values[i] == pytest.approx(kw[i] * 1000, abs=1)
+    kwh = [float(v["value"]) for v in energy["historyValues"]]
+    watts = [float(v["value"]) for v in power["historyValues"]]
+    for i in range(len(kwh) - 1):  # the energy of each hour is that hour's power
+        assert (kwh[i + 1] - kwh[i]) * 1000 == pytest.approx(watts[i], abs=1)
     temperature = history(http, f"io://{sim.house.gateway}/1001#2", "core:TemperatureState",
                           start, end).json()
     assert temperature["deviceUnit"] == "core:TemperatureInCelcius"
@@ -343,13 +359,13 @@ def test_daily_and_monthly_history_and_growing_indexes_agree(
     for value in values:
         local = datetime.fromtimestamp(value["when"] / 1000, paris)
         assert (local.hour, local.minute) == (0, 0)
-        assert float(value["value"]) == value["max"] - value["min"]
+        assert float(value["value"]) == pytest.approx(value["max"] - value["min"], abs=1e-6)
     first = values[0]
     asked = [{"deviceUrl": meter(sim), "stateName": ENERGY,
               "from": first["when"], "to": first["when"] + DAY_MS}]
     delta = http.post("/setup/devices/states/growingIndexes", json=asked).json()
     assert delta == [{"deviceUrl": meter(sim), "stateName": ENERGY,
-                      "delta": float(first["value"])}]
+                      "delta": float(first["value"])}]  # kWh, as the state
     months = history(http, meter(sim), ENERGY, end - 40 * DAY_MS, end, "monthly").json()
     whens = [datetime.fromtimestamp(v["when"] / 1000, paris) for v in months["historyValues"]]
     assert [(w.month, w.day, w.hour) for w in whens] == [(5, 1, 0), (6, 1, 0)]
@@ -365,7 +381,8 @@ def test_daily_value_is_the_sum_of_the_hour_deltas_of_the_local_day(
     hours = history(http, meter(sim), ENERGY, first["when"], first["when"] + DAY_MS).json()
     index = [float(v["value"]) for v in hours["historyValues"]]
     assert len(index) == 25  # 00:00 .. 24:00, both ends
-    assert float(first["value"]) == sum(b - a for a, b in itertools.pairwise(index))
+    assert float(first["value"]) == pytest.approx(
+        sum(b - a for a, b in itertools.pairwise(index)), abs=1e-6)
 
 
 def test_the_main_meter_counts_two_tariffs_that_add_up_to_its_total(
@@ -377,7 +394,8 @@ def test_the_main_meter_counts_two_tariffs_that_add_up_to_its_total(
     before: dict[str, float] | None = None
     for _ in range(24):
         states = {s["name"]: s["value"] for s in http.get(f"/setup/devices/{url}/states").json()}
-        assert abs(states[TARIFF_1] + states[TARIFF_2] - states[ENERGY]) <= 1
+        # the tariffs count Wh, the total kWh (to the Wh)
+        assert abs(states[TARIFF_1] + states[TARIFF_2] - states[ENERGY] * 1000) <= 2
         if before is not None:  # off-peak (22:00-06:00) counts only at night, peak by day
             hour = datetime.fromtimestamp(clock() - 3600, paris).hour
             night = hour >= 22 or hour < 6
@@ -467,7 +485,7 @@ def test_local_api_uses_a_bearer_token_and_typed_event_values(
         assert any(isinstance(v, int | float) for v in values)
         end = now_ms(clock)
         r = history(client, meter(sim), ENERGY, end - DAY_MS, end)
-        assert err(r) == (404, "INVALID_API_CALL", "No such resource")  # no history locally
+        assert err(r) == (400, "UNSPECIFIED_ERROR", "Unknown object.")  # no history locally
         client.cookies.set("JSESSIONID", "ABC")
         r = client.get("/setup/devices")
         assert err(r) == (400, "UNSPECIFIED_ERROR",
