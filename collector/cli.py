@@ -371,18 +371,30 @@ def demo(seconds: float, out_dir: Path) -> None:
 @main.command()
 @click.argument("system", type=click.Choice(["fritzbox", "thinknx", "overkiz"]))
 @click.option("--port", type=int, default=0, help="0 = a free port")
+@click.option(
+    "--setup",
+    "setup_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="overkiz only: serve the devices of this recorded /setup answer (JSON)",
+)
 @user_errors
-def simulate(system: str, port: int) -> None:
+def simulate(system: str, port: int, setup_file: Path | None) -> None:
     """Run one device simulator on loopback until Ctrl-C."""
     import importlib
 
+    if setup_file is not None and system != "overkiz":
+        raise click.UsageError("--setup is for the overkiz simulator only")
     setup_logging("INFO")
     # each simulator module offers serve_forever(port): start, print a working config
     # snippet, serve until Ctrl-C
     module = importlib.import_module(f"collector.simulators.{system}")
     # Ctrl-C is how it ends, also when it comes before the simulator's own loop took over
     with contextlib.suppress(KeyboardInterrupt):
-        module.serve_forever(port)
+        if setup_file is None:
+            module.serve_forever(port)
+        else:
+            module.serve_forever(port, setup_file=setup_file)
 
 
 @main.command()
