@@ -59,21 +59,22 @@ def test_check_loads_the_setup_only_when_the_cache_is_older_than_a_day(
     first = check(config, tmp_path)  # no cache yet: loaded
     assert sim.calls(SETUP) == 1
     assert first == (f"cloud API {sim.url} (login as {sim.username}; history), "
-                     f"{devices} devices (setup just loaded)")
+                     f"{devices} devices (setup just loaded; next load allowed in 24.0 h)")
 
     again = check(config, tmp_path)  # a new process, cache fresh: not loaded again
     assert sim.calls(SETUP) == 1
-    assert again.endswith(f"{devices} devices (setup just loaded)")
+    assert again.endswith(f"{devices} devices (setup just loaded; next load allowed in 24.0 h)")
 
     age(tmp_path, 23)
     younger = check(config, tmp_path)
     assert sim.calls(SETUP) == 1
-    assert younger.endswith(f"{devices} devices (setup cached 23.0 h ago)")
+    assert younger.endswith(
+        f"{devices} devices (setup cached 23.0 h ago; next load allowed in 1.0 h)")
 
     age(tmp_path, 25)
     stale = check(config, tmp_path)  # older than the limit: refreshed, once
     assert sim.calls(SETUP) == 2
-    assert stale.endswith("(setup just loaded)")
+    assert stale.endswith("(setup just loaded; next load allowed in 24.0 h)")
     cached = json.loads((tmp_path / "overkiz-house.setup.json").read_text(encoding="utf-8"))
     assert time.time() - cached["fetched_at"] < 60
 

@@ -1,4 +1,4 @@
-"""Overkiz energy per local day and month: periods, aggregated history, growing indexes."""
+"""Overkiz energy per local day and month: periods and batched growing index variations."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ from collector.sources.overkiz.energy import meters, period_readings
 from collector.sources.overkiz.history import ms
 from collector.sources.overkiz.limits import RateLimiter
 from collector.sources.overkiz.parse import State, parse_setup
-from collector.sources.overkiz.periods import Period, Slot, parse_growing, period_start, slots
+from collector.sources.overkiz.periods import (
+    Ask,
+    Period,
+    Slot,
+    growing_by_name,
+    parse_growing,
+    period_start,
+    slots,
+)
 from collector.sources.overkiz.readings import period_reading, reading
 from collector.sources.overkiz.source import OverkizSource
 
@@ -91,14 +99,22 @@ def test_slots_tile_from_start_to_end(
 
 def test_parse_growing() -> None:
     doc = json.loads(fixture("growing/running-day.json"))
-    assert parse_growing(doc) == {(METER, ENERGY): 3.75}
-    assert parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": None}]) == {}
+    day = Ask(METER, ENERGY, utc("2026-03-29T22:00"), NOW)
+    assert parse_growing(doc, [day]) == [3.75]
+    assert growing_by_name(doc) == {(METER, ENERGY): 3.75}
+    assert parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": None}],
+                         [day]) == [None]
+    # an answer that does not list the asked meters in the asked order is not read by position
+    assert parse_growing(doc, [day, day]) is None
+    assert parse_growing([{"deviceUrl": "io://other", "stateName": ENERGY, "delta": 1}],
+                         [day]) is None
     with pytest.raises(ParseError, match=r"growingIndexes\[0\].delta"):
-        parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": "lots"}])
+        parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": "lots"}], [day])
     with pytest.raises(ParseError, match=r"growingIndexes\[1\]"):
-        parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": 1}, {"delta": 1}])
+        parse_growing([{"deviceUrl": METER, "stateName": ENERGY, "delta": 1}, {"delta": 1}],
+                      [day, day])
     with pytest.raises(ParseError, match="not a list"):
-        parse_growing({"delta": 1})
+        parse_growing({"delta": 1}, [day])
 
 
 def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
@@ -113,15 +129,19 @@ def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
 ))
 def test_fuzz_growing_only_typed_errors(doc: object) -> None:
     with contextlib.suppress(ParseError):
-        parse_growing(doc)
+        parse_growing(doc, [Ask(METER, ENERGY, NOW, NOW)])
+    with contextlib.suppress(ParseError):
+        growing_by_name(doc)
 
 
 class Server:
-    """The cloud for one kWh meter: daily history from the fixture, growing deltas by slot."""
+    """The cloud for one kWh meter that counts 0.5 kWh every hour: each growing index
+    variation is half the slot's hours, in the order asked (or reversed, ``reverse``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reverse: bool = False) -> None:
         self.calls: list[str] = []
         self.bodies: list[list[dict[str, object]]] = []
+        self.reverse = reverse
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode().removeprefix(CLOUD_PATH)
@@ -130,15 +150,12 @@ class Server:
             return httpx.Response(200, json={}, headers={"Set-Cookie": "JSESSIONID=x"})
         if path == "/setup":
             return httpx.Response(200, content=fixture("setup/meter-with-tariffs.json"))
-        if "/history/daily/" in path:
-            return httpx.Response(200, content=fixture("history/daily-kwh.json"))
         if path == "/setup/devices/states/growingIndexes":
             body = json.loads(request.content)
             self.bodies.append(body)
-            hours = (body[0]["to"] - body[0]["from"]) / 3_600_000
-            name = "running-day" if hours < 24 else "running-month"
-            doc = json.loads(fixture(f"growing/{name}.json"))
-            return httpx.Response(200, json=doc if hours > 0 else [])
+            out = [{"deviceUrl": i["deviceUrl"], "stateName": i["stateName"],
+                    "delta": (i["to"] - i["from"]) / 3_600_000 * 0.5} for i in body]
+            return httpx.Response(200, json=out[::-1] if self.reverse else out)
         return httpx.Response(404, json={"errorCode": "INVALID_API_CALL",
                                          "error": "No such resource"})
 
@@ -148,63 +165,76 @@ def _periods(server: Server, tz: ZoneInfo) -> dict[str, list[Reading]]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
             client = OverkizClient("https://cloud" + CLOUD_PATH, http, RateLimiter(None),
                                    username="u", password="p")
-            devices = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json")))
+            devices = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json"))).items
             wanted = [(m, SINCE) for m in meters(devices)]
-            return await period_readings(client, wanted, NOW, tz, site="home", aggregated=True)
+            return await period_readings(client, wanted, NOW, tz, site="home")
 
     return asyncio.run(go())
 
 
-def test_finished_days_from_the_daily_history_running_periods_from_growing_indexes() -> None:
+def test_every_day_and_month_from_one_growing_index_request() -> None:
     server = Server()
     found = _periods(server, PARIS)
     tags = (("model", "io:TotalElectricalEnergyConsumptionIOSystemDeviceSensor"),
-            ("room", "Garage"))
+            ("period", "day"), ("room", "Garage"))
     days = found[f"{METER} {ENERGY} day"]
     assert [(r.measurement, r.time, r.value, r.tags) for r in days] == [
-        ("energy_period_wh", utc("2026-03-26T23:00"), 11_500.0, (*tags[:1], ("period", "day"),
-                                                                 *tags[1:])),
-        ("energy_period_wh", utc("2026-03-27T23:00"), 9_250.0, (*tags[:1], ("period", "day"),
-                                                                *tags[1:])),
-        ("energy_period_wh", utc("2026-03-28T23:00"), 10_000.0, (*tags[:1], ("period", "day"),
-                                                                 *tags[1:])),
-        # the running day: the growing index, not the unfinished aggregate (3.5 kWh)
-        ("energy_period_wh", utc("2026-03-29T22:00"), 3_750.0, (*tags[:1], ("period", "day"),
-                                                                *tags[1:])),
+        ("energy_period_wh", utc("2026-03-26T23:00"), 12_000.0, tags),
+        ("energy_period_wh", utc("2026-03-27T23:00"), 12_000.0, tags),
+        ("energy_period_wh", utc("2026-03-28T23:00"), 11_500.0, tags),  # 23 hours
+        ("energy_period_wh", utc("2026-03-29T22:00"), 6_000.0, tags),  # running: 12 h so far
     ]
     (month,) = found[f"{METER} {ENERGY} month"]
+    # March in Paris from its first midnight (Feb 28 23:00 UTC) to now: 707 hours
     assert (month.time, month.value, month.tag("period")) == (
-        utc("2026-02-28T23:00"), 301_250.0, "month")
+        utc("2026-02-28T23:00"), 353_500.0, "month")
     assert all(r.source == "overkiz" and r.device_id == METER for r in [*days, month])
-    # one daily history read for the whole range; no monthly read (no finished month);
-    # one growing request per running slot
-    assert server.calls == [
-        "POST /login",
-        f"GET /setup/devices/{SEGMENT}/states/{ENERGY}/history/daily/1774566000000/1774864800000",
-        "POST /setup/devices/states/growingIndexes",
-        "POST /setup/devices/states/growingIndexes",
-    ]
-    assert server.bodies == [
-        [{"deviceUrl": METER, "stateName": ENERGY, "from": 1772319600000, "to": 1774864800000}],
-        [{"deviceUrl": METER, "stateName": ENERGY, "from": 1774821600000, "to": 1774864800000}],
-    ]
+    assert server.calls == ["POST /login", "POST /setup/devices/states/growingIndexes"]
+    (body,) = server.bodies
+    assert body[0] == {"deviceUrl": METER, "stateName": ENERGY,
+                       "from": 1774566000000, "to": 1774652400000}
+    assert body[-1] == {"deviceUrl": METER, "stateName": ENERGY,
+                        "from": 1772319600000, "to": 1774864800000}
+    assert len(body) == 5
 
 
-def test_days_of_another_zone_come_from_growing_indexes() -> None:
+def test_an_answer_out_of_order_is_asked_again_one_slot_per_meter() -> None:
+    """Two meters: an answer that lists them in another order than asked is not read by
+    position; each slot is asked again in requests that hold each meter once."""
+    doc = json.loads(fixture("setup/meter-with-tariffs.json"))
+    other = json.loads(json.dumps(doc["devices"][0]))
+    other["deviceURL"] = "io://1234-5678-9012/7002#1"
+    doc["devices"].append(other)
+    server = Server(reverse=True)
+
+    async def go() -> dict[str, list[Reading]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+            client = OverkizClient("https://cloud" + CLOUD_PATH, http, RateLimiter(None),
+                                   username="u", password="p")
+            wanted = [(m, SINCE) for m in meters(parse_setup(doc).items)]
+            return await period_readings(client, wanted, NOW, PARIS, site="home")
+
+    found = asyncio.run(go())
+    for url in (METER, "io://1234-5678-9012/7002#1"):
+        assert [r.value for r in found[f"{url} {ENERGY} day"]] == [
+            12_000.0, 12_000.0, 11_500.0, 6_000.0]
+        assert [r.value for r in found[f"{url} {ENERGY} month"]] == [353_500.0]
+    # the batch of ten, then five requests holding each meter once
+    assert [len(b) for b in server.bodies] == [10, 2, 2, 2, 2, 2]
+
+
+def test_days_of_another_zone() -> None:
     server = Server()
     found = _periods(server, ZoneInfo("UTC"))
     days = found[f"{METER} {ENERGY} day"]
-    # the server's days start at midnight in Paris, ours at midnight UTC: none is taken
-    # from the aggregate; each of ours is asked for on its own
-    assert [r.time for r in days] == [utc("2026-03-27T00:00"), utc("2026-03-28T00:00"),
-                                      utc("2026-03-29T00:00"), utc("2026-03-30T00:00")]
-    asked = sorted((b[0]["from"], b[0]["to"]) for b in server.bodies)
-    assert len(asked) == 4 + 1  # four days and the running month
-    assert (1774828800000, 1774864800000) in asked  # 2026-03-30T00:00Z .. now
+    assert [(r.time, r.value) for r in days] == [
+        (utc("2026-03-27T00:00"), 12_000.0), (utc("2026-03-28T00:00"), 12_000.0),
+        (utc("2026-03-29T00:00"), 12_000.0), (utc("2026-03-30T00:00"), 5_000.0)]
+    assert len(server.bodies) == 1
 
 
 def test_tariff_indexes_are_energy_with_a_tariff_tag() -> None:
-    (device,) = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json")))
+    (device,) = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json"))).items
     points = [p for s in device.states if (p := reading(device, s, NOW, site="home"))]
     assert [(p.measurement, p.value, p.tag("tariff")) for p in points] == [
         ("energy_wh", 4_824_500.0, None),
@@ -217,7 +247,7 @@ def test_tariff_indexes_are_energy_with_a_tariff_tag() -> None:
 def test_real_tariff_index(shared_dir: Path) -> None:
     doc = json.loads(
         (shared_dir / "fixtures/overkiz/setup/setup_cozytouch_4.json").read_text("utf-8"))
-    meter = {d.url: d for d in parse_setup(doc)}["io://****-****-6923/11301395#5"]
+    meter = {d.url: d for d in parse_setup(doc).items}["io://****-****-6923/11301395#5"]
     points = {p.tag("tariff"): p.value
               for s in meter.states if (p := reading(meter, s, NOW, site="home"))}
     # the total and tariff 0 as the capture has them (Wh); the other tariffs are type 0
@@ -255,12 +285,13 @@ def test_live_job_rewrites_the_running_day_and_month(tmp_path: Path) -> None:
         assert all(r.measurement == "energy_period_wh" and r.value > 0 for r in readings)
     # no aggregated history for the live job: growing index variations only
     assert not [c for c in server.calls if "/history/" in c]
-    assert sorted({b[0]["from"] for b in server.bodies}) == sorted(
-        {ms(t) for t in starts.values()})
+    # each run asks the running day and month in one request
+    assert [sorted(i["from"] for i in b) for b in server.bodies] == [
+        sorted(ms(t) for t in starts.values())] * 2
 
 
 def test_a_decrease_or_an_unknown_unit_gives_no_period_point() -> None:
-    (device,) = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json")))
+    (device,) = parse_setup(json.loads(fixture("setup/meter-with-tariffs.json"))).items
     begin = utc("2026-03-29T22:00")
     kept = period_reading(device, "day", begin, 1.25, "kWh", site="home")
     assert kept is not None and (kept.value, kept.time, kept.tag("period")) == (

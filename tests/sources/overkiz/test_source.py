@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from collector.config import OverkizConfig
+from collector.errors import PartialFailure, TransientError
 from collector.sources.overkiz.client import CLOUD_PATH
 from collector.sources.overkiz.errors import OverkizListenerLost
+from collector.sources.overkiz.limits import Category
 from collector.sources.overkiz.source import OverkizSource
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "overkiz"
@@ -24,6 +26,10 @@ class Cloud:
         self.calls: list[str] = []
         self.listeners = 0
         self.lose_listener = False
+        #: The answer of every device states read, and how setup loads fail.
+        self.states: list[dict[str, object]] = [
+            {"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": 9}]
+        self.setup_fails = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode().removeprefix(CLOUD_PATH)
@@ -32,6 +38,9 @@ class Cloud:
             return httpx.Response(200, json={"success": True},
                                   headers={"Set-Cookie": "JSESSIONID=abc; Path=/"})
         if path == "/setup":
+            if self.setup_fails:
+                self.setup_fails -= 1
+                raise httpx.ReadTimeout("no answer", request=request)
             setup = (FIXTURES / "setup/meter-and-sensor.json").read_bytes()
             return httpx.Response(200, content=setup)
         if path == "/events/register":
@@ -48,9 +57,7 @@ class Cloud:
                 200, content=(FIXTURES / "events/energy-changed.json").read_bytes()
             )
         if path.endswith("/states"):
-            return httpx.Response(
-                200, json=[{"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": 9}]
-            )
+            return httpx.Response(200, json=self.states)
         missing = {"errorCode": "INVALID_API_CALL", "error": "No such resource"}
         return httpx.Response(404, json=missing)
 
@@ -113,8 +120,89 @@ def test_state_reads_use_one_encoded_segment(tmp_path: Path) -> None:
     points = asyncio.run(source(cloud, tmp_path).read_states())
     assert "/setup/devices/io%3A%2F%2F1234-5678-9012%2F5541257%235/states" in cloud.calls
     meter = [p for p in points if p.device_id == METER]
-    assert [(p.measurement, p.value) for p in meter] == [("energy_wh", 9.0)]
-    assert all(p.device_id != "rts://1234-5678-9012/16756006" for p in points)
+    # the setup says nothing against the meter: it is present, and its energy has no time
+    # of its own in this answer, so it is stamped with the read
+    assert [(p.measurement, p.value, p.label) for p in meter] == [
+        ("state", 1.0, "present"), ("energy_wh", 9.0, None)]
+    assert [p.tag("name") for p in meter] == ["present", None]
+
+
+def test_a_state_read_is_stamped_with_its_last_update_and_not_written_again(
+    tmp_path: Path
+) -> None:
+    cloud = Cloud()
+    cloud.states = [
+        {"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": 9,
+         "lastUpdateTime": 1_767_225_600_000},
+        {"name": "core:DerogationStartDateTimeState", "type": 5, "value": 1_641_862_917_000},
+    ]
+    src = source(cloud, tmp_path)
+
+    async def reads() -> list[list[tuple[str, float, datetime]]]:
+        out = []
+        for _ in range(2):
+            points = await src.read_states()
+            out.append([(p.measurement, p.value, p.time) for p in points if p.device_id == METER
+                        and p.measurement != "state"])
+        cloud.states[0] = {**cloud.states[0], "value": 10, "lastUpdateTime": 1_767_229_200_000}
+        points = await src.read_states()
+        out.append([(p.measurement, p.value, p.time) for p in points if p.device_id == METER
+                     and p.measurement != "state"])
+        return out
+
+    first, second, third = asyncio.run(reads())
+    assert first == [("energy_wh", 9.0, datetime(2026, 1, 1, tzinfo=UTC))]
+    assert second == []  # not updated since the last read: nothing new
+    assert third == [("energy_wh", 10.0, datetime(2026, 1, 1, 1, tzinfo=UTC))]
+
+
+def test_an_unavailable_device_gives_no_fresh_readings(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.states = [
+        {"name": "core:StatusState", "type": 3, "value": "unavailable"},
+        {"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": 9},
+    ]
+    points = asyncio.run(source(cloud, tmp_path).read_states())
+    meter = [(p.measurement, p.value, p.label, p.tag("name")) for p in points
+             if p.device_id == METER]
+    assert meter == [("state", 0.0, "absent", "present")]
+
+
+def test_one_odd_state_costs_only_itself(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.states = [
+        {"name": "core:ElectricEnergyConsumptionState", "type": 1, "value": "lots"},
+        {"name": "core:ElectricPowerConsumptionState", "type": 1, "value": 120},
+    ]
+    with pytest.raises(PartialFailure) as failed:
+        asyncio.run(source(cloud, tmp_path).read_states())
+    kept = [(p.measurement, p.value) for p in failed.value.readings if p.device_id == METER]
+    assert ("power_w", 120.0) in kept
+    assert all(m != "energy_wh" for m, _ in kept)
+    assert any(METER in e and "core:ElectricEnergyConsumptionState" in e
+               for e in failed.value.errors)
+
+
+def test_a_setup_load_without_answer_spends_no_daily_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = Cloud()
+    cloud.setup_fails = 1
+    src = source(cloud, tmp_path)
+
+    async def run() -> None:
+        with pytest.raises(TransientError):
+            await src.read_states()
+        with pytest.raises(TransientError, match="next try in 30 s"):
+            await src.read_states()  # backing off: not asked again at once
+        assert src.client.next_allowed_s(Category.BULK_LOAD) == 0.0
+        monkeypatch.setattr(src, "_setup_retry_at", 0.0)  # the back-off has passed
+        assert [p.value for p in await src.read_states() if p.device_id == METER] == [1.0, 9.0]
+
+    asyncio.run(run())
+    assert cloud.calls.count("/setup") == 2
+    assert not (tmp_path / "overkiz-home.limits.json").exists() or "bulk-load" in (
+        tmp_path / "overkiz-home.limits.json").read_text()
 
 
 
