@@ -481,7 +481,7 @@ def serve_forever(port: int, setup_file: Path | None = None) -> None:
     sim = OverkizSimulator(port=port, setup_file=setup_file)
     sim.start()
     if setup_file is not None:
-        print(f"Serving the recorded setup {setup_file} ({len(sim.devices())} devices)")
+        print(f"Serving the recorded setup {setup_file} ({len(sim.devices())} devices)", flush=True)
     if True in sim.apis and False in sim.apis:
         print(f"Overkiz simulator: {sim.url}{CLOUD}  (local API: {sim.url}{LOCAL})", flush=True)
     else:
