@@ -63,8 +63,29 @@ def _text(text: str, style: str = "") -> Text:
     return Text(text, style=style)
 
 
-def _failure(errors: list[str]) -> Text:
-    return _text("; ".join(errors)[:200], "red")
+#: A table cell longer than this shows its start and a note number; the whole text is
+#: printed below the table, where no column width cuts it.
+_CELL_MAX = 80
+
+
+class _Notes:
+    """Long texts of one table, printed whole below it as numbered notes."""
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[str, str]] = []
+
+    def cell(self, text: str, style: str = "") -> Text:
+        if len(text) <= _CELL_MAX:
+            return _text(text, style)
+        self.texts.append((text, style))
+        return _text(f"{text[:_CELL_MAX - 20].rstrip()} ... [{len(self.texts)}]", style)
+
+    def failure(self, errors: list[str]) -> Text:
+        return self.cell("; ".join(errors), "red")
+
+    def print(self, console: Console) -> None:
+        for number, (text, style) in enumerate(self.texts, 1):
+            console.print(_text(f"[{number}] {text}", style), soft_wrap=True)
 
 
 def _load(config_path: Path | None) -> Config:
@@ -116,17 +137,20 @@ def once(config_path: Path | None) -> None:
     from rich.table import Table
 
     console = _console()
+    notes = _Notes()
     table = Table(title="collector once")
     for col in ("source", "job", "points", "seconds", "result"):
         table.add_column(col)
     for o in outcomes:
-        result = _text("ok") if o.ok else _failure(o.errors)
+        result = _text("ok") if o.ok else notes.failure(o.errors)
         if note := o.drop_note():
-            result.append_text(_text(("; " if not o.ok else ", ") + note[:200], "yellow"))
+            result.append_text(_text("; " if not o.ok else ", "))
+            result.append_text(notes.cell(note, "yellow"))
         table.add_row(_text(o.source), _text(o.job), str(o.points), f"{o.duration_s:.2f}",
                       result)
     if outcomes:
         console.print(table)
+        notes.print(console)
     else:
         console.print("no sources configured")
     failed = [o for o in outcomes if not o.ok]
@@ -159,14 +183,17 @@ def check(config_path: Path | None) -> None:
     rows, jobs = asyncio.run(go())
     from rich.table import Table
 
+    notes = _Notes()
     table = Table(title="collector check")
     table.add_column("part")
     table.add_column("ok")
     table.add_column("detail")
     table.add_row("config", "yes", "valid")
     for part, ok, detail in rows:
-        table.add_row(_text(part), _text("yes") if ok else _text("NO", "red"), _text(detail))
-    _console().print(table)
+        table.add_row(_text(part), _text("yes") if ok else _text("NO", "red"), notes.cell(detail))
+    console = _console()
+    console.print(table)
+    notes.print(console)
     jobs_ok = _check_jobs(config, jobs)
     sys.exit(0 if all(ok for _, ok, _ in rows) and jobs_ok else 1)
 
@@ -188,13 +215,16 @@ def _check_jobs(config: Config, jobs: list[str]) -> bool:
     except CollectorError as err:
         click.echo(f"jobs: cannot read the self-metrics: {redact(str(err))}", err=True)
         return False
+    notes = _Notes()
     table = Table(title="jobs (the daemon's self-metrics of the last 24 h)")
     for col in ("job", "ok", "last success", "last error", "errors"):
         table.add_column(col)
     for job, ok, success, error, count in cells:
         table.add_row(_text(job), _text("yes") if ok else _text("NO", "red"), _text(success),
-                      _text(error, "" if ok else "red"), count)
-    _console().print(table)
+                      notes.cell(error, "" if ok else "red"), count)
+    console = _console()
+    console.print(table)
+    notes.print(console)
     return all(ok for _, ok, _, _, _ in cells)
 
 
@@ -254,13 +284,15 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
             await app.aclose()
 
     outcomes, pending, interrupted = asyncio.run(go())
+    notes = _Notes()
     table = Table(title=f"collector backfill since {start.isoformat()}")
     for col in ("source", "series", "windows", "points", "result"):
         table.add_column(col)
     for o in outcomes:
-        table.add_row(_text(o.source), *_backfill_cells(o))
+        table.add_row(_text(o.source), *_backfill_cells(o, notes))
     if outcomes or not interrupted:  # interrupted before the first source: no table
         console.print(table if outcomes else "no sources configured")
+        notes.print(console)
     if pending:
         click.echo(f"{pending} lines wait in the spool for the store "
                    "(see `collector spool status`)", err=True)
@@ -276,7 +308,7 @@ def backfill(config_path: Path | None, since: str, source_name: str | None,
 _INTERRUPTED_DRAIN_S = 10.0
 
 
-def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
+def _backfill_cells(o: BackfillOutcome, notes: _Notes) -> tuple[str, str, str, Text]:
     """series (resumed), windows done/expected, points, result of one source."""
     if not o.has_history:
         return "-", "-", "-", _text("no device-side history")
@@ -285,7 +317,7 @@ def _backfill_cells(o: BackfillOutcome) -> tuple[str, str, str, Text]:
     if o.interrupted:
         result = _text("interrupted", "yellow")
     elif o.errors:
-        result = _failure(o.errors)
+        result = notes.failure(o.errors)
     elif o.windows == 0 and o.resumed:
         result = _text("up to date")
     else:

@@ -419,3 +419,17 @@ def test_readme_commands_are_commands_and_options_the_cli_takes() -> None:
             assert found is not None, args
             command, rest = found, rest[1:]
         command.make_context(command.name, rest)  # refuses unknown options and bad values
+
+
+def test_long_error_texts_are_shown_whole_below_the_table(tmp_path: Path) -> None:
+    with FritzboxSimulator() as sim:
+        cfg = _fritz_config(tmp_path, sim, password="wrong-password")
+        once = run(["once", "--config", str(cfg)], tmp_path, env={"COLUMNS": "80"})
+    assert once.returncode == 1
+    notes = [line for line in once.stdout.splitlines() if line.startswith("[1] ")]
+    assert len(notes) == 1, once.stdout
+    # the whole text on one line, whatever the terminal's width
+    assert notes[0].startswith("[1] AuthError: ")
+    assert notes[0] == ("[1] AuthError: FRITZ!Box home: login: user 'collector' was refused "
+                        "(wrong user name or password); the box blocks further logins for 1 s")
+    assert "... [1]" in once.stdout  # the cell points to it
