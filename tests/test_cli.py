@@ -432,4 +432,4 @@ def test_long_error_texts_are_shown_whole_below_the_table(tmp_path: Path) -> Non
     assert notes[0].startswith("[1] AuthError: ")
     assert notes[0] == ("[1] AuthError: FRITZ!Box home: login: user 'collector' was refused "
                         "(wrong user name or password); the box blocks further logins for 1 s")
-    assert "... [1]" in once.stdout  # the cell points to it
+    assert "[1]" in once.stdout.split(notes[0])[0]  # the cell points to it
