@@ -558,3 +558,186 @@ def test_the_printed_config_snippet_is_valid_and_logs_in(sim: OverkizSimulator) 
         r = client.post("/login", data={"userId": section.username,
                                         "userPassword": section.password.get_secret_value()})
         assert r.status_code == 200
+
+
+# ---- history limit, operations taken away, failures before the service -----------------------
+
+
+def test_a_limit_allows_any_span_and_gives_the_oldest_values_first(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    end = now_ms(clock)  # 2024-06-10 14:13:20 UTC
+    path = f"/setup/devices/{seg(meter(sim))}/states/{ENERGY}/history/{end - 10 * DAY_MS}/{end}"
+    five = http.get(path, params={"limit": 5}).json()["historyValues"]
+    first_hour = 1717167600000  # 2024-05-31 15:00 UTC, the first full hour of the window
+    assert [v["when"] for v in five] == [first_hour + i * HOUR_MS for i in range(5)]
+    every = http.get(path, params={"limit": 1000}).json()["historyValues"]
+    assert len(every) == 240  # ten days of full hours
+    assert every[:5] == five
+    assert sim.violations == {}
+    r = http.get(path, params={"limit": 0})
+    assert r.status_code == 400
+
+
+def test_a_disabled_operation_is_an_unknown_resource_on_both_apis(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    operation = "POST /setup/devices/states/growingIndexes"
+    sim.disable(operation)
+    r = http.post("/setup/devices/states/growingIndexes", json=[])
+    assert err(r) == (404, "INVALID_API_CALL", "No such resource")
+    with httpx.Client(base_url=sim.url + LOCAL, timeout=10,
+                      headers={"Authorization": f"Bearer {sim.token}"}) as local:
+        r = local.post("/setup/devices/states/growingIndexes", json=[])
+        assert err(r) == (400, "UNSPECIFIED_ERROR", "Unknown object.")
+    assert sim.calls(operation) == 2
+    sim.enable(operation)
+    assert http.post("/setup/devices/states/growingIndexes", json=[]).json() == []
+    sim.disable("GET /setup")
+    assert http.get("/setup").status_code == 404
+    assert sim.violation_count == 0
+
+
+@pytest.mark.parametrize(("kind", "status"), [
+    ("maintenance", 503), ("unavailable", 503), ("bad-gateway", 502)])
+def test_a_failed_call_is_not_counted_against_the_day_limit(
+    sim: OverkizSimulator, http: httpx.Client, kind: str, status: int
+) -> None:
+    sim.fail_next("GET /setup", 2, kind)
+    assert http.get("/setup/gateways").status_code == 200  # other operations answer
+    for _ in range(2):
+        r = http.get("/setup")
+        assert r.status_code == status
+        assert r.headers["content-type"].startswith("text/html")
+    assert http.get("/setup").status_code == 200  # the day's one call
+    assert http.get("/setup").status_code == 429  # and only one
+    assert sim.violations == {"GET /setup": 1}
+    assert sim.calls("GET /setup") == 4
+
+
+def test_a_call_left_unanswered_is_not_counted(sim: OverkizSimulator) -> None:
+    sim.fail_next("GET /setup", 1, "hang")
+    with login(sim) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/setup", timeout=0.2)
+        assert client.get("/setup").status_code == 200
+    assert sim.violation_count == 0
+    with pytest.raises(ValueError, match="kind must be one of"):
+        sim.fail_next("GET /setup", 1, "explode")
+
+
+# ---- the shapes of the answers ---------------------------------------------------------------
+
+
+def test_states_carry_the_time_of_their_last_change(
+    sim: OverkizSimulator, http: httpx.Client
+) -> None:
+    url = f"io://{sim.house.gateway}/1001#1"
+    states = {s["name"]: s for s in http.get(f"/setup/devices/{seg(url)}/states").json()}
+    assert states["core:EcoRoomTemperatureState"]["lastUpdateTime"] == 1672531200000  # never
+    # comfort since 06:00 in Paris (04:00 UTC)
+    assert states["core:TargetTemperatureState"]["lastUpdateTime"] == 1717992000000
+    assert states["core:DerogationStartDateTimeState"]["type"] == 5
+    assert states["io:DiagnosticDataState"]["type"] == 4
+    assert states["io:ServiceAccessCodeState"]["type"] == 9
+    one = http.get(f"/setup/devices/{seg(url)}/states/core:TargetTemperatureState").json()
+    assert one == {"name": "core:TargetTemperatureState", "type": 2, "value": 20.0,
+                   "lastUpdateTime": 1717992000000}
+
+
+def test_the_dead_sensor_is_unavailable_silent_and_its_history_stops(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    url = f"io://{sim.house.gateway}/3002#1"
+    device = http.get(f"/setup/devices/{seg(url)}").json()
+    assert device["available"] is False
+    before = http.get(f"/setup/devices/{seg(url)}/states").json()
+    listener = http.post("/events/register").json()["id"]
+    clock.advance(300)
+    events = http.post(f"/events/{listener}/fetch").json()
+    assert events and url not in {e["deviceURL"] for e in events}
+    assert http.get(f"/setup/devices/{seg(url)}/states").json() == before
+    end = now_ms(clock)
+    temperatures = history(http, url, "core:TemperatureState", end - 4 * DAY_MS,
+                           end, "daily").json()["historyValues"]
+    raw = http.get(f"/setup/devices/{seg(url)}/states/core:TemperatureState/history/"
+                   f"{end - 5 * DAY_MS}/{end}", params={"limit": 500}).json()
+    assert raw["deviceUnit"] == "core:TemperatureInCelcius"
+    assert raw["historyValues"][-1]["when"] == 1717768800000  # 2024-06-07 14:00 UTC
+    assert temperatures[-1]["when"] < 1717797600000  # no day after 2024-06-08 00:00 Paris
+
+
+def test_the_local_setup_has_the_local_shape_and_no_unit_attribute(sim: OverkizSimulator) -> None:
+    with httpx.Client(base_url=sim.url + LOCAL, timeout=10,
+                      headers={"Authorization": f"Bearer {sim.token}"}) as client:
+        setup = client.get("/setup").json()
+        states = client.get(f"/setup/devices/{seg(meter(sim))}/states").json()
+        assert err(client.get("/setup/places")) == (400, "UNSPECIFIED_ERROR", "Unknown object.")
+    # the keys of a recorded local API /setup (setup_local_with_climate.json)
+    assert set(setup) == {"gateways", "devices"}
+    assert set(setup["gateways"][0]) == {"connectivity", "gatewayId"}
+    for device in setup["devices"]:
+        assert set(device) == {"deviceURL", "available", "synced", "type", "states", "label",
+                               "subsystemId", "attributes", "enabled", "controllableName",
+                               "definition"}
+        assert all("MeasuredValueType" not in a["name"] for a in device["attributes"])
+    assert {s["name"]: set(s) for s in states}[ENERGY] == {"name", "type", "value"}
+
+
+# ---- recorded setups -------------------------------------------------------------------------
+
+
+def test_a_recorded_cloud_setup_is_served_as_recorded(
+    shared_dir: Path, clock: MovableClock
+) -> None:
+    path = shared_dir / "fixtures" / "overkiz" / "setup" / "setup_tahoma_be.json"
+    recorded = json.loads(path.read_text())
+    url = "io://1234-1234-4892/6699846#1"  # a heating valve with a date state
+    with OverkizSimulator(clock=clock, setup_file=path) as sim, login(sim) as client:
+        assert client.get("/setup").json() == recorded
+        states = {s["name"]: s for s in client.get(f"/setup/devices/{seg(url)}/states").json()}
+        start = now_ms(clock)
+        assert states["core:DerogationStartDateTimeState"] == {
+            "name": "core:DerogationStartDateTimeState", "type": 5, "value": 1641862917000,
+            "lastUpdateTime": 1718025180000}  # an hour before the start, on the minute
+        assert client.get("/setup/places").json() == recorded["rootPlace"]
+        assert client.get("/setup/location").json() == recorded["location"]
+        listener = client.post("/events/register").json()["id"]
+        clock.advance(60)
+        assert client.post(f"/events/{listener}/fetch").json() == []
+        probe = "io://1234-1234-4892/6699846#2"
+        flat = history(client, probe, "core:TemperatureState", start - DAY_MS, start).json()
+        assert {v["value"] for v in flat["historyValues"]} == {"19.4"}
+        assert flat["deviceUnit"] == "core:TemperatureInCelcius"
+
+
+def test_a_recorded_local_setup_is_served_on_the_local_api_only(
+    shared_dir: Path, clock: MovableClock
+) -> None:
+    path = shared_dir / "fixtures" / "overkiz" / "setup" / "setup_local_with_climate.json"
+    recorded = json.loads(path.read_text())
+    url = "io://****-****-9373/1292684#2"
+    with OverkizSimulator(clock=clock, setup_file=path) as sim:
+        with httpx.Client(base_url=sim.url + LOCAL, timeout=10,
+                          headers={"Authorization": f"Bearer {sim.token}"}) as client:
+            assert client.get("/setup").json() == recorded
+            states = client.get(f"/setup/devices/{seg(url)}/states").json()
+            assert {"type": 2, "name": "core:TemperatureState", "value": 24.1} in states
+            assert "lastUpdateTime" not in states[0]
+        with httpx.Client(base_url=sim.url + CLOUD, timeout=10) as cloud:
+            r = cloud.post("/login", data={"userId": sim.username, "userPassword": sim.password})
+            assert err(r) == (404, "INVALID_API_CALL", "No such resource")
+        assert config_snippet(sim).endswith(f'token = "{sim.token}"\n')
+
+
+def test_a_recorded_growing_index_varies_by_nothing(shared_dir: Path, clock: MovableClock) -> None:
+    path = shared_dir / "fixtures" / "overkiz" / "setup" / "setup_cozytouch_4.json"
+    with OverkizSimulator(clock=clock, setup_file=path) as sim, login(sim) as client:
+        meters = [d["deviceURL"] for d in client.get("/setup/devices").json()
+                  if d["controllableName"].startswith("io:CumulatedElectricalEnergy")]
+        assert len(meters) == 4
+        end = now_ms(clock)
+        asked = [{"deviceUrl": u, "stateName": ENERGY, "from": end - DAY_MS, "to": end}
+                 for u in meters]
+        deltas = client.post("/setup/devices/states/growingIndexes", json=asked).json()
+        assert deltas == [{"deviceUrl": u, "stateName": ENERGY, "delta": 0} for u in meters]
