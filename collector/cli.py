@@ -63,22 +63,19 @@ def _text(text: str, style: str = "") -> Text:
     return Text(text, style=style)
 
 
-#: A table cell longer than this shows its start and a note number; the whole text is
-#: printed below the table, where no column width cuts it.
-_CELL_MAX = 80
-
-
 class _Notes:
-    """Long texts of one table, printed whole below it as numbered notes."""
+    """Long texts of one table, printed whole below it as numbered notes: a cell longer
+    than half the terminal's width shows its start and the note's number."""
 
     def __init__(self) -> None:
         self.texts: list[tuple[str, str]] = []
+        self.limit = max(40, _console().width // 2)
 
     def cell(self, text: str, style: str = "") -> Text:
-        if len(text) <= _CELL_MAX:
+        if len(text) <= self.limit:
             return _text(text, style)
         self.texts.append((text, style))
-        return _text(f"{text[:_CELL_MAX - 20].rstrip()} ... [{len(self.texts)}]", style)
+        return _text(f"{text[:self.limit - 8].rstrip()} ... [{len(self.texts)}]", style)
 
     def failure(self, errors: list[str]) -> Text:
         return self.cell("; ".join(errors), "red")
