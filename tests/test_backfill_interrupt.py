@@ -30,7 +30,6 @@ import pytest
 from collector.delivery import Deliverer
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import MovableClock, OverkizSimulator
-from collector.sources.overkiz.history import WINDOW_MS
 from collector.sources.overkiz.readings import RULES
 from collector.spool import Spool
 from collector.stores.sqlite import SqliteStore
@@ -166,7 +165,7 @@ def raw_windows(sim: OverkizSimulator, before: Counter[str]) -> dict[str, list[t
     ("deviceURL state", as the watermarks name them): (from, to) in epoch ms."""
     out: dict[str, list[tuple[int, int]]] = {}
     for path, n in (sim.requests - before).items():
-        parts = path.split("/")
+        parts = path.split("?", 1)[0].split("/")
         if len(parts) < 4 or parts[-3] != "history" or parts[-5] != "states":
             continue
         key = f"{unquote(parts[-6])} {unquote(parts[-4])}"
@@ -230,8 +229,8 @@ def assert_resumed(asked: dict[str, list[tuple[int, int]]], done: dict[str, date
 def test_the_uninterrupted_reference_is_a_real_backfill(overkiz: Reference) -> None:
     states = [k for k in overkiz.marks if k.partition(" ")[2] in RULES]
     assert len(states) >= 10
-    # 5 days in windows of at most 3 days: two windows per series, every one asked once
-    assert overkiz.requests[RAW] == 2 * len(states)
+    # 5 days of hourly values fit one page of ``limit`` values: one request per series
+    assert overkiz.requests[RAW] == len(states)
     assert overkiz.requests["GET /setup"] == 1
     by_measurement = Counter(p[0] for p in overkiz.points)
     assert by_measurement["temperature_c"] >= 5 * 24
@@ -275,9 +274,9 @@ def test_ctrl_c_stops_promptly_and_a_rerun_fetches_only_the_rest(
     assert resumed_series.endswith(f"({len(done)} resumed)")
     second = requests_of(sim, before)
     assert_resumed(raw_windows(sim, paths), done, overkiz)
-    # Only the window in flight at Ctrl-C is asked twice, and each series that was done
+    # Only the page in flight at Ctrl-C is asked twice, and each series that was done
     # asks once for what the house recorded since; the setup comes from the cache.
-    finished = sum(1 for at in done.values() if ms(at) > ms(overkiz.since) + WINDOW_MS + 1)
+    finished = sum(1 for key in done if key.partition(" ")[2] in RULES)
     assert overkiz.requests[RAW] <= first[RAW] + second[RAW]
     assert first[RAW] + second[RAW] <= overkiz.requests[RAW] + 1 + finished
     assert second["GET /setup"] == 0
@@ -310,8 +309,8 @@ def test_kill_9_loses_nothing_stored_and_never_tears_the_state(
     assert code == 0, out + err
     assert_resumed(raw_windows(sim, paths), done, overkiz)
     requests = requests_of(sim, before)
-    # per kill: the window in flight, and per series done then, what was recorded since
-    finished = sum(1 for at in done.values() if ms(at) > ms(overkiz.since) + WINDOW_MS + 1)
+    # per kill: the page in flight, and per series done then, what was recorded since
+    finished = sum(1 for key in done if key.partition(" ")[2] in RULES)
     assert overkiz.requests[RAW] <= requests[RAW]
     assert requests[RAW] <= overkiz.requests[RAW] + kills * (1 + finished)
     assert requests["GET /setup"] == 1  # once, then from the cache of the first run
