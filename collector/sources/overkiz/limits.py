@@ -54,13 +54,16 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.time,
         slower: dict[Category, float] | None = None,
+        scope: str = "",
     ) -> None:
         self._path = path
+        #: Whose limits these are (the API's address): a file of another server is not read.
+        self._scope = scope
         self._clock = clock
         self._periods = {c: max(c.period_s, (slower or {}).get(c, 0.0)) for c in Category}
         self._last: dict[Category, float] = {}
         if path is not None:
-            self._last.update(_load(path))
+            self._last.update(_load(path, scope))
 
     def period_s(self, category: Category) -> float:
         return self._periods[category]
@@ -96,10 +99,10 @@ class RateLimiter:
         limits are per session, so it may make that call again (else a lost answer to the
         daily setup load would leave the next process without devices for a day)."""
         if self._path is not None and category.period_s > PERSIST_ABOVE_S:
-            _save(self._path, self._last)
+            _save(self._path, self._last, self._scope)
 
 
-def _load(path: Path) -> dict[Category, float]:
+def _load(path: Path, scope: str) -> dict[Category, float]:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -119,6 +122,8 @@ def _load(path: Path) -> dict[Category, float]:
         )
         now = time.time()
         return {c: now for c in Category if c.period_s > PERSIST_ABOVE_S}
+    if doc.get("api", "") != scope:
+        return {}  # another server's limits
     by_label = {c.label: c for c in Category}
     out: dict[Category, float] = {}
     for label, value in doc.items():
@@ -128,8 +133,10 @@ def _load(path: Path) -> dict[Category, float]:
     return out
 
 
-def _save(path: Path, last: dict[Category, float]) -> None:
-    doc = {c.label: t for c, t in last.items() if c.period_s > PERSIST_ABOVE_S}
+def _save(path: Path, last: dict[Category, float], scope: str) -> None:
+    doc: dict[str, object] = {c.label: t for c, t in last.items()
+                              if c.period_s > PERSIST_ABOVE_S}
+    doc["api"] = scope
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

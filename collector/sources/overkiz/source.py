@@ -104,6 +104,7 @@ class OverkizSource(Source):
         limiter = RateLimiter(
             state_dir / f"overkiz-{config.name}.limits.json",
             slower={Category.POLLING: config.events_interval},
+            scope=base,
         )
         self.client = OverkizClient(
             base,
@@ -222,6 +223,8 @@ class OverkizSource(Source):
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("fetched_at"), (int, float)):
             return None
+        if raw.get("api") != self.client.base:  # the setup of another server or gateway
+            return None
         fetched_at = float(raw["fetched_at"])
         if now - fetched_at >= max_age_s:
             return None
@@ -232,7 +235,7 @@ class OverkizSource(Source):
         tmp = self._setup_path.with_name(self._setup_path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"fetched_at": fetched_at, "setup": doc}, fh)
+            json.dump({"fetched_at": fetched_at, "api": self.client.base, "setup": doc}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._setup_path)

@@ -46,7 +46,8 @@ def age(state_dir: Path, hours: float) -> None:
     doc = json.loads(cache.read_text(encoding="utf-8"))
     cache.write_text(json.dumps({**doc, "fetched_at": then}), encoding="utf-8")
     limits = state_dir / "overkiz-house.limits.json"
-    limits.write_text(json.dumps({"bulk-load": then}), encoding="utf-8")
+    kept = json.loads(limits.read_text(encoding="utf-8"))  # whose limits: the same server
+    limits.write_text(json.dumps({**kept, "bulk-load": then}), encoding="utf-8")
 
 
 def test_check_loads_the_setup_only_when_the_cache_is_older_than_a_day(
@@ -119,3 +120,37 @@ def test_history_false_is_said_and_backfills_nothing(
 
     asyncio.run(backfill())
     assert [t for t in sim.endpoint_requests if "/history/" in t] == []
+
+
+def test_check_and_once_with_an_endpoint_the_server_does_not_offer(
+    sim: OverkizSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.disable("POST /setup/devices/states/growingIndexes")
+    config = OverkizConfig(name="house", url=sim.url, username=sim.username,
+                           password=SecretStr(sim.password))
+    text = check(config, tmp_path)
+    assert text.endswith(
+        "; not offered by this server: energy per day and month (growing index variations)")
+    assert "history" not in text.split("not offered")[1]  # the state history is offered
+
+    async def periods() -> list[int]:
+        source = OverkizSource(config, state_dir=tmp_path)
+        try:  # the job gives nothing and does not fail, and asks only once
+            return [len(await source.read_periods()) for _ in range(3)]
+        finally:
+            await source.aclose()
+
+    assert asyncio.run(periods()) == [0, 0, 0]
+    assert sim.calls("POST /setup/devices/states/growingIndexes") == 2  # check, then once
+    assert sum("does not offer" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_the_setup_cache_belongs_to_its_server(sim: OverkizSimulator, tmp_path: Path) -> None:
+    config = OverkizConfig(name="house", url=sim.url, username=sim.username,
+                           password=SecretStr(sim.password))
+    check(config, tmp_path)
+    with OverkizSimulator(seed=4) as other:  # same site name, another server
+        moved = OverkizConfig(name="house", url=other.url, username=other.username,
+                              password=SecretStr(other.password))
+        check(moved, tmp_path)
+        assert other.calls(SETUP) == 1  # its own setup, not the first server's
