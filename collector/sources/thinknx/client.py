@@ -60,6 +60,29 @@ BODY_ERRORS: dict[str, type[CollectorError]] = {
     "params errors": PermanentError,
     "impossible to execute": TransientError,
 }
+#: The statuses of the documented error answers: every controller of "API URLs" lists
+#: "Error Response Code 400 or 404" with one of the bodies above.
+REFUSAL_STATUSES = frozenset({400, 404})
+
+
+class Refusal(CollectorError):
+    """Marks a documented error answer (``answer`` is its text): what a server says when
+    asked for something an object does not have ("Not all capabilities are available to all
+    the devices", "Devices capabilities")."""
+
+    answer: str = ""
+
+
+class PermanentRefusal(Refusal, PermanentError):
+    """HTTP 400/404 with "device not found" or "params errors"."""
+
+
+class TransientRefusal(Refusal, TransientError):
+    """HTTP 400 with "impossible to execute"."""
+
+
+class Unreachable(TransientError):
+    """No HTTP answer at all: a timeout, a refused or a broken connection."""
 
 
 def _ssl(config: ThinknxConfig) -> ssl.SSLContext | bool:
@@ -91,6 +114,11 @@ def error_for(status: int, body: bytes, what: str, retry_after: float | None = N
         cls = BODY_ERRORS.get(text, cls)
         meaning = f"{text!r} (HTTP {status})"
     message = f"{what}: {meaning}"
+    if text in BODY_ERRORS and status in REFUSAL_STATUSES:
+        refusal = (TransientRefusal(message) if cls is TransientError
+                   else PermanentRefusal(message))
+        refusal.answer = text
+        return refusal
     if cls is TransientError:
         return TransientError(message, retry_after=retry_after)
     return cls(message)
@@ -197,7 +225,7 @@ class ThinknxClient(AsyncClosing):
                      ) -> tuple[int, bytes, str | None]:
         """One GET: status, body (at most ``MAX_BODY_BYTES``) and Retry-After.
 
-        Network errors and timeouts become TransientError; their texts name the object and
+        Network errors and timeouts become ``Unreachable``; their texts name the object and
         the safe URL (httpx's own texts of transport errors carry no URL).
         """
         where = f"{what}: {self.safe_url(controller)}"
@@ -216,8 +244,11 @@ class ThinknxClient(AsyncClosing):
                     chunks.append(chunk)
                 return resp.status_code, b"".join(chunks), resp.headers.get("retry-after")
         except httpx.TimeoutException as err:
-            raise TransientError(f"{where}: no answer within the timeout "
-                                 f"({type(err).__name__})") from None
+            raise Unreachable(f"{where}: no answer within the timeout "
+                              f"({type(err).__name__})") from None
+        except httpx.TransportError as err:
+            raise Unreachable(f"{where}: {type(err).__name__}: {_no_secret(str(err), self)}"
+                              ) from None
         except httpx.HTTPError as err:
             raise TransientError(f"{where}: {type(err).__name__}: {_no_secret(str(err), self)}"
                                  ) from None

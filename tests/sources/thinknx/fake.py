@@ -20,6 +20,7 @@ VERSION = "1.1.10.12"
 STATUS = {
     "actualtemp": "21.5", "setpointstatus": 20.5, "tempmodestatus": 1, "chronoenstatus": 0,
     "hvacpowerstatus": 1, "hvacsetpointstatus": 24, "hvacmodestatus": 4, "hvacfanset": 2,
+    "hvacfanstatus": 2,
     "powerstatus": 1, "powerlevelstatus": 40, "heightlevelstatus": 75, "blindanglestatus": 10,
     "getvalue": 1.5,
 }
@@ -31,11 +32,13 @@ def _md5(text: str) -> str:
 
 @dataclass
 class FakeServer:
-    """``mode``: basic | digest | params | cloud. ``errors``: guid -> (status, body)."""
+    """``mode``: basic | digest | params | cloud. ``errors``: guid -> (status, body);
+    ``capability_errors``: (guid, controller) -> (status, body)."""
 
     mode: str
     password: str = PASSWORD
     errors: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    capability_errors: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     retry_after: list[str] = field(default_factory=list)  # one 429 per entry, then answers
     delay: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
@@ -81,6 +84,9 @@ class FakeServer:
         if guid in self.errors:
             status, body = self.errors[guid]
             return httpx.Response(status, content=body)
+        if (guid, controller) in self.capability_errors:
+            status, body = self.capability_errors[guid, controller]
+            return httpx.Response(status, content=body)
         return httpx.Response(200, json={"namespace": controller, "guid": guid,
                                          "status": STATUS[controller], "comm_obj": 1})
 
@@ -117,3 +123,41 @@ class FakeServer:
 
 def json_body(doc: object) -> bytes:
     return json.dumps(doc).encode()
+
+
+IMPOSSIBLE = (400, json_body({"error": "impossible to execute"}))
+PARAMS_ERRORS = (400, json_body({"error": "params errors"}))
+NOT_FOUND = (404, json_body({"error": "device not found"}))
+
+
+def asked(server: FakeServer, controller: str, guid: str) -> int:
+    """How many requests for ``controller`` of ``guid`` the server got."""
+    return sum(1 for r in server.requests if r.url.path.endswith("/api/V1/" + controller)
+               and r.url.params.get("guid") == guid)
+
+
+class Hanging:
+    """A server that never answers: every request waits until the test lets its timeout
+    strike (``strike``), then fails as httpx does when a read times out."""
+
+    def __init__(self) -> None:
+        self.waiting: list[asyncio.Future[None]] = []
+        self.sent: list[str] = []
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request.url.path.rsplit("/V1/", 1)[-1])
+        waiting = asyncio.get_running_loop().create_future()
+        self.waiting.append(waiting)
+        await waiting
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    def strike(self) -> int:
+        """Time out every request waiting now; how many there were."""
+        count = len(self.waiting)
+        for waiting in self.waiting:
+            waiting.set_result(None)
+        self.waiting.clear()
+        return count
