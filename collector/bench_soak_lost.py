@@ -29,8 +29,8 @@ from pathlib import Path
 from collector.errors import ParseError
 from collector.model import Reading
 from collector.sources.fritzbox.parse import parse_devicelist
-from collector.sources.overkiz.parse import Device, parse_events, parse_states
-from collector.sources.overkiz.readings import reading, stamp
+from collector.sources.overkiz.parse import Device, State, parse_events, parse_states
+from collector.sources.overkiz.readings import STATUS_STATE, availability, reading, stamp
 from collector.sources.thinknx.parse import (
     ObjectInfo,
     object_readings,
@@ -184,6 +184,21 @@ def thinknx_expected(served: Sequence[KnxAnswer], objects: Sequence[ObjectInfo],
     return out
 
 
+def _state_read(device: Device, states: Sequence[State], polled: datetime,
+                site: str) -> list[Reading]:
+    """What a state read gives: the device's availability at the read; each state at its
+    own lastUpdateTime (at the read without one, and then only while it is available)."""
+    status = next((s.value for s in states if s.name == STATUS_STATE), None)
+    available = device.available if not isinstance(status, str) else status != "unavailable"
+    out = [availability(device, available, polled, site=site)]
+    for s in states:
+        if s.name == STATUS_STATE or (s.updated_ms is None and not available):
+            continue
+        if (r := reading(device, s, min(stamp(s.updated_ms, polled), polled), site=site)):
+            out.append(r)
+    return out
+
+
 def overkiz_expected(served: Sequence[OverkizAnswer], devices: Sequence[Device], *,
                      site: str, start: float, end: float) -> Expected:
     """The event fetches and state reads served in ``[start, end)``."""
@@ -207,10 +222,7 @@ def overkiz_expected(served: Sequence[OverkizAnswer], devices: Sequence[Device],
                         readings += [r for s in change.states
                                      if (r := reading(device, s, when, site=site))]
             elif (device := by_url.get(answer.device_url)) is not None:
-                # a state read is stamped with the state's own lastUpdateTime
-                readings = [r for s in parse_states(doc).items
-                            if (r := reading(device, s, min(stamp(s.updated_ms, polled), polled),
-                                             site=site))]
+                readings = _state_read(device, parse_states(doc).items, polled, site)
         except (ParseError, ValueError):
             continue
         out.add(readings, polled, answer.at, after, right_closed=False)

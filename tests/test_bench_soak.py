@@ -31,6 +31,7 @@ from collector.simulators.overkiz_house import TICK_S, House
 from collector.simulators.thinknx import ThinknxSimulator
 from collector.sources.fritzbox.parse import parse_devicelist
 from collector.sources.overkiz.parse import Device, parse_events, parse_setup, parse_states
+from collector.sources.overkiz.readings import availability
 from collector.sources.overkiz.readings import reading as overkiz_reading
 from collector.sources.thinknx.parse import (
     CONTROLLERS,
@@ -232,9 +233,10 @@ def _overkiz_answers(start: float) -> tuple[list[OverkizAnswer], list[Device]]:
     (one answer per device, a tenth of a second apart), then the event fetches of the next
     five ticks, with their own times."""
     house = House(0, start, "Europe/Paris")
-    devices = list(parse_setup(json.loads(json.dumps(setup(house, start)))))
+    devices = list(parse_setup(json.loads(json.dumps(setup(house, start, False)))).items)
     answers = [OverkizAnswer(start + i / 10, "states", d.url,
-                             json.dumps([state_json(s, start) for s in d.states]).encode())
+                             json.dumps([state_json(house, d, s, start, False)
+                                         for s in d.states]).encode())
                for i, d in enumerate(house.devices)]
     first_tick = int(start // TICK_S + 1) * TICK_S
     answers += [OverkizAnswer(t + 0.5, "events", "",
@@ -245,18 +247,24 @@ def _overkiz_answers(start: float) -> tuple[list[OverkizAnswer], list[Device]]:
 
 def _overkiz_readings(answers: list[OverkizAnswer], devices: list[Device],
                       delay_s: float) -> list[Reading]:
-    """What the collector stores: states stamped ``delay_s`` after their answer arrived,
-    events at their own time."""
+    """What the collector stores: a state read's availability stamped ``delay_s`` after its
+    answer arrived, each state at its own lastUpdateTime; events at their own time."""
     by_url = {d.url: d for d in devices}
     out: list[Reading] = []
     for a in answers:
         doc = json.loads(a.body)
         if a.kind == "states":
             polled = datetime.fromtimestamp(a.at + delay_s, UTC)
-            out += [r for s in parse_states(doc)
-                    if (r := overkiz_reading(by_url[a.device_url], s, polled, site="tahoma"))]
+            device = by_url[a.device_url]
+            states = parse_states(doc).items
+            status = next((s.value for s in states if s.name == "core:StatusState"), None)
+            available = device.available if status is None else status != "unavailable"
+            out.append(availability(device, available, polled, site="tahoma"))
+            out += [r for s in states if s.name != "core:StatusState"
+                    and (r := overkiz_reading(device, s, datetime.fromtimestamp(
+                        s.updated_ms / 1000, UTC) if s.updated_ms else polled, site="tahoma"))]
         else:
-            for change in parse_events(doc):
+            for change in parse_events(doc).items:
                 when = datetime.fromtimestamp(change.time_ms / 1000, UTC)  # type: ignore[operator]
                 out += [r for s in change.states
                         if (r := overkiz_reading(by_url[change.device_url], s, when,
@@ -285,7 +293,10 @@ def test_overkiz_events_and_state_reads_are_found_or_lost(tmp_path: Path, case: 
     elif case == "a state read stamped after the next read":
         late = _overkiz_readings(states[:1], devices, 0.15)  # the next read came at 0.1 s
         stored_states = late + stored_states[len(late):]
-        lost = len(late)
+        # only what is stamped with the read is late: the availability; the states keep
+        # their own times
+        lost = sum(1 for r in late if r.measurement == "state" and r.tag("name") == "present")
+        assert lost == 1
     _write(tmp_path / "s.sqlite3", stored_states + stored_events)
     expected = overkiz_expected(answers, devices, site="tahoma", start=T0, end=T0 + 3600)
     counted, found_lost = count_lost(expected, stored_points(tmp_path / "s.sqlite3",
