@@ -179,8 +179,11 @@ def energy_stats_per_day(db: sqlite3.Connection, tz: tzinfo) -> list[Series]:
 def climate(db: sqlite3.Connection) -> list[Series]:
     """Temperature and target setpoint per room, device and source; ``group`` is the room.
 
-    Readings without a room cannot be placed in a room and are left out."""
-    span = _span(db, "temperature_c", "setpoint_c")
+    Readings without a room cannot be placed in a room and are left out. The plot spans the
+    measured temperatures; a setpoint set before they begin (a thermostat written only when
+    its setpoint changes, stamped with the time of that change) holds until it changes and is
+    drawn from the start of the plot."""
+    span = _span(db, "temperature_c") or _span(db, "setpoint_c")
     if span is None:
         return []
     points: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -192,9 +195,13 @@ def climate(db: sqlite3.Connection) -> list[Series]:
                 continue
             what = "temperature" if measurement == "temperature_c" else "setpoint"
             name = f"{room} · {what} · {tags.get('device', '?')} ({tags.get('source', '?')})"
-            points[name].append((t, value))
+            if t < span[0]:  # rows come by time: the last one before the plot is kept
+                points[name] = [(span[0], value)]
+            else:
+                points[name].append((t, value))
             groups[name] = room
-    return _means(points, interval_s(*span), groups)
+    return _means(points, interval_s(span[0], max(span[1], *(
+        t for series in points.values() for t, _ in series[-1:]))), groups)
 
 
 #: The states a timeline shows, as on the Climate and Devices dashboards.

@@ -131,6 +131,35 @@ def test_climate_joins_a_room_across_systems_with_the_target_setpoint_only(store
     }
 
 
+def test_a_setpoint_set_long_before_the_temperatures_holds_from_the_plots_start(
+    tmp_path: Path
+) -> None:
+    """An Overkiz setpoint is written at its last change (its lastUpdateTime), possibly years
+    before the temperatures: it is drawn from the plot's start, and the plot keeps the
+    temperatures' fine intervals instead of spanning the years."""
+    old = _utc("2023-01-01T00:00")
+    path = tmp_path / "s.sqlite3"
+    sq = SqliteStore(path)
+    sq.write_sync(encode_many([
+        _r("setpoint_c", 19.0, old - timedelta(days=9), source="overkiz", device="Heater",
+           room="Hall", kind="target"),
+        _r("setpoint_c", 20.0, old, source="overkiz", device="Heater", room="Hall",
+           kind="target"),
+        _r("temperature_c", 18.0, T, source="overkiz", device="Probe", room="Hall"),
+        _r("temperature_c", 18.5, T + timedelta(minutes=30), source="overkiz", device="Probe",
+           room="Hall"),
+        _r("setpoint_c", 21.0, T + timedelta(minutes=10), source="overkiz", device="Heater",
+           room="Hall", kind="target"),
+    ]))
+    sq.close()
+    with data.connect(path) as db:
+        got = _by_name(data.climate(db))
+    assert got == {  # 30 minutes: 5-s intervals
+        "Hall · temperature · Probe (overkiz)": [(T, 18.0), (T + timedelta(minutes=30), 18.5)],
+        "Hall · setpoint · Heater (overkiz)": [(T, 20.0), (T + timedelta(minutes=10), 21.0)],
+    }
+
+
 def test_timelines_are_segments_from_change_to_change(store: Path) -> None:
     with data.connect(store) as db:
         got = data.timelines(db)
