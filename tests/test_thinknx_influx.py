@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from collector.simulators.thinknx import ThinknxSimulator
 from collector.simulators.thinknx_project import Kind
 from collector.stores.sqlite import SqliteStore
 from tests.influxd import Influxd
+from tests.simulators.test_thinknx_sim import LACKING
 
 source_module = pytest.importorskip(
     "collector.sources.thinknx.source", reason="the Thinknx source is not in this tree yet")
@@ -108,21 +109,29 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
     for obj in sim.objects:
         exp = out.setdefault(obj.guid, Expected())
 
+        lacks = LACKING.get(obj.name, set())
+
         def value(controller: str, guid: str = obj.guid) -> float:
             return sim.status_value(guid, controller)
 
+        def number(key: tuple[str, str | None], controller: str, exp: Expected = exp,
+                   lacks: set[str] = lacks) -> None:
+            if controller not in lacks:  # a capability the object lacks gives nothing
+                exp.numbers[key] = value(controller)
+
         def state(controller: str, name: str, labels: dict[int, str],
-                  exp: Expected = exp) -> None:
-            code = int(value(controller))
-            exp.states.append((name, code, labels[code]))
+                  exp: Expected = exp, lacks: set[str] = lacks) -> None:
+            if controller not in lacks:
+                code = int(value(controller))
+                exp.states.append((name, code, labels[code]))
 
         if obj.kind is Kind.THERMOSTAT:
-            exp.numbers["temperature_c", None] = value("actualtemp")
-            exp.numbers["setpoint_c", "target"] = value("setpointstatus")
+            number(("temperature_c", None), "actualtemp")
+            number(("setpoint_c", "target"), "setpointstatus")
             state("tempmodestatus", "temp_mode", TEMP_MODE)
             state("chronoenstatus", "chrono", CHRONO)
         elif obj.kind is Kind.HVAC:
-            exp.numbers["setpoint_c", "target"] = value("hvacsetpointstatus")
+            number(("setpoint_c", "target"), "hvacsetpointstatus")
             state("hvacpowerstatus", "on_off", ON_OFF)
             state("hvacmodestatus", "hvac_mode", HVAC_MODE)
             state("hvacfanset", "fan_speed", FAN)
@@ -130,10 +139,10 @@ def expected(sim: ThinknxSimulator) -> dict[str, Expected]:
             state("powerstatus", "switch", ON_OFF)
         elif obj.kind is Kind.DIMMER:
             state("powerstatus", "switch", ON_OFF)
-            exp.numbers["level_pct", "dimmer"] = value("powerlevelstatus")
+            number(("level_pct", "dimmer"), "powerlevelstatus")
         elif obj.kind is Kind.BLIND:
-            exp.numbers["level_pct", "blind"] = value("heightlevelstatus")
-            exp.numbers["level_pct", "slats"] = value("blindanglestatus")
+            number(("level_pct", "blind"), "heightlevelstatus")
+            number(("level_pct", "slats"), "blindanglestatus")
         else:
             assert obj.quantity is not None
             measurement, factor = ANALOG[obj.quantity]
@@ -159,6 +168,8 @@ def check_points(points: list[Point], sim: ThinknxSimulator, failed: frozenset[s
         assert all(p.tags["device"] == obj.name for p in got), obj.name
         assert all(p.tags.get("room") == obj.room for p in got), obj.name
         assert all(p.tags.get("model") == str(obj.kind) for p in got), obj.name
+        numbers = {(p.measurement, p.tags.get("kind")) for p in got if p.measurement != "state"}
+        assert numbers == set(exp.numbers), obj.name  # nothing of a capability it lacks
         for (measurement, kind), number in exp.numbers.items():
             served = [p.value for p in got if p.measurement == measurement
                       and (kind is None or p.tags.get("kind") == kind)]
@@ -182,7 +193,10 @@ def check_points(points: list[Point], sim: ThinknxSimulator, failed: frozenset[s
     assert sim.cloud_key not in next(iter(servers))
     clients = [p.value for p in ours if p.measurement == "clients"]
     assert clients == [float(status["connected_clients"])]
-    # "hh:mm:ss YYYY-MM-DD", read as UTC: 10:54:48 on 2024-06-08
+    assert [p.value for p in ours if p.measurement == "pbx_users"] == [0.0]  # "" at START
+    # "hh:mm:ss YYYY-MM-DD" on the server's clock in Rome, 12:54:48 on 2024-06-08 (+2):
+    # 10:54:48 UTC
+    assert status["config_time"] == "12:54:48 2024-06-08"
     config_time = [p.value for p in ours if p.measurement == "config_time_s"]
     assert config_time == [sim.configured] == [1717844088.0]
 
@@ -232,6 +246,41 @@ def test_failing_objects_cost_only_themselves(
                  failed=frozenset({gone, stuck, *failed_analog}))
 
 
+def test_a_thermostat_without_a_sensor_stores_its_setpoint_and_mode_on_every_poll(
+    tmp_path: Path, influxd: Influxd, influx_db: str
+) -> None:
+    clock = FakeClock(START)
+    stored: list[dict[str, list[tuple[float, str | None, str | None]]]] = []
+    results: list[bool] = []
+    asked: list[int] = []  # actualtemp requests per poll, of every thermostat
+    with ThinknxSimulator(clock=clock) as sim:
+        guid = next(o.guid for o in sim.objects if o.name == "Termostato Ingresso")
+        assert sim.project.by_guid[guid].kind is Kind.THERMOSTAT
+
+        def of(measurement: str) -> list[tuple[float, str | None, str | None]]:
+            rows = influxd.rows(f"SELECT * FROM {measurement} WHERE device_id = '{guid}'",
+                                influx_db)
+            return [(row["value"], row.get("label"), row.get("name")) for row in rows]
+
+        def between(outcomes: list[Any]) -> None:
+            (outcome,) = [o for o in outcomes if o.source.startswith("thinknx")]
+            results.append(outcome.ok)
+            stored.append({m: of(m) for m in ("setpoint_c", "state", "temperature_c")})
+            # polls within one second share their timestamp: each poll is looked at alone
+            influxd.query(f"DELETE WHERE device_id = '{guid}'", influx_db)
+            clock.now += 60
+
+        polls_into_influx(tmp_path, sim, influxd, influx_db, polls=3, between=between,
+                          counted="actualtemp", counts=asked)
+    assert results == [True, True, True]
+    # every poll: the comfort setpoint (20.0 °C) and the mode; no temperature, no chrono
+    assert stored == [{"setpoint_c": [(20.0, None, None)],
+                       "state": [(1.0, "comfort", "temp_mode")],
+                       "temperature_c": []}] * 3
+    # the three thermostats with a sensor every time, this one only at the first poll
+    assert asked == [4, 3, 3]
+
+
 def test_italian_server_and_the_cloud_form_into_influxdb(
     tmp_path: Path, influxd: Influxd, influx_db: str
 ) -> None:
@@ -247,6 +296,16 @@ def test_italian_server_and_the_cloud_form_into_influxdb(
 
 def once_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd,
                      db: str, *, cloud: bool = False) -> list[Any]:
+    return polls_into_influx(tmp_path, sim, influxd, db, cloud=cloud)
+
+
+def polls_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, db: str, *,
+                      cloud: bool = False, polls: int = 1,
+                      between: Callable[[list[Any]], None] | None = None,
+                      counted: str | None = None, counts: list[int] | None = None
+                      ) -> list[Any]:
+    """``polls`` runs of ``collector once`` by one App; the outcomes of the last.
+    ``between`` gets each run's outcomes; ``counts`` the requests of ``counted`` per run."""
     tc = ThinknxConfig.model_validate(sim.config_dict(name="villa", cloud=cloud))
     config = Config(
         store=StoreConfig(kind="influxdb"),
@@ -257,10 +316,17 @@ def once_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd,
     app = App(config, sources=[source_module.ThinknxSource(tc)])
 
     async def go() -> list[Any]:
+        outcomes: list[Any] = []
         try:
-            outcomes = await app.once()
-            assert app.spool.pending == 0  # whatever was collected is stored
-            return list(outcomes)
+            for _ in range(polls):
+                before = sim.served[counted] if counted else 0
+                outcomes = list(await app.once())
+                assert app.spool.pending == 0  # whatever was collected is stored
+                if counted and counts is not None:
+                    counts.append(sim.served[counted] - before)
+                if between is not None:
+                    between(outcomes)
+            return outcomes
         finally:
             await app.aclose()
 

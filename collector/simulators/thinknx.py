@@ -9,6 +9,11 @@ commands (with ``fb`` the answer carries the new status), ``system/serverStatus`
 documented errors: 400 ``params errors`` / ``impossible to execute``, 404 ``device not
 found``, 403 wrong authentication, 429 over the rate limit, 500. The project and its values
 live in ``thinknx_project``, authentication in ``thinknx_auth``.
+
+Two behaviours the document is silent on are guesses: an object asked for a capability it
+does not have ("Not all capabilities are available to all the devices") answers 400
+``impossible to execute``, and ``config_time`` is written in the server's local time
+(``timezone``, Europe/Rome by default), as its format carries no zone.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import string
 import threading
 import time
 from collections import Counter, deque
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from collector.simulators._http import BaseSimulator, Clock, Request, Response, SimServer
 from collector.simulators.thinknx_auth import LocalAuth, Verdict
@@ -70,6 +76,7 @@ class ThinknxSimulator(BaseSimulator):
         rate_limit: float | None = None,
         version: str = "1.1.10.2",
         tls: ssl.SSLContext | None = None,
+        timezone: str = "Europe/Rome",
     ) -> None:
         super().__init__()
         rng = random.Random(seed)
@@ -81,6 +88,7 @@ class ThinknxSimulator(BaseSimulator):
         self.language = language  # "en": "2 days 3 hours 4 min"; "it": "2 giorni 3 ore 4 min"
         self.rate_limit = rate_limit  # answered requests per second; beyond: 429
         self.version = version
+        self.timezone = timezone  # the server's clock: config_time is written in it
         self.project = Project(objects if objects is not None else build_objects(count, seed),
                                start=clock())
         self.auth = LocalAuth(username, password, rng)
@@ -134,9 +142,10 @@ class ThinknxSimulator(BaseSimulator):
             "version": self.version,
             "process_uptime": format_uptime(now - self.restarted, self.language),
             "server_uptime": format_uptime(now - self.booted, self.language),
-            # "hh:mm:ss YYYY-MM-DD"
-            "config_time": datetime.fromtimestamp(self.configured, UTC).strftime(
-                "%H:%M:%S %Y-%m-%d"),
+            # "hh:mm:ss YYYY-MM-DD", no zone: the server's own clock, a local time (a guess:
+            # the document gives the format only)
+            "config_time": datetime.fromtimestamp(self.configured, ZoneInfo(self.timezone))
+            .strftime("%H:%M:%S %Y-%m-%d"),
             "connected_clients": 1 + (slot * 7919) % 4,
             "pbx_users": "101,102" if slot % 2 else "",
         }
@@ -158,7 +167,8 @@ class ThinknxSimulator(BaseSimulator):
         else:
             head |= {"url": self.url, "auth": auth, "username": self.username,
                      "password": self.password}
-        return head | {"interval": "60s", "objects": self.config_objects()}
+        return head | {"interval": "60s", "timezone": self.timezone,
+                       "objects": self.config_objects()}
 
     def config_snippet(self, name: str = "sim", auth: str = "digest", *,
                        cloud: bool = False, cloud_hint: bool = False) -> str:
@@ -270,7 +280,10 @@ class ThinknxSimulator(BaseSimulator):
             return self._move(obj, controller, form, now)
         if setter is not None:
             return self._set(obj, controller, setter, form, now)
-        if controller not in STATUS[obj.kind]:
+        if not obj.has(controller):
+            # The document lists its error answers but not the one for a capability an
+            # object does not have ("Not all capabilities are available to all the
+            # devices"); "impossible to execute" is a guess.
             return _error(IMPOSSIBLE)
         value = self.project.status(obj, controller, now)
         # the document's status answer of the fan speed is named "hvacfanset" either way
@@ -281,7 +294,7 @@ class ThinknxSimulator(BaseSimulator):
              setter: tuple[str, str, tuple[float, float], tuple[Kind, ...]],
              form: dict[str, str], now: float) -> Response:
         status, param, (low, high), kinds = setter
-        if obj.kind not in kinds:
+        if obj.kind not in kinds or not obj.has(status):
             return _error(IMPOSSIBLE)
         try:
             value = float(form.get(param, ""))

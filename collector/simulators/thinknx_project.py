@@ -84,6 +84,13 @@ class KnxObject:
     chrono: bool = True  # thermostat: chrono scheduling enabled at start
     profile: Profile | None = None
     meter_of: str | None = None  # METER: guid of the power object it integrates
+    #: Status controllers of its kind this object does not have (no sensor of its own, no
+    #: slats, no fan object): "Not all capabilities are available to all the devices".
+    lacks: tuple[str, ...] = ()
+
+    def has(self, controller: str) -> bool:
+        """Whether this object answers the status controller ``controller``."""
+        return controller in STATUS[self.kind] and controller not in self.lacks
 
     def config(self) -> dict[str, str]:
         """This object as a ``[[thinknx.objects]]`` entry."""
@@ -94,20 +101,25 @@ class KnxObject:
 
 
 _A = Kind.ANALOG
+_NO_FAN = ("hvacfanset", "hvacfanstatus")
+_NO_SLATS = ("blindanglestatus",)
 # name, room, kind, settings: one flat of the default project
 _FLAT: tuple[tuple[str, str, Kind, dict[str, object]], ...] = (
     ("Termostato Soggiorno", "Soggiorno", Kind.THERMOSTAT, {"scale": 21.0}),
     ("Termostato Camera", "Camera da letto", Kind.THERMOSTAT, {"scale": 19.5, "text": True}),
     ("Termostato Bagno", "Bagno", Kind.THERMOSTAT, {"scale": 23.0, "chrono": False}),
     ("Clima Soggiorno", "Soggiorno", Kind.HVAC, {"scale": 24.0, "mode": 0}),
-    ("Clima Studio", "Studio", Kind.HVAC, {"scale": 22.5, "mode": 4, "text": True}),
+    # a split unit whose fan speed is not wired to the bus
+    ("Clima Studio", "Studio", Kind.HVAC,
+     {"scale": 22.5, "mode": 4, "text": True, "lacks": _NO_FAN}),
     ("Luce Soggiorno", "Soggiorno", Kind.LIGHT, {}),
     ("Luce Cucina", "Cucina", Kind.LIGHT, {}),
     ("Luce Giardino", "Esterno", Kind.LIGHT, {"text": True}),
     ("Dimmer Camera", "Camera da letto", Kind.DIMMER, {}),
     ("Dimmer Studio", "Studio", Kind.DIMMER, {"text": True}),
-    ("Tapparella Soggiorno", "Soggiorno", Kind.BLIND, {}),
-    ("Tapparella Camera", "Camera da letto", Kind.BLIND, {"text": True}),
+    # roller shutters have no slats; the louvres of the study do
+    ("Tapparella Soggiorno", "Soggiorno", Kind.BLIND, {"lacks": _NO_SLATS}),
+    ("Tapparella Camera", "Camera da letto", Kind.BLIND, {"text": True, "lacks": _NO_SLATS}),
     ("Frangisole Studio", "Studio", Kind.BLIND, {}),
     ("Consumo casa", "Quadro elettrico", _A,
      {"profile": Profile.HOUSE_POWER, "quantity": "power", "unit": "kW", "scale": 1.0}),
@@ -128,6 +140,9 @@ _FLAT: tuple[tuple[str, str, Kind, dict[str, object]], ...] = (
                                     "unit": "%"}),
     ("CO2 soggiorno", "Soggiorno", _A, {"profile": Profile.CO2, "quantity": "co2",
                                         "unit": "ppm"}),
+    # a zone valve run from the room controller: no sensor of its own and no chrono program
+    ("Termostato Ingresso", "Ingresso", Kind.THERMOSTAT,
+     {"scale": 20.0, "chrono": False, "lacks": ("actualtemp", "chronoenstatus")}),
 )
 
 

@@ -25,6 +25,14 @@ from collector.simulators.thinknx_project import STATUS, Kind
 # 2024-06-10 12:00:00 UTC: daytime, comfort mode, blinds open-ish, sun up
 START = 1718020800.0
 NIGHT = START + 15 * 3600  # 03:00 UTC the next day
+#: The objects of the default project without some capabilities of their kind.
+LACKING = {
+    "Termostato Ingresso": {"actualtemp", "chronoenstatus"},  # no sensor, no chrono
+    "Tapparella Soggiorno": {"blindanglestatus"},  # roller shutters: no slats
+    "Tapparella Camera": {"blindanglestatus"},
+    "Clima Studio": {"hvacfanset", "hvacfanstatus"},  # no fan object
+}
+IMPOSSIBLE = (400, {"error": "impossible to execute"})
 
 
 class FakeClock:
@@ -88,6 +96,9 @@ def test_every_status_controller_answers_the_documented_shape(
     for obj in sim.objects:
         for controller in STATUS[obj.kind]:
             response = get(http, controller, guid=obj.guid)
+            if controller in LACKING.get(obj.name, ()):
+                assert (response.status_code, response.json()) == IMPOSSIBLE
+                continue
             assert response.status_code == 200, (controller, response.text)
             assert response.headers["content-type"] == "application/json"
             body = response.json()
@@ -117,10 +128,35 @@ def test_every_status_controller_answers_the_documented_shape(
 def test_fan_speed_under_both_names_is_the_same_value(
     sim: ThinknxSimulator, http: httpx.Client
 ) -> None:
-    for guid in sim.guids(Kind.HVAC):
-        a = get(http, "hvacfanset", guid=guid).json()
-        b = get(http, "hvacfanstatus", guid=guid).json()
-        assert a == b
+    for obj in sim.objects:
+        if obj.kind is Kind.HVAC and obj.name != "Clima Studio":
+            a = get(http, "hvacfanset", guid=obj.guid).json()
+            b = get(http, "hvacfanstatus", guid=obj.guid).json()
+            assert a == b
+
+
+def test_objects_without_some_capabilities(sim: ThinknxSimulator, http: httpx.Client) -> None:
+    by_name = {o.name: o for o in sim.objects}
+    assert set(LACKING) <= set(by_name)
+    for name, missing in LACKING.items():
+        obj = by_name[name]
+        for controller in STATUS[obj.kind]:
+            response = get(http, controller, guid=obj.guid)
+            if controller in missing:
+                assert (response.status_code, response.json()) == IMPOSSIBLE, (name, controller)
+            else:
+                assert response.status_code == 200, (name, controller)
+    # nor can the missing part be set
+    for name, command, cmd in (("Tapparella Soggiorno", "blindangle", "30"),
+                               ("Clima Studio", "hvacfan", "2"),
+                               ("Termostato Ingresso", "chronoen", "1")):
+        response = get(http, command, guid=by_name[name].guid, cmd=cmd, fb="")
+        assert (response.status_code, response.json()) == IMPOSSIBLE, name
+    # the rest of such an object works as usual
+    ingresso = by_name["Termostato Ingresso"].guid
+    assert get(http, "setpoint", guid=ingresso, cmd="21.5", fb="").json()["status"] == 21.5
+    assert status_of(http, "setpointstatus", ingresso) == 21.5
+    assert status_of(http, "tempmodestatus", ingresso) == 1  # comfort, no chrono to change it
 
 
 def test_server_status_shape_and_uptimes_that_grow(
@@ -136,7 +172,8 @@ def test_server_status_shape_and_uptimes_that_grow(
     assert first["process_uptime"] == "2 days 1 hour 3 min"
     assert first["server_uptime"] == "23 days 4 hours 12 min"
     assert re.fullmatch(r"\d\d:\d\d:\d\d \d{4}-\d\d-\d\d", first["config_time"])
-    assert first["config_time"] == "10:54:48 2024-06-08"  # 125 s before the restart
+    # 125 s before the restart, 08:54:48 UTC, on the server's clock in Rome (summer: +2)
+    assert first["config_time"] == "12:54:48 2024-06-08"
     assert isinstance(first["connected_clients"], int)
     assert 1 <= first["connected_clients"] <= 4
     clock.now += 86400 + 3600 + 2 * 60
@@ -144,6 +181,13 @@ def test_server_status_shape_and_uptimes_that_grow(
     assert later["process_uptime"] == "3 days 2 hours 5 min"
     assert later["server_uptime"] == "24 days 5 hours 14 min"
     assert later["config_time"] == first["config_time"]
+
+
+def test_server_clock_in_another_zone(clock: FakeClock) -> None:
+    with ThinknxSimulator(clock=clock, timezone="UTC") as sim:
+        body = httpx.get(f"{sim.cloud_url()}/api/V1/system/serverStatus", timeout=10).json()
+        assert sim.config_dict()["timezone"] == "UTC"
+    assert body["config_time"] == "10:54:48 2024-06-08"
 
 
 def test_server_status_in_italian(clock: FakeClock) -> None:
@@ -330,7 +374,8 @@ def test_faults_500_garbage_truncated_and_slow(sim: ThinknxSimulator) -> None:
 
 def test_set_commands_answer_with_feedback(sim: ThinknxSimulator, http: httpx.Client) -> None:
     light, dimmer = sim.guids(Kind.LIGHT)[0], sim.guids(Kind.DIMMER)[0]
-    hvac, blind = sim.guids(Kind.HVAC)[0], sim.guids(Kind.BLIND)[0]
+    hvac = sim.guids(Kind.HVAC)[0]
+    blind = next(o.guid for o in sim.objects if o.name == "Frangisole Studio")  # slats
     assert get(http, "power", guid=light, cmd="1", fb="").json()["status"] == 1
     assert get(http, "power", guid=light, cmd="0").json() == {
         "namespace": "power", "guid": light, "comm_obj": sim.project.by_guid[light].comm_obj}
@@ -449,13 +494,14 @@ def test_config_snippet_is_valid_toml_with_every_object(sim: ThinknxSimulator) -
     assert (section["username"], section["password"], section["auth"]) == (
         sim.username, sim.password, "basic")
     assert section["objects"] == sim.config_objects()
+    assert section["timezone"] == "Europe/Rome"  # the server's clock
     assert {o["kind"] for o in section["objects"]} == {str(k) for k in Kind}
     analog = [o for o in section["objects"] if o["kind"] == "analog"]
     assert all({"quantity", "unit"} <= set(o) for o in analog)
     assert "Luminosità esterna" in snippet  # written as it is, not escaped
     config = parse_config(snippet, Path("collector.toml"), env={})
     (tc,) = config.thinknx
-    assert tc.auth == "basic"
+    assert tc.auth == "basic" and tc.timezone == "Europe/Rome"
     assert [o.guid for o in tc.objects] == sim.guids()
     assert tc.password is not None
     assert tc.password.get_secret_value() == sim.password
