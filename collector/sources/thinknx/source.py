@@ -224,14 +224,17 @@ class ThinknxSource(Source):
         """The readings of the capabilities that answered, and the object's first real
         failure (one of them that failed, or a refusal of all of them)."""
         controllers = list(CONTROLLERS[obj.kind])
+        # the capabilities found missing within the last REPROBE_S are left out (never all:
+        # one is only found missing while another answers)
         asked = [c for c in controllers
-                 if tick - self._missing.get((obj.guid, c), -REPROBE_S) >= REPROBE_S]
+                 if tick - self._missing.get((obj.guid, c), -REPROBE_S) >= REPROBE_S
+                 ] or controllers
         answers: list[Answer] = list(await asyncio.gather(
-            *(self._capability(obj, c, cycle) for c in asked or controllers)))
+            *(self._capability(obj, c, cycle) for c in asked)))
         someone_answered = any(not isinstance(a, CollectorError) for a in answers)
         values: dict[str, float | None] = {}
         failure: CollectorError | None = None
-        for controller, answer in zip(asked or controllers, answers, strict=True):
+        for controller, answer in zip(asked, answers, strict=True):
             key = (obj.guid, controller)
             if not isinstance(answer, CollectorError):
                 values[controller] = answer
