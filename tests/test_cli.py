@@ -410,7 +410,7 @@ def test_readme_commands_are_commands_and_options_the_cli_takes() -> None:
     assert {args[1] for args in commands} >= {"check", "once", "run", "spool", "export",
                                               "backfill", "simulate"}
     assert sorted(args[2] for args in commands if args[1] == "simulate") == [
-        "fritzbox", "overkiz", "thinknx"]
+        "fritzbox", "overkiz", "overkiz", "thinknx"]
     for args in commands:
         command: click.Command = main
         rest = args[1:]
