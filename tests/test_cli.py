@@ -401,8 +401,13 @@ def _readme_commands() -> list[list[str]]:
             for line in block.splitlines() if line.startswith("collector ")]
 
 
-def test_readme_commands_are_commands_and_options_the_cli_takes() -> None:
+def test_readme_commands_are_commands_and_options_the_cli_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import click
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "setup.json").write_text("{}")  # the file the README's example names
 
     from collector.cli import main
 
