@@ -159,6 +159,22 @@ def once(config_path: Path | None) -> None:
 
 @main.command()
 @config_option
+@click.option("--within", "within_s", type=click.FloatRange(min=1), default=None,
+              help="Seconds since the daemon last showed it works (default: 90).")
+@user_errors
+def health(config_path: Path | None, within_s: float | None) -> None:
+    """Exit 0 while `collector run` with this config works (no job stuck, its event loop
+    and spool answer), else 1: for a container's health check."""
+    from collector.supervisor import HEALTHY_WITHIN_S, check_heartbeat, heartbeat_path
+
+    config = load_config(config_path)
+    ok, text = check_heartbeat(heartbeat_path(config), within_s or HEALTHY_WITHIN_S)
+    click.echo(text, err=not ok)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@config_option
 @user_errors
 def check(config_path: Path | None) -> None:
     """Validate the config, reach every source and the store, verify credentials; show each
