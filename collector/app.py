@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from collector.chunk import Chunk
+from collector.clock import ClockGuard
 from collector.config import Config
 from collector.delivery import Deliverer
 from collector.errors import CollectorError, PartialFailure
@@ -23,7 +24,7 @@ from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags, utc_now
 from collector.rooms import room_map
 from collector.sources.base import Source, SourceJob
-from collector.spool import Spool
+from collector.spool import Spool, SpoolUnwritable
 from collector.stores.base import Store
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,10 @@ class App:
     """The collector's parts: sources, encoder, spool, deliverer, store."""
 
     def __init__(self, config: Config, *, sources: Sequence[Source] | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, clock: ClockGuard | None = None) -> None:
         self.config = config
+        #: job runs are made only while this machine's clock can be right (clock.py)
+        self.clock = clock if clock is not None else ClockGuard()
         self.store = store if store is not None else build_store(config)
         self.sources = list(sources) if sources is not None else build_sources(config)
         self.spool = Spool(config.spool.path, max_lines=config.spool.max_lines)
@@ -154,8 +157,16 @@ class App:
 
         A run cancelled midway (a job still running when the collector stops) spools what
         it streamed so far and counts as failed ("cancelled") before the cancellation goes on.
+        While this machine's clock lies before the collector was built (not set yet), no
+        run is made: the run counts as failed and writes nothing.
         """
         outcome = JobOutcome(source.label, job.name)
+        if not self.clock.plausible(datetime.now(UTC)):  # said once by the guard
+            outcome.errors.append("clock not set: this machine's clock lies before the "
+                                  "collector was built")
+            self.failed_runs[source.label] += 1
+            self.outcomes[f"{source.label}:{job.name}"] = outcome
+            return outcome
         started = time.monotonic()
         readings: Sequence[Reading] = ()
         chunk = Chunk(self.encoder, self.rooms)
@@ -181,25 +192,67 @@ class App:
     async def _finish(self, source: Source, job: SourceJob, outcome: JobOutcome, chunk: Chunk,
                       readings: Sequence[Reading], started: float) -> JobOutcome:
         """Spool the run's lines and its self-metrics as one chunk (one commit, made on the
-        spool's thread: the event loop goes on with other jobs meanwhile)."""
+        spool's thread: the event loop goes on with other jobs meanwhile).
+
+        A spool that cannot take them (a full disk, a write error, a thread that does not
+        answer in time) fails the run; the spool counts its lines as lost, and the first run
+        it takes again also spools that count (``dropped`` with the reason).
+        """
         key = f"{source.label}:{job.name}"
         chunk.add(readings)
         outcome.dropped, outcome.drops = chunk.dropped, chunk.drops
         outcome.points = chunk.lines
         outcome.duration_s = time.monotonic() - started
         chunk.add(self._job_metrics(source, job, outcome))
-        try:
-            await self.spool.append_text_async(chunk.body(), chunk.lines)
-            self.deliverer.wake()
-        except CollectorError as err:
-            outcome.points = 0
-            outcome.errors.append(f"{type(err).__name__}: {err}")
-            self.spool_readings(self._job_metrics(source, job, outcome))
+        if await self._append(chunk, outcome):
+            await self._spool_lost()
         if not outcome.ok:
             self.failed_runs[source.label] += 1
         self._log_state(key, outcome)
         self.outcomes[key] = outcome
         return outcome
+
+    async def _append(self, chunk: Chunk, outcome: JobOutcome | None = None) -> bool:
+        """Hand ``chunk`` to the spool; False (and the error in ``outcome``) if it could not
+        take it."""
+        try:
+            await self.spool.append_text_async(chunk.body(), chunk.lines)
+        except SpoolUnwritable as err:  # logged once by the spool, its lines counted there
+            if outcome is not None:
+                outcome.points = 0
+                outcome.errors.append(f"{type(err).__name__}: {err}")
+            return False
+        self.deliverer.wake()
+        return True
+
+    async def _spool_lost(self) -> None:
+        """Spool the count of the lines lost while the spool could not take any, if any."""
+        lost = self.spool.health.take_lost()
+        if not lost:
+            return
+        chunk = Chunk(self.encoder, self.rooms)
+        chunk.add(self.lost_metrics(lost))
+        if not await self._append(chunk):
+            self.spool.health.give_back(lost)
+
+    def lost_metrics(self, lost: dict[str, int], now: datetime | None = None) -> list[Reading]:
+        """``dropped`` of the spool, by reason: lines of job runs the spool could not take."""
+        now = now or utc_now()
+        return [
+            Reading("collector", float(n), now, "collector", "collector", "spool", "spool",
+                    make_tags(metric="dropped", reason=reason))
+            for reason, n in sorted(lost.items())
+        ]
+
+    async def spool_metrics_async(self) -> None:
+        """``spool_metrics`` to the spool from the event loop (the daemon's job): nothing
+        while the clock is not set; never waits longer than the spool's hand-over bound."""
+        if not self.clock.plausible(datetime.now(UTC)):
+            return
+        chunk = Chunk(self.encoder, self.rooms)
+        chunk.add(self.spool_metrics())
+        if await self._append(chunk):
+            await self._spool_lost()
 
     def _log_state(self, key: str, outcome: JobOutcome) -> None:
         """Log a job's failures and drops when they change, not on every run.

@@ -4,6 +4,12 @@ A store that offers ``write_body(body, n)`` (the lines' UTF-8 text joined by new
 the spool keeps them) is handed a batch of whole chunks that way, without a string per
 line; the lines are only split apart when the store refuses the batch and the bad ones are
 looked for. Any other store gets ``write(lines)``.
+
+Nothing here waits without bound: a drain ends at its deadline even while batches are under
+way (they are cancelled; their chunks stay in the spool), and ``run`` gives the batches under
+way ``stop_wait_s`` once it is told to stop. A spool that cannot record a delivery (its disk
+is full) is an outage like the store's: the batch stays pending and is sent again later,
+which rewrites the same points.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collector.errors import (
     StoreTooLarge,
     StoreUnavailable,
 )
-from collector.spool import Spool
+from collector.spool import Spool, SpoolUnwritable
 from collector.stores.base import Store, StoreGarbled
 
 log = logging.getLogger(__name__)
@@ -53,7 +59,9 @@ class Deliverer:
         flush_interval_s: float = 2.0,
         max_in_flight: int = 3,
         garbled_attempts: int = 3,
+        stop_wait_s: float = 10.0,
     ) -> None:
+        self.stop_wait_s = stop_wait_s
         self.garbled_attempts = garbled_attempts
         self.max_in_flight = max_in_flight
         self.spool = spool
@@ -218,11 +226,12 @@ class Deliverer:
         end = None if deadline_s is None else time.monotonic() + deadline_s
         inflight: dict[asyncio.Task[int], int] = {}  # -> the last chunk id of its batch
         failure: StoreError | None = None
+        spool_failed = False
         settled = False
         while True:
             limit = 1 if self.stats.consecutive_failures else self.max_in_flight
             late = end is not None and time.monotonic() >= end
-            while failure is None and not late and len(inflight) < limit:
+            while failure is None and not spool_failed and not late and len(inflight) < limit:
                 after = max(inflight.values(), default=0)
                 chunks = self.spool.peek_bodies(self._batch, after_id=after)
                 if not chunks:
@@ -232,17 +241,27 @@ class Deliverer:
                 if failure is not None:
                     self._record_failure(failure)
                     return False
-                if late and self.spool.pending:
+                if spool_failed or (late and self.spool.pending):
                     return False
                 if not self.spool.pending or settled:
                     return not self.spool.pending
                 # lines pending but none committed to read: appends under way on the
                 # spool's thread, or lines another process delivered; wait, count anew
-                await self.spool.settled()
+                try:
+                    await self.spool.settled()
+                except SpoolUnwritable:
+                    return False
                 settled = True
                 continue
             settled = False
-            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            left = None if end is None else max(0.0, end - time.monotonic())
+            done, _ = await asyncio.wait(inflight, timeout=left,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:  # the deadline passed with batches under way: they stay pending
+                for task in inflight:
+                    task.cancel()
+                await asyncio.wait(inflight)
+                return False
             for task in done:
                 inflight.pop(task)
                 err = task.exception()
@@ -250,6 +269,8 @@ class Deliverer:
                     self._healthy()
                 elif isinstance(err, StoreUnavailable | StoreAuthError):
                     failure = failure or err
+                elif isinstance(err, SpoolUnwritable):  # told once by the spool
+                    spool_failed = True
                 else:
                     for other in inflight:
                         other.cancel()
@@ -314,7 +335,7 @@ class Deliverer:
             for waiter in waiters:
                 waiter.cancel()
         if inflight:  # let batches under way finish; what fails stays in the spool
-            await asyncio.wait(inflight, timeout=60)
+            await asyncio.wait(inflight, timeout=self.stop_wait_s)
             for task in inflight:
                 if task.done():
                     self._settle(task)
@@ -331,6 +352,8 @@ class Deliverer:
             return True
         if isinstance(err, StoreUnavailable | StoreAuthError):
             self._record_failure(err)
+        elif isinstance(err, SpoolUnwritable):  # told once by the spool; sent again later
+            self._backoff(None)
         else:
             log.error("unexpected error while delivering to %s: %r", self.store.name, err)
             self._backoff(None)

@@ -16,6 +16,11 @@ series and timestamp overwrite in InfluxDB and in the embedded store. Delivery i
 chunks committed lately from memory while every pending chunk is held there, and reads the
 file otherwise (spool_held.py); another process using the same file (a backfill while the
 daemon runs) is noticed at the next write, and its chunks are read from the file.
+
+A write that fails (a full disk, a file at its size cap, any other write error, a thread
+that does not answer within ``handover_s``) raises ``SpoolUnwritable``, is logged once per
+change of state, and the lines of a job run it costs are counted (spool_state.py); the next
+write that goes through ends the state. A failed write leaves no transaction open behind it.
 """
 
 from __future__ import annotations
@@ -28,16 +33,26 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from collector.disk import STUCK, describe, reason_of
 from collector.spool_chunks import DamagedChunk, pack, unpack, unpack_text
 from collector.spool_file import CACHE_KIB, SCHEMA, DeadLetter, SpoolStatus, private_file
 from collector.spool_held import Held
-from collector.spool_writer import GroupCommit, locked
+from collector.spool_state import SpoolUnwritable, WriteHealth
+from collector.spool_writer import GroupCommit, HandOverTimeout, locked
 
-__all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "private_file"]
+__all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "SpoolUnwritable",
+           "private_file"]
 
 log = logging.getLogger(__name__)
+
+#: The longest a job or a delivery waits for the spool's thread. A synced commit takes
+#: milliseconds, seconds on a slow SD card; one that takes longer means a disk that hangs.
+HANDOVER_S = 30.0
+#: The longest closing waits for the spool's thread to finish what it writes.
+CLOSE_WAIT_S = 5.0
+_R = TypeVar("_R")
 
 class Spool:
     """The on-disk buffer.
@@ -49,9 +64,13 @@ class Spool:
     store writes to the same file system, and meanwhile other jobs and deliveries go on.
     """
 
-    def __init__(self, path: Path, *, max_lines: int = 5_000_000) -> None:
+    def __init__(self, path: Path, *, max_lines: int = 5_000_000,
+                 handover_s: float = HANDOVER_S) -> None:  # fmt: skip
         self.path = path
         self.max_lines = max_lines
+        self.handover_s = handover_s
+        #: whether writes go through; the lines of job runs lost while they did not
+        self.health = WriteHealth(path)
         private_file(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -80,19 +99,33 @@ class Spool:
         self._reader.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._reading = threading.Lock()
 
-    @locked
     def close(self) -> None:
-        with self._reading:
-            self._reader.close()
-        self._db.close()
-        self._writer.close()
+        """Close the file; if the spool's thread is still writing after ``CLOSE_WAIT_S``
+        (a disk that hangs), leave the file to the end of the process instead of waiting."""
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            log.error("spool %s: still writing after %.0f s; closed without waiting for it",
+                      self.path, CLOSE_WAIT_S)
+            self._writer.close()
+            return
+        try:
+            with self._reading:
+                self._reader.close()
+            self._db.close()
+            self._writer.close()
+        finally:
+            self._lock.release()
+
+    def busy_for(self) -> float:
+        """How long the spool's thread has been in its current transaction (0 when idle)."""
+        return self._writer.busy_for()
 
     async def append_text_async(self, text: str | bytes, n: int) -> int:
         """``append_text`` on the spool's thread, in a transaction shared with the other
-        appends and acknowledgements waiting then (spool_writer.py)."""
+        appends and acknowledgements waiting then (spool_writer.py). Lines it could not
+        write are counted as lost (``health``) and ``SpoolUnwritable`` is raised."""
         if n <= 0:
             return 0
-        dropped = await self._writer.run(lambda: self._insert(text, n))
+        dropped = await self._hand_over(lambda: self._insert(text, n), durable=True, lines=n)
         if dropped:
             self._said_full(dropped)
         return dropped
@@ -100,8 +133,8 @@ class Spool:
     async def ack_async(self, first_id: int, last_id: int, *,
                         rejected: Sequence[tuple[str, int, str]] = ()) -> int:  # fmt: skip
         """``ack`` on the spool's thread, like ``append_text_async``."""
-        n = await self._writer.run(lambda: self._delete(first_id, last_id, rejected),
-                                   durable=False)
+        n = await self._hand_over(lambda: self._delete(first_id, last_id, rejected),
+                                  durable=False)
         self._said_rejected(rejected)
         return n
 
@@ -109,7 +142,25 @@ class Spool:
         """Once every append and acknowledgement queued before is committed: the lines
         pending, counted anew in the file (another process may have added or delivered
         chunks of its own meanwhile)."""
-        return int(await self._writer.run(self._count_anew, durable=False))
+        return int(await self._hand_over(self._count_anew, durable=False))
+
+    async def _hand_over(self, op: Callable[[], _R], *, durable: bool, lines: int = 0) -> _R:
+        """``op`` on the spool's thread within ``handover_s``; a failure is told once
+        (``health``) and raised as ``SpoolUnwritable``, its ``lines`` counted as lost."""
+        try:
+            result = await self._writer.run(op, durable=durable, timeout_s=self.handover_s)
+        except HandOverTimeout as err:
+            if err.under_way is None:
+                self.health.lose(STUCK, lines)
+            elif lines:
+                self.health.lose_unless_written(lines, err.under_way)
+            raise self.health.failed(STUCK, f"{err} (a disk that does not answer?)") from None
+        except sqlite3.Error as err:
+            reason = reason_of(err)
+            self.health.lose(reason, lines)
+            raise self.health.failed(reason, describe(err)) from err
+        self.health.wrote()
+        return result
 
     def _count_anew(self) -> int:
         pending = self._recount()
@@ -131,14 +182,11 @@ class Spool:
         for op in ops:
             try:
                 with self._tx(durable=durable):
-                    results.append(op())
-            except Exception as err:  # handed to its caller
-                results.append(err)
+                    result = op()
+            except Exception as err:  # handed to its caller (a failed COMMIT too)
+                result = err
+            results.append(result)
         return results
-
-    def _count(self, table: str) -> int:
-        row = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
-        return int(row[0])
 
     def _bump(self, name: str, by: int) -> None:
         self._db.execute(
@@ -146,10 +194,6 @@ class Spool:
             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             (name, by),
         )
-
-    def _counter(self, name: str) -> int:
-        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
 
     @property
     def pending(self) -> int:
@@ -166,8 +210,12 @@ class Spool:
         bytes)."""
         if n <= 0:
             return 0
-        with self._tx():
-            dropped = self._insert(text, n)
+        try:
+            with self._tx():
+                dropped = self._insert(text, n)
+        except sqlite3.Error as err:
+            raise self.health.failed(reason_of(err), describe(err)) from err
+        self.health.wrote()
         if dropped:
             self._said_full(dropped)
         return dropped
@@ -342,14 +390,17 @@ class Spool:
             self._stage_forget()
         return n
 
-    @locked
     def status(self) -> SpoolStatus:
-        oldest = self._db.execute("SELECT min(queued_ns) FROM pending").fetchone()[0]
+        """Read through the reader connection: never waits for the spool's thread."""
+        with self._reading:
+            oldest = self._reader.execute("SELECT min(queued_ns) FROM pending").fetchone()[0]
+            dead = self._reader.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+            counters = dict(self._reader.execute("SELECT name, value FROM counters"))
         return SpoolStatus(
             pending=self._pending,
-            dead_letters=self._count("dead_letter"),
-            dropped_total=self._counter("dropped"),
-            delivered_total=self._counter("delivered"),
+            dead_letters=int(dead),
+            dropped_total=int(counters.get("dropped", 0)),
+            delivered_total=int(counters.get("delivered", 0)),
             oldest_queued_ns=int(oldest) if oldest is not None else None,
             path=self.path,
         )
@@ -402,8 +453,15 @@ class _Transaction:
         self._pending = 0
 
     def __enter__(self) -> None:
-        self._spool._db.execute("BEGIN IMMEDIATE")
-        self._spool._begun()
+        db = self._spool._db
+        if db.in_transaction:  # left open by a fault: a new one could not begin
+            self._rollback()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._spool._begun()
+        except BaseException:
+            self._rollback()
+            raise
         self._pending = self._spool._pending
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -415,13 +473,20 @@ class _Transaction:
                 self._undo()
                 # SQLite may leave the transaction open after a failed COMMIT (a full disk):
                 # end it, or no later transaction could begin
-                with contextlib.suppress(sqlite3.Error):
-                    spool._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             spool._committed()
         else:
             self._undo()
-            spool._db.execute("ROLLBACK")
+            self._rollback()  # the error that ended the transaction is the one raised
+
+    def _rollback(self) -> None:
+        """End the open transaction, if SQLite has not ended it itself (it may after
+        SQLITE_FULL); a failure to do so does not hide the error being raised."""
+        db = self._spool._db
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
 
     def _undo(self) -> None:
         self._spool._staged.clear()

@@ -8,6 +8,11 @@ job runs and deliveries, and meanwhile the loop goes on with other jobs, parsing
 sending. Each caller is answered once its transaction is committed: a reading still counts
 as collected only once it is on disk. If a shared transaction fails, each operation is
 tried again in a transaction of its own, so one failure costs only its own operation.
+
+Every caller is answered, whatever happens on the thread, and none waits longer than the
+bound it gives: an operation the thread has not taken yet by then is withdrawn (it is never
+written); one under way is told to its caller as under way, with the future that will still
+say whether it was written.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -54,6 +60,19 @@ class Transactional(Protocol):
         ...
 
 
+class HandOverTimeout(Exception):
+    """The spool's thread did not answer within ``waited_s``.
+
+    ``under_way`` is None when the operation was withdrawn before the thread took it (it is
+    never run); else the thread is running it and ``under_way`` will still get its result.
+    """
+
+    def __init__(self, waited_s: float, under_way: asyncio.Future[Any] | None) -> None:
+        super().__init__(f"no answer from the spool's thread within {waited_s:.0f} s")
+        self.waited_s = waited_s
+        self.under_way = under_way
+
+
 class GroupCommit:
     """Operations queued from event loops, run on one thread in shared transactions."""
 
@@ -62,23 +81,52 @@ class GroupCommit:
         self._queue: list[_Queued] = []
         self._guard = threading.Lock()
         self._busy = False
+        #: time.monotonic() when the thread took the operations it runs now
+        self._since: float | None = None
         self._thread: ThreadPoolExecutor | None = None
 
-    async def run(self, op: Callable[[], _R], *, durable: bool = True) -> _R:
+    def busy_for(self) -> float:
+        """How long the thread has been running its current operations (0 when idle)."""
+        since = self._since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+    async def run(self, op: Callable[[], _R], *, durable: bool = True,
+                  timeout_s: float | None = None) -> _R:  # fmt: skip
         """``op`` done and committed (synced to disk when ``durable``, and whenever it
         shares its transaction with a durable one). A cancelled caller does not stop it:
-        once queued, an operation is written either way."""
+        once queued, an operation is written either way. After ``timeout_s`` without an
+        answer: ``HandOverTimeout``."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_R] = loop.create_future()
+        entry: _Queued = (op, durable, future, loop)
         with self._guard:
-            self._queue.append((op, durable, future, loop))
+            self._queue.append(entry)
             start, self._busy = not self._busy, True
             if start and self._thread is None:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         if start:
             assert self._thread is not None
-            self._thread.submit(self._drain)
-        return await asyncio.shield(future)
+            try:
+                self._thread.submit(self._drain)
+            except RuntimeError:  # closed: nothing runs any more
+                with self._guard:
+                    self._busy = False
+                    self._withdraw(entry)
+                raise
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            with self._guard:
+                withdrawn = self._withdraw(entry)
+            raise HandOverTimeout(timeout_s or 0.0, None if withdrawn else future) from None
+
+    def _withdraw(self, entry: _Queued) -> bool:
+        """Take ``entry`` out of the queue (holding ``_guard``); False if the thread has it."""
+        for i, queued in enumerate(self._queue):
+            if queued is entry:
+                del self._queue[i]
+                return True
+        return False
 
     def close(self) -> None:
         """No new thread work; what is queued still runs (and fails on a closed spool)."""
@@ -86,20 +134,36 @@ class GroupCommit:
             self._thread.shutdown(wait=False)
 
     def _drain(self) -> None:
-        while True:
+        try:
+            while self._run_batch():
+                pass
+        except BaseException:
+            # a fault here must not leave the queue without a thread for good
             with self._guard:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._busy = False
-                    return
-            try:
-                results = self._target.run_in_transactions(
-                    [op for op, _, _, _ in batch], durable=any(d for _, d, _, _ in batch))
-            except BaseException as err:  # every caller must be answered
-                results = [err] * len(batch)
-            for (_, _, future, loop), result in zip(batch, results, strict=True):
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                    loop.call_soon_threadsafe(_settle, future, result)
+                self._busy = False
+                self._since = None
+            raise
+
+    def _run_batch(self) -> bool:
+        """Run what is queued in one go and answer each caller; False when nothing was."""
+        with self._guard:
+            batch, self._queue = self._queue, []
+            if not batch:
+                self._busy = False
+                self._since = None
+                return False
+            self._since = time.monotonic()
+        try:
+            results = self._target.run_in_transactions(
+                [op for op, _, _, _ in batch], durable=any(d for _, d, _, _ in batch))
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} operations")
+        except BaseException as err:  # every caller must be answered
+            results = [err] * len(batch)
+        for (_, _, future, loop), result in zip(batch, results, strict=True):
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result)
+        return True
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

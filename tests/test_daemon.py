@@ -115,7 +115,7 @@ class StubbornSource(HangingSource):
 
 def test_a_job_ignoring_cancellation_raises_nothing_after_the_spool_is_closed(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon, "_CANCEL_WAIT_S", 0.05)
+    monkeypatch.setattr(daemon, "CANCEL_WAIT_S", 0.05)
     config = Config(store=StoreConfig(path=tmp_path / "store.sqlite3"),
                     spool=SpoolConfig(path=tmp_path / "spool.sqlite3"))
     source = StubbornSource()

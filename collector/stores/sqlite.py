@@ -9,11 +9,17 @@ and an optional string ``label``.
 A batch is all or nothing: every line is parsed before the single transaction starts, and a
 bad line rejects the batch (HTTP-like status 400) naming its 1-based line number.
 The database runs in WAL mode with ``synchronous=FULL``; the file is created private (0600).
+
+A write that fails (a full disk, a file at its size cap, any other write error) leaves no
+transaction open, raises ``StoreUnavailable`` (delivery keeps the lines in the spool and
+tries again later) and is an error in the log naming the file and the space left, once
+until a write goes through again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -25,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from collector.disk import describe, free_text
 from collector.errors import ParseError, StoreRejected, StoreUnavailable
 from collector.lineprotocol import escape_key, parse_line
 
@@ -85,6 +92,8 @@ class SqliteStore:
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
+        #: the text of the failure writes end with now (None while they go through)
+        self._failing: str | None = None
         _create_private(self.path)
         self._db = self._connect()
         with self._db:
@@ -173,15 +182,39 @@ class SqliteStore:
     def _write_rows(self, rows: list[Row]) -> None:
         with self._lock:
             try:
+                if self._db.in_transaction:  # left open by a fault: a new one could not begin
+                    self._rollback()
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     self._db.executemany(_INSERT, rows)
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # also after a failed COMMIT (a full disk), which may leave it open
+                    self._rollback()
                     raise
-                self._db.execute("COMMIT")
             except sqlite3.Error as err:
-                raise StoreUnavailable(f"{self.name}: write failed: {err}") from err
+                raise self._failed(err) from err
+            self._wrote()
+
+    def _rollback(self) -> None:
+        """End the open transaction unless SQLite ended it itself (it may on SQLITE_FULL)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _failed(self, err: sqlite3.Error) -> StoreUnavailable:
+        """A failed write as an outage of the store, logged when it is news."""
+        text = describe(err)
+        if text != self._failing:
+            self._failing = text
+            log.error("store %s cannot be written: %s; %s. The lines stay in the spool until "
+                      "it can", self.path, text, free_text(self.path))
+        return StoreUnavailable(f"{self.name}: write failed: {text}")
+
+    def _wrote(self) -> None:
+        if self._failing is not None:
+            self._failing = None
+            log.warning("store %s can be written again", self.path)
 
     def write_sync(self, lines: Sequence[str]) -> None:
         """Parse and store a batch in one transaction (blocking)."""
