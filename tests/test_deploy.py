@@ -12,10 +12,20 @@ import pytest
 import yaml
 
 from collector.config import parse_config
-from collector.daemon import SHUTDOWN_FLUSH_S
+from collector.daemon import (
+    CLOSE_S,
+    DELIVERY_STOP_S,
+    JOB_GRACE_S,
+    SHUTDOWN_FLUSH_S,
+    STOP_DEADLINE_S,
+)
+from collector.inflight import CANCEL_WAIT_S, STUCK_MIN_S
+from collector.supervisor import HEALTHY_WITHIN_S, HEARTBEAT_NAME, HEARTBEAT_S
 
-# on SIGTERM the daemon waits up to 30 s for running polls, then flushes the spool
-STOP_NEEDS_S = 30 + SHUTDOWN_FLUSH_S
+# on SIGTERM the daemon waits up to 30 s for running polls (then 5 s for the cancelled
+# ones), 10 s for the batches under way to the store, flushes the spool for up to 20 s and
+# closes within 5 s: 70 s, and ends itself 80 s after the signal whatever it is doing
+STOP_NEEDS_S = 70.0
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -383,6 +393,37 @@ def test_dockerfile_entrypoint_is_the_console_script() -> None:
     assert yaml.safe_load(cmd[-1]) == ["run", "--config", "/config/collector.toml"]
 
 
+def test_the_stop_steps_fit_the_deadline_and_the_deadline_fits_the_supervisors() -> None:
+    steps = JOB_GRACE_S + CANCEL_WAIT_S + DELIVERY_STOP_S + SHUTDOWN_FLUSH_S + CLOSE_S
+    assert steps == STOP_NEEDS_S < STOP_DEADLINE_S
+    unit = {k: v[-1] for k, v in _unit()["Service"].items()}
+    assert int(unit["TimeoutStopSec"]) > STOP_DEADLINE_S
+    grace = str(_services()["collector"]["stop_grace_period"])
+    assert grace.endswith("s") and int(grace[:-1]) > STOP_DEADLINE_S
+
+
+def _health_command(test: list[str]) -> list[str]:
+    assert test[0] == "CMD", test  # exec form: no shell in between
+    return test[1:]
+
+
+def test_compose_healthcheck_asks_the_daemon_whether_it_works() -> None:
+    service = _services()["collector"]
+    check = service["healthcheck"]
+    command = _health_command(check["test"])
+    assert command == [_script_name(), "health", "--config", "/config/collector.toml"]
+    # the config it reads is the one the daemon runs with, mounted where it names it
+    assert ("./collector.toml", "/config/collector.toml") in _volumes(service)
+    assert _environment(service)["COLLECTOR_CONFIG"] == "/config/collector.toml"
+    # probed more often than a heartbeat may be missed, each probe bounded
+    interval = int(str(check["interval"]).removesuffix("s"))
+    timeout = int(str(check["timeout"]).removesuffix("s"))
+    assert HEARTBEAT_S < HEALTHY_WITHIN_S
+    assert timeout < interval <= HEALTHY_WITHIN_S
+    assert int(check["retries"]) >= 1
+    assert int(str(check["start_period"]).removesuffix("s")) >= HEARTBEAT_S
+
+
 def test_dockerfile_basics() -> None:
     instr = _dockerfile_instructions()
     assert instr[0][0] == "FROM" and instr[0][1].startswith("python:3.11-slim")
@@ -391,7 +432,8 @@ def test_dockerfile_basics() -> None:
     assert any(word == "VOLUME" and "/data" in rest for word, rest in instr)
     health = [rest for word, rest in instr if word == "HEALTHCHECK"]
     assert len(health) == 1
-    assert _script_name() in health[0] and "spool" in health[0]
+    command = yaml.safe_load(health[0][health[0].index("CMD ") + 4:])
+    assert command == [_script_name(), "health", "--config", "/config/collector.toml"]
     # the build copies what exists in the build context (the repository root)
     for word, rest in instr:
         if word == "COPY" and "--from" not in rest:
@@ -409,7 +451,13 @@ def test_dockerfile_basics() -> None:
 def test_systemd_unit() -> None:
     unit = _unit()
     service = {k: v[-1] for k, v in unit["Service"].items()}
-    assert service["Type"] == "simple"
+    # the daemon says when it is ready and feeds the watchdog while it works (daemon.py)
+    assert service["Type"] == "notify"
+    assert service["NotifyAccess"] == "main"
+    watchdog = service["WatchdogSec"]
+    assert watchdog.isdigit() and HEARTBEAT_S < int(watchdog) < STUCK_MIN_S
+    # a machine without a battery-backed clock waits for NTP first
+    assert "time-sync.target" in unit["Unit"]["After"][-1].split()
     assert service["ExecStart"] == (
         "/opt/collector/.venv/bin/collector run --config /etc/collector/collector.toml"
     )
@@ -428,3 +476,15 @@ def test_systemd_unit() -> None:
     stop = service["TimeoutStopSec"]
     assert stop.isdigit() and int(stop) > STOP_NEEDS_S
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_readme_documents_the_watchdog_the_healthcheck_and_the_clock() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    unit = {k: v[-1] for k, v in _unit()["Service"].items()}
+    assert "`Type=notify`" in text
+    assert f"`WatchdogSec={unit['WatchdogSec']}`" in text
+    assert f"`TimeoutStopSec={unit['TimeoutStopSec']}`" in text
+    assert "`collector health`" in text and f"`{HEARTBEAT_NAME}`" in text
+    assert "time-sync.target" in text and "systemd-time-wait-sync" in text
+    assert f"{STOP_DEADLINE_S:.0f} s after the signal" in text
+    assert f"for {HEALTHY_WITHIN_S:.0f} s" in text
