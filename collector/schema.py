@@ -88,7 +88,8 @@ TABLE: tuple[Measurement, ...] = (
     _m("battery_pct", "%", Kind.GAUGE, "Battery charge", "AHA battery; Overkiz BatteryLevelState"),
     _m(
         "level_pct", "%", Kind.GAUGE, "Position or level of an actuator",
-        "AHA levelcontrol/blind, HKR valve; Thinknx dimmer/blind and analog level objects (`kind` = level); Overkiz ClosureState",
+        "AHA levelcontrol/blind, HKR valve; Thinknx dimmer/blind and analog level objects "
+        "(`kind` = level); Overkiz ClosureState",
         kind=("level", "blind", "valve", "dimmer", "slats"),
     ),
     _m("luminance_lx", "lx", Kind.GAUGE, "Illuminance", "Overkiz LuminanceState; Thinknx analog"),
