@@ -19,6 +19,7 @@ from collector.logs import RedactingFormatter
 from collector.model import Reading
 from collector.sources.thinknx.source import ThinknxSource
 from tests.sources.thinknx.fake import KEY, PASSWORD, USERNAME, VERSION, FakeServer, json_body
+from tests.test_schema import check_follows_schema
 
 OBJECTS = [
     {"guid": "T1", "kind": "thermostat", "name": "Living", "room": "Ground"},
@@ -318,3 +319,12 @@ def test_config_time_in_the_configured_zone() -> None:
 def test_config_time_defaults_to_this_machines_zone(machine_in_new_york: None) -> None:
     # 10:00 in New York in June (-4) is 14:00 UTC
     assert config_time(config("basic", timezone=None)) == 1717250400.0
+
+
+def test_every_reading_follows_the_schema() -> None:
+    level = {"guid": "A2", "kind": "analog", "name": "Tank", "quantity": "level", "unit": "%"}
+    [got] = poll(source(FakeServer("basic"), config("basic", objects=[*OBJECTS, level])))
+    assert not isinstance(got, Exception), got
+    seen = check_follows_schema(got)
+    assert {"level_pct", "pbx_users", "state:switch", "config_time_s"} <= seen
+    assert values(got)[("A2", "level_pct", "level", None)] == (1.5, None)
