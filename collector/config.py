@@ -67,9 +67,15 @@ class InfluxConfig(_Section):
     timeout: Duration = 10.0
     verify_tls: bool = True
     ca_file: Path | None = None
+    #: How long raw points are kept (``collector store setup`` applies it); None: all.
+    raw_retention: Duration | None = None
 
     @model_validator(mode="after")
     def _needs(self) -> InfluxConfig:
+        if self.raw_retention is not None and self.raw_retention < 86400:
+            raise ValueError("raw_retention must be at least 1d (the rollups are computed "
+                             "from raw data up to 3 hours old, and late data may come later "
+                             "from the spool); leave it out to keep all raw data")
         if self.api == "v2":
             missing = [k for k in ("org", "bucket", "token") if getattr(self, k) is None]
             if missing:
