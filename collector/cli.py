@@ -343,6 +343,34 @@ def _backfill_cells(o: BackfillOutcome, notes: _Notes) -> tuple[str, str, str, T
 
 
 @main.group()
+def store() -> None:
+    """Set up the configured store."""
+
+
+@store.command("setup")
+@config_option
+@user_errors
+def store_setup(config_path: Path | None) -> None:
+    """Downsampling: rollup retention policy and continuous queries (InfluxDB 1.x), rollup
+    bucket and tasks (2.x), raw-data retention from influxdb.raw_retention; says what it
+    created and what it found. Safe to run again."""
+    from rich.table import Table
+
+    from collector.stores.setup import setup_store
+
+    report = setup_store(_load(config_path))
+    notes = _Notes()
+    table = Table(title=f"collector store setup: {report.store}")
+    for col in ("part", "result", "detail"):
+        table.add_column(col)
+    for step in report.steps:
+        table.add_row(_text(step.part), _text(step.result), notes.cell(step.detail))
+    console = _console()
+    console.print(table)
+    notes.print(console)
+
+
+@main.group()
 def spool() -> None:
     """Inspect the durable buffer and its dead letters."""
 
