@@ -188,6 +188,18 @@ class BackfillOutcome:
     #: Waits for a source's Retry-After, and whether the run was cancelled in this source.
     retries: int = 0
     interrupted: bool = False
+    #: The times of the first and the last reading loaded (None: none loaded).
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def loaded(self, readings: Sequence[Reading]) -> None:
+        """Widen the range of times loaded by ``readings``."""
+        if not readings:
+            return
+        times = [r.time for r in readings]
+        lo, hi = min(times), max(times)
+        self.first = lo if self.first is None else min(self.first, lo)
+        self.last = hi if self.last is None else max(self.last, hi)
 
 
 class WatermarkSink:
@@ -239,6 +251,7 @@ class WatermarkSink:
         self._outcome.windows += 1
         self._outcome.points += lines
         self._outcome.dropped += dropped
+        self._outcome.loaded(readings)
         if self._progress is not None:
             self._progress.advance(self._outcome.source, lines)
 
@@ -292,7 +305,36 @@ async def run_backfill(app: App, since: datetime, *, source_name: str | None = N
             outcome.interrupted = True
             raise
     await app.deliverer.drain()
+    await fill_rollups_of(app, outcomes)
     return outcomes
+
+
+async def fill_rollups_of(app: App, outcomes: Sequence[BackfillOutcome]) -> str | None:
+    """Compute the store's rollups over the past the backfill loaded: a continuous query or
+    task only covers the last hours. Not stored yet (the spool still holds lines): nothing
+    is computed, the rollups would miss them; the note says so."""
+    from collector.stores.setup import fill_rollups
+
+    firsts = [o.first for o in outcomes if o.first is not None]
+    lasts = [o.last for o in outcomes if o.last is not None]
+    if not firsts or not lasts:
+        return None
+    if app.spool.pending:
+        log.warning("rollups of the backfilled range not computed: %d lines still wait in "
+                    "the spool (run `collector backfill` again once they are stored)",
+                    app.spool.pending)
+        return None
+    lo, hi = min(firsts), max(lasts)
+    start = int(lo.timestamp()) * 1_000_000_000
+    end = (int(hi.timestamp()) + 1) * 1_000_000_000
+    try:
+        note = await asyncio.to_thread(fill_rollups, app.config, start, end)
+    except CollectorError as err:
+        log.warning("rollups of the backfilled range not computed: %s", err)
+        return None
+    if note is not None:
+        log.info("rollups from %s to %s: %s", lo.isoformat(), hi.isoformat(), note)
+    return note
 
 
 async def _history(app: App, source: Source, since: datetime, sink: WatermarkSink,
