@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint pytest influxdb chromium bench schema clean
+.PHONY: demo test lint pytest influxdb chromium openssl bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,24 @@ chromium:
 		echo "chromium not found and cannot be installed here: the report's browser test will be skipped"; \
 	fi
 
+# The openssl command makes the self-signed certificates of the TLS tests (Debian package `openssl`).
+openssl:
+	@if command -v openssl >/dev/null 2>&1; then \
+		echo "openssl: $$(command -v openssl)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's openssl package"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; \
+	else \
+		echo "openssl not found and cannot be installed here: the TLS tests will be skipped"; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check collector tests
 	$(BIN)/mypy --strict collector
 
-pytest: $(STAMP) influxdb chromium
+pytest: $(STAMP) influxdb chromium openssl
 	$(BIN)/pytest -q
 
 test: lint pytest
