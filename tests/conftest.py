@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.influxd import Influxd, running_influxd
+from tests.needs import in_ci, tool
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 _db_counter = itertools.count()
@@ -33,7 +33,7 @@ def shared_or_skip(path: Path, environ: Mapping[str, str]) -> Path:
     """``path`` when it is there; else a visible skip, or a failure in CI (``CI=true``),
     where the recorded captures are always checked out beside the project."""
     if not path.is_dir():
-        if environ.get("CI", "").strip().lower() == "true":
+        if in_ci(environ):
             pytest.fail(f"conformance data missing in CI: {path} is absent")
         pytest.skip(f"conformance data not available: {path} is absent")
     return path
@@ -47,12 +47,11 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(certificate, key): self-signed for 127.0.0.1, made with the openssl command."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a test certificate")
+    openssl = tool("openssl", "apt-get install openssl; `make openssl` does")
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "influx.pem", d / "influx.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=influx", "-addext", "subjectAltName=IP:127.0.0.1",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,

@@ -1,12 +1,11 @@
 """The throwaway influxd for tests, skipping (or failing in CI) when it is missing.
 
-``COLLECTOR_REQUIRE_INTEGRATION=1`` (set by .ci/run) turns a missing ``influxd`` into a
-failure instead of a skip.
+In CI (``CI=true`` or ``COLLECTOR_REQUIRE_INTEGRATION=1``, both set by .ci/run) a missing
+``influxd`` is a failure instead of a skip.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,14 +15,15 @@ import pytest
 from collector.influxd import Influxd, free_port
 from collector.influxd import influxd_binary as _binary
 from collector.influxd import running_influxd as _running
+from tests.needs import in_ci
 
 __all__ = ["Influxd", "free_port", "influxd_binary", "running_influxd"]
 
 
 def influxd_binary() -> str | None:
     found = _binary()
-    if found is None and os.environ.get("COLLECTOR_REQUIRE_INTEGRATION") == "1":
-        pytest.fail("influxd is not installed but COLLECTOR_REQUIRE_INTEGRATION=1")
+    if found is None and in_ci():
+        pytest.fail("influxd missing in CI: `make influxdb` installs Debian's influxdb")
     return found
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import socket
 import ssl
 import subprocess
@@ -21,6 +20,7 @@ from collector.errors import ConfigError, StoreUnavailable
 from collector.export import export_measurement, rows, write_csv
 from collector.logs import safe_url
 from tests.fake_influx2 import answering_flux
+from tests.needs import tool
 from tests.test_cli import run
 
 ANSWER = {"results": [{"series": [{
@@ -47,12 +47,11 @@ class _Query(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a test certificate")
+    openssl = tool("openssl", "apt-get install openssl; `make openssl` does")
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "influx.pem", d / "influx.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=influx.lan", "-addext", "subjectAltName=IP:127.0.0.1",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,

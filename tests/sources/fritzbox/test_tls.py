@@ -4,7 +4,6 @@ explicit verify_tls = false."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -17,16 +16,16 @@ from collector.config import FritzboxConfig
 from collector.errors import CollectorError, TransientError
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.sources.fritzbox.source import FritzboxSource
+from tests.needs import tool
 
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cannot make a test certificate")
+    openssl = tool("openssl", "apt-get install openssl; `make openssl` does")
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "box.pem", d / "box.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
          "-subj", "/CN=fritz.box", "-addext", "subjectAltName=IP:127.0.0.1",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
