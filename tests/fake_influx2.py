@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from collector.errors import ParseError
 from collector.lineprotocol import parse_line
+from tests.fake_influx2_admin import Admin
 
 # status -> the "code" the real server puts next to "message"
 _CODES = {
@@ -69,6 +70,8 @@ class FakeInflux2:
     requests: list[Request] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     _script: deque[Answer] = field(default_factory=deque)
+    #: The management API (tests/fake_influx2_admin.py), when a test asks for it.
+    admin: Admin | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer_next(
@@ -94,6 +97,9 @@ class FakeInflux2:
     def handle(self, req: Request) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             self.requests.append(req)
+        if self.admin is not None and req.path != "/api/v2/write":
+            with self._lock:
+                return self.admin.handle(req.method, req.path, req.query, req.headers, req.text)
         if req.method != "POST" or req.path != "/api/v2/write":
             return self._error(404, f"path not found: {req.method} {req.path}")
         problems = self._check_request(req)
@@ -197,7 +203,8 @@ def _make_handler(fake: FakeInflux2) -> type[BaseHTTPRequestHandler]:
             for key, value in out_headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Influxdb-Version", "v2.7.0-fake")
+            if "X-Influxdb-Version" not in out_headers:
+                self.send_header("X-Influxdb-Version", "v2.7.0-fake")
             self.end_headers()
             self.wfile.write(body)
 
@@ -205,6 +212,9 @@ def _make_handler(fake: FakeInflux2) -> type[BaseHTTPRequestHandler]:
             self._serve()
 
         def do_GET(self) -> None:
+            self._serve()
+
+        def do_PATCH(self) -> None:
             self._serve()
 
         def log_message(self, format: str, *args: object) -> None:

@@ -89,7 +89,12 @@ def _call(ic: InfluxConfig, what: str, fn: Any, *args: Any, **kwargs: Any) -> An
 
 
 def _setup(client: Any, ic: InfluxConfig, report: SetupReport) -> None:
-    from influxdb_client.domain import bucket_retention_rules, dbrp_create, task_create_request
+    from influxdb_client.domain import (
+        bucket_retention_rules,
+        dbrp_create,
+        task_create_request,
+        task_update_request,
+    )
     from influxdb_client.service import dbr_ps_service
 
     # the library's classes are untyped
@@ -97,6 +102,7 @@ def _setup(client: Any, ic: InfluxConfig, report: SetupReport) -> None:
     DBRPCreate: Any = dbrp_create.DBRPCreate  # noqa: N806
     TaskCreateRequest: Any = task_create_request.TaskCreateRequest  # noqa: N806
     DBRPsService: Any = dbr_ps_service.DBRPsService  # noqa: N806
+    TaskUpdateRequest: Any = task_update_request.TaskUpdateRequest  # noqa: N806
 
     assert ic.org is not None and ic.bucket is not None
     orgs = _call(ic, "/api/v2/orgs", client.organizations_api().find_organizations, org=ic.org)
@@ -147,9 +153,10 @@ def _setup(client: Any, ic: InfluxConfig, report: SetupReport) -> None:
         if found and found[0].flux == flux:
             report.add(part, "found", detail)
         elif found:
-            task = found[0]
-            task.flux = flux
-            _call(ic, "/api/v2/tasks", tasks.update_task, task)
+            # flux only: the schedule is in the script's options (an ``every`` field
+            # sent beside it would override them with the old one)
+            _call(ic, "/api/v2/tasks", tasks.update_task_request, task_id=found[0].id,
+                  task_update_request=TaskUpdateRequest(flux=flux, status="active"))
             report.add(part, "replaced", detail)
         else:
             _call(ic, "/api/v2/tasks", tasks.create_task, task_create_request=TaskCreateRequest(
