@@ -109,9 +109,7 @@ _FLAT: tuple[tuple[str, str, Kind, dict[str, object]], ...] = (
     ("Termostato Camera", "Camera da letto", Kind.THERMOSTAT, {"scale": 19.5, "text": True}),
     ("Termostato Bagno", "Bagno", Kind.THERMOSTAT, {"scale": 23.0, "chrono": False}),
     ("Clima Soggiorno", "Soggiorno", Kind.HVAC, {"scale": 24.0, "mode": 0}),
-    # a split unit whose fan speed is not wired to the bus
-    ("Clima Studio", "Studio", Kind.HVAC,
-     {"scale": 22.5, "mode": 4, "text": True, "lacks": _NO_FAN}),
+    ("Clima Studio", "Studio", Kind.HVAC, {"scale": 22.5, "mode": 4, "text": True}),
     ("Luce Soggiorno", "Soggiorno", Kind.LIGHT, {}),
     ("Luce Cucina", "Cucina", Kind.LIGHT, {}),
     ("Luce Giardino", "Esterno", Kind.LIGHT, {"text": True}),
@@ -143,6 +141,8 @@ _FLAT: tuple[tuple[str, str, Kind, dict[str, object]], ...] = (
     # a zone valve run from the room controller: no sensor of its own and no chrono program
     ("Termostato Ingresso", "Ingresso", Kind.THERMOSTAT,
      {"scale": 20.0, "chrono": False, "lacks": ("actualtemp", "chronoenstatus")}),
+    # a split unit whose fan speed is not wired to the bus
+    ("Clima Camera", "Camera da letto", Kind.HVAC, {"scale": 25.0, "mode": 0, "lacks": _NO_FAN}),
 )
 
 

@@ -30,7 +30,7 @@ LACKING = {
     "Termostato Ingresso": {"actualtemp", "chronoenstatus"},  # no sensor, no chrono
     "Tapparella Soggiorno": {"blindanglestatus"},  # roller shutters: no slats
     "Tapparella Camera": {"blindanglestatus"},
-    "Clima Studio": {"hvacfanset", "hvacfanstatus"},  # no fan object
+    "Clima Camera": {"hvacfanset", "hvacfanstatus"},  # no fan object
 }
 IMPOSSIBLE = (400, {"error": "impossible to execute"})
 
@@ -129,7 +129,7 @@ def test_fan_speed_under_both_names_is_the_same_value(
     sim: ThinknxSimulator, http: httpx.Client
 ) -> None:
     for obj in sim.objects:
-        if obj.kind is Kind.HVAC and obj.name != "Clima Studio":
+        if obj.kind is Kind.HVAC and obj.name != "Clima Camera":
             a = get(http, "hvacfanset", guid=obj.guid).json()
             b = get(http, "hvacfanstatus", guid=obj.guid).json()
             assert a == b
@@ -148,7 +148,7 @@ def test_objects_without_some_capabilities(sim: ThinknxSimulator, http: httpx.Cl
                 assert response.status_code == 200, (name, controller)
     # nor can the missing part be set
     for name, command, cmd in (("Tapparella Soggiorno", "blindangle", "30"),
-                               ("Clima Studio", "hvacfan", "2"),
+                               ("Clima Camera", "hvacfan", "2"),
                                ("Termostato Ingresso", "chronoen", "1")):
         response = get(http, command, guid=by_name[name].guid, cmd=cmd, fb="")
         assert (response.status_code, response.json()) == IMPOSSIBLE, name
