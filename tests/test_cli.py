@@ -321,7 +321,8 @@ def _printed_section(printed: str, header: str) -> list[str]:
 def test_simulate_thinknx_prints_a_config_that_works_local_and_cloud(tmp_path: Path) -> None:
     head = (f'[store]\nkind = "sqlite"\npath = "{tmp_path / "store.sqlite3"}"\n'
             f'[spool]\npath = "{tmp_path / "spool.sqlite3"}"\n\n')
-    with ThinknxSimulator(clock=lambda: START, rate_limit=100.0) as sim:
+    # the clock stands still: the rate limit is a budget for all four runs (about 100 requests)
+    with ThinknxSimulator(clock=lambda: START, rate_limit=200.0) as sim:
         local = _printed_section(banner(sim), "[[thinknx]]")
         # the cloud form as the comment says: its keys instead of url, auth, username, password
         cloud = [line[1:] if line.startswith("#cloud_") else line for line in local

@@ -106,7 +106,7 @@ def test_demo_collects_from_all_three_simulators(tmp_path: Path) -> None:
     described = BY_NAME["collector"].sources
     assert all(re.search(rf"\b{name}\b", described) for name in [*metrics, "dropped"])
     devices = {m[1]: int(m[2]) for m in re.finditer(r"(\w+): (\d+) devices, \d+ readings", text)}
-    assert devices["thinknx"] == 22 + 1  # the KNX objects and the server itself
+    assert devices["thinknx"] == 23 + 1  # the KNX objects and the server itself
     assert devices["fritzbox"] > 10 and devices["overkiz"] > 5
     # VoIP status and device statistics of every system that keeps them
     voip = {row[1]: row[2] for row in _rows(text, "demo-home")}
