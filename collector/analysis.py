@@ -34,7 +34,7 @@ from collector.config import Config, load_config
 from collector.errors import ConfigError
 from collector.export import measurement_names, parse_time
 from collector.export_read import Row, Selection
-from collector.export_shape import zone
+from collector.export_shape import step_seconds, zone
 from collector.schema import BY_NAME, Kind
 
 __all__ = ["cost", "energy_per_day", "energy_per_month", "frame", "load",
@@ -81,17 +81,25 @@ def _frame(measurement: str, cols: Columns) -> pd.DataFrame:
 
 def load(measurement: str, start: When = None, end: When = None, *, site: str | None = None,
          room: str | None = None, device: str | None = None, config: ConfigLike = None,
-         tz: str | tzinfo | None = "UTC") -> pd.DataFrame:
+         tz: str | tzinfo | None = "UTC", resample: str | None = None) -> pd.DataFrame:
     """One measurement between ``start`` (inclusive) and ``end`` (exclusive).
 
     ``start``/``end``: "7d" (ago), ISO strings, datetimes, or None (open). ``config``: a path
     to a collector.toml, a loaded Config, or None for the CLI's lookup ($COLLECTOR_CONFIG,
     else ./collector.toml). ``device`` matches the display name or the device_id. The index is
-    converted to ``tz`` (default UTC).
+    converted to ``tz`` (default UTC). ``resample`` ("15m", "1h", "1d"): one row per series
+    and interval of ``tz`` with the aggregate of the measurement's kind, as ``collector
+    export --resample``; 1h or coarser reads the store's hourly rollups where they exist.
     """
     (name,) = measurement_names([measurement])
     sel = Selection(parse_time(start), parse_time(end), device, site, room)
-    df = _frame(name, read_columns(_config(config), name, sel))
+    if resample is not None:
+        from collector.export_rollup import resampled
+
+        zone_ = UTC if tz is None else _tz(tz)
+        df = frame(name, resampled(_config(config), name, sel, step_seconds(resample), zone_))
+    else:
+        df = _frame(name, read_columns(_config(config), name, sel))
     if tz is not None:
         df.index = df.index.tz_convert(_tz(tz))
     return df

@@ -98,6 +98,11 @@ class Buckets:
         self._cur = _Interval(int(start) * _NS, int(end) * _NS)
         return self._cur.start_ns
 
+    def end_of(self, ns: int) -> int:
+        """The end of the interval holding ``ns`` (the start of the next)."""
+        self.start_of(ns)
+        return self._cur.end_ns
+
 
 @dataclass(slots=True)
 class _Acc:
