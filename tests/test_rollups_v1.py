@@ -199,3 +199,23 @@ def test_an_unreachable_server_is_named_without_the_password() -> None:
 def test_the_embedded_store_says_downsampling_is_not_available(tmp_path: Any) -> None:
     report = setup_store(Config(store=StoreConfig(path=tmp_path / "s.sqlite3")))
     assert [(s.part, s.result) for s in report.steps] == [("downsampling", "not available")]
+
+
+def test_store_fill_computes_the_rollups_of_history_already_stored(
+        influxd: Influxd, influx_db: str, tmp_path: Any) -> None:
+    import time
+
+    cfg = tmp_path / "collector.toml"
+    cfg.write_text(f'[store]\nkind = "influxdb"\n[influxdb]\nurl = "{influxd.url}"\n'
+                   f'api = "v1"\ndatabase = "{influx_db}"\n', encoding="utf-8")
+    hour = (time.time_ns() - 48 * H) // H * H  # two days ago, on the hour
+    influxd.write(influx_db, f"co2_ppm,device=Sensor value=400 {hour}\n"
+                  f"co2_ppm,device=Sensor value=500 {hour + H // 2}").raise_for_status()
+    runner = CliRunner()
+    assert "run `collector store setup` first" in runner.invoke(
+        main, ["store", "fill", "--config", str(cfg), "--since", "1y"]).output
+    assert runner.invoke(main, ["store", "setup", "--config", str(cfg)]).exit_code == 0
+    filled = runner.invoke(main, ["store", "fill", "--config", str(cfg), "--since", "1y"])
+    assert filled.exit_code == 0 and filled.output == "1 rollup points computed\n"
+    rows = influxd.rows('SELECT "mean", "count" FROM "rollup_1h"."co2_ppm"', influx_db)
+    assert [(r["time"], r["mean"], r["count"]) for r in rows] == [(hour, 450.0, 2)]

@@ -116,7 +116,8 @@ class V1Admin:
         """The series of the answer to one statement; a refusal is ``StoreSetupError``."""
         where = store_name(self.ic)
         try:
-            resp = self._client.post(self._url, data={"q": q, "db": self.database})
+            resp = self._client.post(self._url, data={"q": q, "db": self.database,
+                                                         "epoch": "ns"})
         except httpx.HTTPError as err:
             raise StoreUnavailable(
                 f"{where}: {type(err).__name__}: {safe_said(self.ic, str(err))}") from None
@@ -267,7 +268,13 @@ def fill_v1(ic: InfluxConfig, start_ns: int, end_ns: int) -> int:
         written = 0
         for r in rollups():
             every_ns = _HOUR_NS if r.every == "1h" else 60 * _NS
-            for lo, hi in fill_ranges(start_ns, end_ns, every_ns):
+            first = admin.query(
+                f"SELECT {quote('value')} FROM {quote(raw)}.{quote(r.measurement)} "  # noqa: S608
+                f"WHERE time >= {start_ns} AND time < {end_ns} LIMIT 1")
+            if not first:
+                continue  # no raw data in the range
+            begin = min(int(s["values"][0][0]) for s in first if s.get("values"))
+            for lo, hi in fill_ranges(max(start_ns, begin), end_ns, every_ns):
                 where = f"time >= {lo} AND time < {hi}"
                 for series in admin.query(select_into(r, admin.database, raw, where=where)):
                     for row in series.get("values") or []:
