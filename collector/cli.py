@@ -370,6 +370,28 @@ def store_setup(config_path: Path | None) -> None:
     notes.print(console)
 
 
+@store.command("fill")
+@config_option
+@click.option("--since", default="30d", show_default=True,
+              help="From when: 30d, 1y ... ago (365d) or an ISO date/time.")
+@user_errors
+def store_fill(config_path: Path | None, since: str) -> None:
+    """Compute the rollups of the raw data already stored since --since (the continuous
+    queries and tasks only cover new data): once after the first setup on a store that
+    has history."""
+    import time
+
+    from collector.export import parse_time
+    from collector.stores.setup import fill_rollups
+
+    if since.endswith("y") and since[:-1].isdigit():
+        since = f"{int(since[:-1]) * 365}d"
+    start = parse_time(since)
+    note = fill_rollups(_load(config_path), start or 0, time.time_ns())
+    click.echo(note if note is not None else
+               "no rollups to fill: run `collector store setup` first (InfluxDB only)")
+
+
 @main.group()
 def spool() -> None:
     """Inspect the durable buffer and its dead letters."""
