@@ -1,11 +1,13 @@
-"""TR-064 of the simulated FRITZ!Box: device description, SCPDs and SOAP behind HTTP digest.
+"""TR-064 of the simulated FRITZ!Box: device descriptions, SCPDs and SOAP behind HTTP digest.
 
-Serves ``/tr64desc.xml``, ``/x_voipSCPD.xml`` and ``/deviceinfoSCPD.xml`` without
-authentication and the control URLs with digest authentication (RFC 7616, MD5, qop=auth,
-realm "F!Box SOAP-Auth"), as FRITZ!OS does. Actions follow ``avm-tr064-x_voip.txt``; an
-action the firmware does not have answers the UPnP error 401 "Invalid Action" in a SOAP fault
-with HTTP 500. ``old_firmware`` drops the actions added in 2021 (X_AVM-DE_GetVoIPStatus,
-X_AVM-DE_GetVoIPAccounts and the status output of X_AVM-DE_GetVoIPAccount).
+Serves ``/tr64desc.xml``, ``/igddesc.xml`` and the SCPD of every service they list without
+authentication (collector/simulators/fritzbox_upnp.py), the TR-064 control URLs with digest
+authentication (RFC 7616, MD5, qop=auth, realm "F!Box SOAP-Auth") and the UPnP IGD's
+without, as FRITZ!OS does; a path the box does not have is an HTML 404 page. Actions follow
+``avm-tr064-x_voip.txt``; an action the firmware does not have answers the UPnP error 401
+"Invalid Action" in a SOAP fault with HTTP 500. ``old_firmware`` drops the actions added in
+2021 (X_AVM-DE_GetVoIPStatus, X_AVM-DE_GetVoIPAccounts and the status output of
+X_AVM-DE_GetVoIPAccount).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from collector.simulators import fritzbox_upnp as upnp
 from collector.simulators._http import Clock, Request, Response
 from collector.simulators.fritzbox_house import unit_noise
 
 REALM = "F!Box SOAP-Auth"
-VOIP = "urn:dslforum-org:service:X_VoIP:1"
-DEVICEINFO = "urn:dslforum-org:service:DeviceInfo:1"
+VOIP = upnp.VOIP.service_type
+DEVICEINFO = upnp.DEVICEINFO.service_type
 STATUSES = ("disabled", "not registered", "registered", "connected", "unknown")
 NEW_IN_2021 = frozenset({"X_AVM-DE_GetVoIPStatus", "X_AVM-DE_GetVoIPAccounts"})
 _ENVELOPE = (
@@ -87,7 +90,18 @@ _TYPES = {
     "NewMaxVoIPNumbers": "ui2",
     "NewVoIPAccountIndex": "ui2",
     "NewX_AVM-DE_ClientIndex": "ui2",
+    "NewLayer1UpstreamMaxBitRate": "ui4",
+    "NewLayer1DownstreamMaxBitRate": "ui4",
+    "NewUptime": "ui4",
 }
+#: the WAN link of the simulated box, in the TR-064 and the IGD service alike
+_LINK = {
+    "NewWANAccessType": "DSL",
+    "NewLayer1UpstreamMaxBitRate": "46720000",
+    "NewLayer1DownstreamMaxBitRate": "116800000",
+    "NewPhysicalLinkStatus": "Up",
+}
+EXTERNAL_IP = "192.0.2.10"  # TEST-NET-1 (RFC 5737)
 
 Handler = Callable[[dict[str, str]], dict[str, str]]
 
@@ -170,7 +184,21 @@ class Tr064Service:
             "NewHardwareVersion": "FRITZ!Box 7590",
             "NewSpecVersion": "1.0",
         }
-        self.services = {VOIP: voip, DEVICEINFO: {"GetInfo": _const(info)}}
+        self.services = {
+            VOIP: voip,
+            DEVICEINFO: {"GetInfo": _const(info)},
+            upnp.WAN_COMMON.service_type: {"GetCommonLinkProperties": _const(_LINK)},
+            upnp.IGD_COMMON.service_type: {"GetCommonLinkProperties": _const(_LINK)},
+            upnp.IGD_IP.service_type: {
+                "GetExternalIPAddress": _const({"NewExternalIPAddress": EXTERNAL_IP}),
+                "GetStatusInfo": Action((), _STATUS_INFO, self._status_info),
+            },
+        }
+
+    def uptime_s(self) -> int:
+        """Seconds since the simulated connection came up: it reconnects every Monday
+        00:00 UTC."""
+        return int(self.clock() - 345_600) % 604_800  # 1970-01-05 was a Monday
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -191,6 +219,10 @@ class Tr064Service:
 
     def _status(self, args: dict[str, str]) -> dict[str, str]:
         return {"NewX_AVM-DE_VoIPStatus": self.status(_index(args, len(ACCOUNTS)))}
+
+    def _status_info(self, args: dict[str, str]) -> dict[str, str]:
+        return dict(zip(_STATUS_INFO, ("Connected", "ERROR_NONE", str(self.uptime_s())),
+                        strict=True))
 
     def _area_code(self, args: dict[str, str]) -> dict[str, str]:
         _index(args, len(ACCOUNTS))
@@ -239,25 +271,27 @@ class Tr064Service:
 
     def handle(self, request: Request) -> Response:
         if request.path == "/tr64desc.xml":
-            return Response.xml(self._description())
+            return Response.xml(upnp.tr64_description(self.firmware))
+        if request.path == "/igddesc.xml":
+            return Response.xml(upnp.igd_description())
         if request.path in _SCPD_PATHS:
             return Response.xml(self._scpd(_SCPD_PATHS[request.path]))
         service = _CONTROL_PATHS.get(request.path)
         if service is None:
-            return Response.text("404 Not Found\n", 404)
+            return _error_page(404, "Not Found")
         if request.method != "POST":
             return Response.text("405 Method Not Allowed\n", 405)
-        if not self._authorized(request):
+        if service.auth and not self._authorized(request):
             with self._lock:
                 self.auth_failures += 1
                 nonce = secrets.token_hex(8).upper()
                 self._nonces = [*self._nonces[-255:], nonce]
-            response = Response.text("401 Unauthorized\n", 401)
+            response = _error_page(401, "Unauthorized")
             response.headers["WWW-Authenticate"] = (
                 f'Digest realm="{REALM}", nonce="{nonce}", algorithm=MD5, qop="auth"'
             )
             return response
-        return self._soap(service, request)
+        return self._soap(service.service_type, request)
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -312,68 +346,24 @@ class Tr064Service:
         text = f'<u:{action}Response xmlns:u="{service}">\n{inner}\n</u:{action}Response>'
         return Response(200, _ENVELOPE.format(text).encode(), 'text/xml; charset="utf-8"')
 
-    def _description(self) -> str:
-        services = "".join(
-            f"<service><serviceType>{stype}</serviceType>"
-            f"<serviceId>urn:{name}-com:serviceId:{name}1</serviceId>"
-            f"<controlURL>{control}</controlURL><eventSubURL>{control}</eventSubURL>"
-            f"<SCPDURL>{scpd}</SCPDURL></service>"
-            for stype, name, control, scpd in _SERVICES
-        )
-        major, minor, patch = self.firmware.split(".")
-        return (
-            '<?xml version="1.0"?>\n<root xmlns="urn:dslforum-org:device-1-0">'
-            "<specVersion><major>1</major><minor>0</minor></specVersion>"
-            f"<systemVersion><HW>226</HW><Major>{int(major)}</Major><Minor>{int(minor)}</Minor>"
-            f"<Patch>{int(patch)}</Patch><Buildnumber>100000</Buildnumber>"
-            f"<Display>{self.firmware}</Display></systemVersion>"
-            "<device><deviceType>urn:dslforum-org:device:InternetGatewayDevice:1</deviceType>"
-            "<friendlyName>FRITZ!Box 7590 (simulated)</friendlyName><manufacturer>AVM"
-            "</manufacturer><modelName>FRITZ!Box 7590</modelName>"
-            "<UDN>uuid:75802409-bccb-40e7-8e6c-3c3786000000</UDN>"
-            f"<serviceList>{services}</serviceList></device></root>\n"
-        )
-
-    def _scpd(self, service: str) -> str:
-        actions, variables = [], {}
-        for name, action in self.services[service].items():
-            args = [(arg, "in") for arg in action.inputs] + [(a, "out") for a in action.outputs]
-            variables.update({arg[3:]: _TYPES.get(arg, "string") for arg, _ in args})
-            actions.append(
-                f"<action><name>{name}</name><argumentList>"
-                + "".join(
-                    f"<argument><name>{a}</name><direction>{d}</direction>"
-                    f"<relatedStateVariable>{a[3:]}</relatedStateVariable></argument>"
-                    for a, d in args
-                )
-                + "</argumentList></action>"
-            )
-        states = "".join(
-            f'<stateVariable sendEvents="no"><name>{var}</name><dataType>{kind}</dataType>'
-            + (
-                "<allowedValueList>"
-                + "".join(f"<allowedValue>{s}</allowedValue>" for s in STATUSES)
-                + "</allowedValueList>"
-                if var == "X_AVM-DE_VoIPStatus"
-                else ""
-            )
-            + "</stateVariable>"
-            for var, kind in variables.items()
-        )
-        return (
-            '<?xml version="1.0"?>\n<scpd xmlns="urn:dslforum-org:service-1-0">'
-            "<specVersion><major>1</major><minor>0</minor></specVersion>"
-            f"<actionList>{''.join(actions)}</actionList>"
-            f"<serviceStateTable>{states}</serviceStateTable></scpd>\n"
-        )
+    def _scpd(self, service: upnp.Service) -> str:
+        actions = {name: (a.inputs, a.outputs)
+                   for name, a in self.services[service.service_type].items()}
+        tr64 = service.service_type.startswith("urn:dslforum-org:")
+        return upnp.scpd(upnp.TR64_SERVICE_NS if tr64 else upnp.IGD_SERVICE_NS, actions,
+                         _TYPES, {"X_AVM-DE_VoIPStatus": STATUSES})
 
 
-_SERVICES = (
-    (DEVICEINFO, "DeviceInfo", "/upnp/control/deviceinfo", "/deviceinfoSCPD.xml"),
-    (VOIP, "X_VoIP", "/upnp/control/x_voip", "/x_voipSCPD.xml"),
-)
-_SCPD_PATHS = {scpd: stype for stype, _, _, scpd in _SERVICES}
-_CONTROL_PATHS = {control: stype for stype, _, control, _ in _SERVICES}
+_STATUS_INFO = ("NewConnectionStatus", "NewLastConnectionError", "NewUptime")
+_SCPD_PATHS = {s.scpd: s for s in upnp.SERVICES}
+_CONTROL_PATHS = {s.control: s for s in upnp.SERVICES}
+
+
+def _error_page(status: int, reason: str) -> Response:
+    """The box's web server answers an HTTP error with a small HTML page."""
+    title = f"{status} {reason}"
+    page = f"<HTML><HEAD><TITLE>{title}</TITLE></HEAD><BODY><H1>{title}</H1></BODY></HTML>\n"
+    return Response(status, page.encode(), "text/html")
 
 
 def _index(args: dict[str, str], size: int) -> int:
