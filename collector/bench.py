@@ -17,7 +17,8 @@ machine-readable ``name: value`` pairs.
   poll before, so one answer parsed again and again would not be a fair figure).
 * Then the figures of ``bench_overkiz`` (a 30-day history backfill), ``bench_thinknx`` (a
   200-object poll cycle at 50 ms latency) and ``bench_export`` (export and ``load()`` of
-  stored readings from both stores).
+  stored readings from both stores) and ``bench_rollups`` (the Energy and Climate panels over
+  a year against 30 days, with the rollups, and the disk per device-year).
 
 ``--soak`` runs only ``bench_soak`` instead: the daemon against the three simulators for a
 few minutes (``--soak-seconds``), its memory, CPU per poll and readings lost.
@@ -389,6 +390,8 @@ def main() -> None:
     results.update(__import__("collector.bench_thinknx", fromlist=["run"]).run())
     export_rows = ["--rows", "100000", "--compare-rows", "50000"] if args.quick else []
     results.update(__import__("collector.bench_export", fromlist=["main"]).main(export_rows))
+    rollup_days = ["--days", "30"] if args.quick else []
+    results.update(__import__("collector.bench_rollups", fromlist=["main"]).main(rollup_days))
 
 
 if __name__ == "__main__":
