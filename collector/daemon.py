@@ -192,12 +192,13 @@ def schedule(app: App, scheduler: AsyncIOScheduler, jobs: InFlight) -> None:
 def _add(scheduler: AsyncIOScheduler, jobs: InFlight, app: App, source: Source, job: SourceJob,
          start: datetime) -> None:
     key = f"{source.label}:{job.name}"
-    jobs.add(key, job)
+    jitter = _jitter(job.interval_s)
+    jobs.add(key, job, starts_in_s=(start - datetime.now(UTC)).total_seconds() + jitter)
     scheduler.add_job(
         jobs.run, "interval", args=[app, source, job], seconds=job.interval_s,
         id=key, name=key, coalesce=True, max_instances=1,
         misfire_grace_time=max(1, int(job.interval_s / 2)),
-        jitter=_jitter(job.interval_s), next_run_time=start,
+        jitter=jitter, next_run_time=start,
     )
 
 
@@ -342,6 +343,9 @@ async def _run(app: App, stop: asyncio.Event, job_grace_s: float, stuck_min_s: f
     try:
         await stop.wait()
     finally:
+        # the watchdog is fed no more: the stop is bounded by STOP_DEADLINE_S, which is
+        # shorter than WatchdogSec
+        feeding.cancel()
         notifier.notify("STOPPING=1", "STATUS=stopping")
         log.info("stopping: waiting for running jobs, then flushing the spool")
         started = time.monotonic()

@@ -67,9 +67,9 @@ class InFlight:
         self._stopping = False
         self._stopped = False
 
-    def add(self, key: str, job: SourceJob) -> None:
-        """Watch ``job`` (scheduled as ``key``) from now on."""
-        self._jobs[key] = (stuck_after(job, self._stuck_min_s), time.monotonic())
+    def add(self, key: str, job: SourceJob, *, starts_in_s: float = 0.0) -> None:
+        """Watch ``job`` (scheduled as ``key``, its first run ``starts_in_s`` from now)."""
+        self._jobs[key] = (stuck_after(job, self._stuck_min_s), time.monotonic() + starts_in_s)
 
     async def run(self, app: App, source: Source, job: SourceJob) -> None:
         """The scheduled function of every job: starts a run unless one is going."""
@@ -113,11 +113,15 @@ class InFlight:
             log.error("%s: unexpected error", key, exc_info=err)
 
     def stuck(self, now: float | None = None) -> list[tuple[str, float, bool]]:
-        """The jobs that have not finished a run within their bound: (name, seconds since
-        their last run ended, whether a run is going)."""
+        """The jobs that have not finished a run within their bound: (name, seconds their
+        run has been going, True) or (name, seconds since their last run ended, False)."""
         now = time.monotonic() if now is None else now
-        return [(key, now - ended, key in self._runs)
-                for key, (bound, ended) in sorted(self._jobs.items()) if now - ended > bound]
+        out = []
+        for key, (bound, ended) in sorted(self._jobs.items()):
+            if now - ended > bound:
+                run = self._runs.get(key)
+                out.append((key, now - run.started, True) if run else (key, now - ended, False))
+        return out
 
     async def stop(self, grace_s: float) -> list[str]:
         """Wait up to ``grace_s`` for the running jobs, cancel the rest; their names."""
