@@ -39,13 +39,14 @@ from collector.export_read import (
 )
 from collector.export_shape import Buckets, resample
 from collector.schema import BY_NAME, Kind
-from collector.stores.rollups import ROLLUP_RP
+from collector.stores.rollups import ROLLUP_RP, rollups
 
 _NS = 1_000_000_000
 _HOUR_NS = 3600 * _NS
 #: How far back the continuous queries look: newer data is read raw.
 RECENT_NS = 3 * _HOUR_NS
-_ROLLUP_FIELDS = frozenset({"mean", "min", "max", "sum", "count", "value", "label"})
+#: Every field of a rollup: the other columns of ``SELECT *`` are tags.
+_ROLLUP_FIELDS = frozenset(out for r in rollups() for _, _, out in r.fields)
 
 
 def resampled(config: Config, measurement: str, sel: Selection, step: int, tz: tzinfo,

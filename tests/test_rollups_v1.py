@@ -55,7 +55,8 @@ def test_setup_creates_the_rollup_policy_and_a_continuous_query_per_measurement(
     assert found["collector_rollup_power_w"] == (
         f"CREATE CONTINUOUS QUERY collector_rollup_power_w ON {db} RESAMPLE EVERY 15m FOR 3h "
         f"BEGIN SELECT mean(value) AS mean, min(value) AS min, max(value) AS max, "
-        f"sum(value) AS sum, count(value) AS count INTO {db}.rollup_1h.power_w "
+        f"sum(value) AS sum, count(value) AS count, last(value) AS last "
+        f"INTO {db}.rollup_1h.power_w "
         f"FROM {db}.autogen.power_w GROUP BY time(1h), * END")
     assert found["collector_rollup_energy_wh"] == (
         f"CREATE CONTINUOUS QUERY collector_rollup_energy_wh ON {db} RESAMPLE EVERY 15m FOR 3h "

@@ -4,9 +4,10 @@ One rollup per measurement of ``collector.schema.TABLE``, in the retention polic
 ``rollup_1h`` (InfluxDB 1.x) or the bucket ``<bucket>_rollup_1h`` (2.x), under the same
 measurement name and with the same tags as the raw points:
 
-* a gauge: per hour its ``mean``, ``min``, ``max``, ``sum`` and ``count``. A coarser mean
-  is ``sum("sum") / sum("count")``: the mean of the raw points, whatever the number of
-  readings in each hour (a mean of hourly means would weigh a sparse hour like a full one);
+* a gauge: per hour its ``mean``, ``min``, ``max``, ``sum``, ``count`` and ``last``. A
+  coarser mean is ``sum("sum") / sum("count")``: the mean of the raw points, whatever the
+  number of readings in each hour (a mean of hourly means would weigh a sparse hour like a
+  full one); ``last`` gives the newest reading without reading every raw point;
 * a counter: the ``last`` reading of each hour, as ``value`` (a difference of last
   readings is the same from raw points and from the rollup);
 * a state: the last ``value`` and ``label`` of each hour;
@@ -34,7 +35,7 @@ ROLLUP_RP = "rollup_1h"
 PREFIX = "collector_rollup"
 
 _GAUGE = (("mean", "mean"), ("min", "min"), ("max", "max"), ("sum", "sum"),
-          ("count", "count"))
+          ("count", "count"), ("last", "last"))
 
 
 @dataclass(frozen=True, slots=True)
