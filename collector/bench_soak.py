@@ -10,16 +10,16 @@ accelerated intervals, storing into the embedded SQLite store, for ``seconds`` (
 * ``soak_rss_growth_mb_per_h``: slope of the least-squares line through those samples.
 * ``soak_cpu_ms_per_poll_cycle``: the child's CPU time (user + system, /proc/<pid>/stat)
   over the FRITZ!Box device-list answers the simulator served.
-* ``soak_readings_lost``: readings the simulators served after the warm-up and before the
-  end of counting, missing from the store (must be 0): the FRITZ!Box device lists, the
-  Thinknx status answers (objects and server), the Overkiz event fetches and state reads;
-  also per source (``soak_readings_lost_fritzbox`` ...). How a served answer is looked for
-  in the store is in bench_soak_lost.py.
+* ``soak_readings_lost`` and ``soak_readings_wrong``: readings the simulators served after
+  the warm-up and before the end of counting, missing from the store, or stored with
+  another value (both must be 0): the FRITZ!Box device lists, the Thinknx status answers,
+  the Overkiz event fetches and state reads; also per source
+  (``soak_readings_lost_fritzbox`` ...). The expected readings come from the simulators'
+  own models, never from the collector's parsers (bench_soak_lost.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -30,24 +30,23 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from collector.bench_soak_lost import (
-    KnxAnswer,
-    OverkizAnswer,
-    count_lost,
+    Count,
+    KnxServed,
+    OverkizServed,
+    count,
     fritzbox_expected,
     overkiz_expected,
     stored_points,
     thinknx_expected,
 )
-from collector.config import parse_config
 from collector.simulators._http import Request, Response
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import OverkizSimulator
 from collector.simulators.thinknx import ThinknxSimulator
-from collector.sources.overkiz.parse import parse_setup
-from collector.sources.thinknx.parse import ObjectInfo
+from collector.simulators.thinknx_project import KnxObject
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +67,20 @@ class SoakResult:
     rss_growth_mb_per_h: float
     cpu_ms_per_poll_cycle: float
     poll_cycles: int
-    #: (source, readings counted, readings lost) for each of SOURCES.
-    by_source: tuple[tuple[str, int, int], ...]
+    #: (source, its count) for each of SOURCES.
+    by_source: tuple[tuple[str, Count], ...]
 
     @property
     def readings_counted(self) -> int:
-        return sum(counted for _, counted, _ in self.by_source)
+        return sum(c.counted for _, c in self.by_source)
 
     @property
     def readings_lost(self) -> int:
-        return sum(lost for _, _, lost in self.by_source)
+        return sum(c.lost for _, c in self.by_source)
+
+    @property
+    def readings_wrong(self) -> int:
+        return sum(c.wrong for _, c in self.by_source)
 
     def figures(self) -> dict[str, float]:
         figures = {
@@ -87,62 +90,62 @@ class SoakResult:
             "soak_poll_cycles": float(self.poll_cycles),
             "soak_readings_counted": float(self.readings_counted),
             "soak_readings_lost": float(self.readings_lost),
+            "soak_readings_wrong": float(self.readings_wrong),
         }
-        for source, counted, lost in self.by_source:
-            figures[f"soak_readings_counted_{source}"] = float(counted)
-            figures[f"soak_readings_lost_{source}"] = float(lost)
+        for source, c in self.by_source:
+            figures[f"soak_readings_counted_{source}"] = float(c.counted)
+            figures[f"soak_readings_lost_{source}"] = float(c.lost)
+            figures[f"soak_readings_wrong_{source}"] = float(c.wrong)
         return figures
 
 
 class _CountingBox(FritzboxSimulator):
-    """The FRITZ!Box simulator, keeping every device-list answer with the time it served it."""
+    """The FRITZ!Box simulator, keeping the time of every device list it served."""
 
     def __init__(self) -> None:
         super().__init__(devices=FRITZ_DEVICES)
-        self.served_lists: list[tuple[float, bytes]] = []
+        self.served_lists: list[float] = []
         self._served_lock = threading.Lock()
 
     def devicelist_xml(self, now: float) -> str:
-        xml = super().devicelist_xml(now)
         with self._served_lock:
-            self.served_lists.append((now, xml.encode()))
-        return xml
+            self.served_lists.append(now)
+        return super().devicelist_xml(now)
 
-    def served(self) -> list[tuple[float, bytes]]:
+    def served(self) -> list[float]:
         with self._served_lock:
             return list(self.served_lists)
 
 
 class _CountingKnx(ThinknxSimulator):
-    """The Thinknx simulator, keeping every API answer it served with the time it did."""
+    """The Thinknx simulator, keeping every status value its project answered, with the
+    time."""
 
     def __init__(self) -> None:
         super().__init__(count=KNX_OBJECTS)
-        self.answers: list[KnxAnswer] = []
-        self._answers_lock = threading.Lock()
+        self.values: list[KnxServed] = []
+        self._values_lock = threading.Lock()
+        answer = self.project.status
 
-    def _app(self, request: Request) -> Response:
-        response = super()._app(request)
-        parts = request.path.strip("/").split("/")
-        if response.status == 200 and len(parts) > 2 and parts[0] == "api" \
-                and parts[1].lower() == "v1":
-            answer = KnxAnswer(time.time(), "/".join(parts[2:]),
-                               request.form().get("guid", ""), response.body)
-            with self._answers_lock:
-                self.answers.append(answer)
-        return response
+        def recorded(obj: KnxObject, controller: str, now: float) -> float:
+            value = answer(obj, controller, now)
+            with self._values_lock:
+                self.values.append(KnxServed(now, obj, controller, value))
+            return value
 
-    def answered(self) -> list[KnxAnswer]:
-        with self._answers_lock:
-            return list(self.answers)
+        self.project.status = recorded  # type: ignore[method-assign]
+
+    def answered(self) -> list[KnxServed]:
+        with self._values_lock:
+            return list(self.values)
 
 
 class _CountingOverkiz(OverkizSimulator):
-    """The Overkiz simulator, keeping every event fetch, state read and setup it served."""
+    """The Overkiz simulator, keeping every event fetch and state read it served."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.answers: list[OverkizAnswer] = []
+        self.answers: list[OverkizServed] = []
         self._answers_lock = threading.Lock()
 
     def _api(self, request: Request, path: str, local: bool) -> Response:
@@ -151,17 +154,15 @@ class _CountingOverkiz(OverkizSimulator):
         kind = None
         if request.method == "POST" and len(seg) == 3 and seg[0] == "events":
             kind = "events" if seg[2] == "fetch" else None
-        elif request.method == "GET" and seg == ["setup"]:
-            kind = "setup"
         elif request.method == "GET" and len(seg) == 4 and seg[::3] == ["setup", "states"]:
             kind = "states"
         if kind is not None and response.status == 200:
             url = unquote(seg[2]) if kind == "states" else ""
             with self._answers_lock:
-                self.answers.append(OverkizAnswer(time.time(), kind, url, response.body))
+                self.answers.append(OverkizServed(time.time(), kind, url, response.body))
         return response
 
-    def answered(self) -> list[OverkizAnswer]:
+    def answered(self) -> list[OverkizServed]:
         with self._answers_lock:
             return list(self.answers)
 
@@ -211,34 +212,16 @@ def slope_per_hour(samples: list[tuple[float, float]]) -> float:
     return cov / var * 3600
 
 
-def readings_lost(served: list[tuple[float, bytes]], store: Path,
-                  start: float, end: float) -> tuple[int, int]:
-    """(readings counted, readings lost) of the FRITZ!Box device lists served in
-    ``[start, end)``."""
-    return count_lost(fritzbox_expected(served, SITE, start, end),
-                      stored_points(store, "fritzbox"))
-
-
 def lost_by_source(tmp: Path, box: _CountingBox, knx: _CountingKnx, overkiz: _CountingOverkiz,
-                   start: float, end: float) -> tuple[tuple[str, int, int], ...]:
-    """(source, counted, lost) for each source of the soak whose store and config are in
-    ``tmp``."""
+                   start: float, end: float) -> tuple[tuple[str, Count], ...]:
+    """(source, count) for each source of the soak whose store is in ``tmp``."""
     store = tmp / "store.sqlite3"
-    config = parse_config((tmp / "collector.toml").read_text(), tmp / "collector.toml")
-    tc = config.thinknx[0]
-    objects = [ObjectInfo(o.guid, o.kind, o.name or o.guid, o.room, o.quantity, o.unit)
-               for o in tc.objects]
-    server_id = f"server:{urlsplit(tc.url or '').hostname}"  # as the Thinknx source names it
-    served = overkiz.answered()
-    setups = [a for a in served if a.kind == "setup"]
-    devices = parse_setup(json.loads(setups[-1].body)).items if setups else ()
     expected = {
-        "fritzbox": fritzbox_expected(box.served(), SITE, start, end),
-        "thinknx": thinknx_expected(knx.answered(), objects, site=KNX_SITE,
-                                    server_id=server_id, start=start, end=end),
-        "overkiz": overkiz_expected(served, devices, site=OVERKIZ_SITE, start=start, end=end),
+        "fritzbox": fritzbox_expected(box.house, box.served(), start, end),
+        "thinknx": thinknx_expected(knx.answered(), start, end),
+        "overkiz": overkiz_expected(overkiz.answered(), overkiz.house.by_url, start, end),
     }
-    return tuple((source, *count_lost(expected[source], stored_points(store, source)))
+    return tuple((source, count(expected[source], stored_points(store, source)))
                  for source in SOURCES)
 
 
@@ -287,8 +270,13 @@ def main(seconds: float = 180.0) -> dict[str, float]:
     print(f"soak: collector run for {seconds:.0f} s against {FRITZ_DEVICES} FRITZ! devices, "
           f"{KNX_OBJECTS} KNX objects and the Overkiz house; {result.poll_cycles} FRITZ!Box "
           f"polls, {result.readings_counted} readings counted")
-    for source, counted, lost in result.by_source:
-        print(f"soak: {source}: {counted} readings served and counted, {lost} lost")
+    for source, c in result.by_source:
+        print(f"soak: {source}: {c.counted} readings served and counted, {c.lost} lost, "
+              f"{c.wrong} wrong")
+        for want, found in c.examples:
+            tags = ",".join(f"{k}={v}" for k, v in sorted(want.tags))
+            print(f"soak:   {want.measurement} {want.device_id} {tags} {list(want.values)} "
+                  f"at {want.lo}..{want.hi} ns: stored {list(found) or 'nothing'}")
     figures = result.figures()
     for key, value in figures.items():
         print(f"{key}: {value:.2f}")

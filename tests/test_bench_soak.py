@@ -2,48 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.bench_soak import SITE, main, readings_lost, slope_per_hour
+from collector.bench_soak import main, slope_per_hour
 from collector.bench_soak_lost import (
-    KnxAnswer,
-    OverkizAnswer,
-    count_lost,
+    Expected,
+    KnxServed,
+    OverkizServed,
+    count,
+    fritzbox_expected,
     overkiz_expected,
     stored_points,
     thinknx_expected,
 )
-from collector.config_sources import ThinknxObject
 from collector.lineprotocol import Encoder
-from collector.model import Reading
 from collector.simulators.fritzbox import FritzboxSimulator
-from collector.simulators.overkiz_answers import changes, setup, state_json
-from collector.simulators.overkiz_house import TICK_S, House
-from collector.simulators.thinknx import ThinknxSimulator
+from collector.simulators.overkiz_model import KWH, Device, State
+from collector.simulators.thinknx_project import Kind, KnxObject
 from collector.sources.fritzbox.parse import parse_devicelist
-from collector.sources.overkiz.parse import Device, parse_events, parse_setup, parse_states
-from collector.sources.overkiz.readings import availability
-from collector.sources.overkiz.readings import reading as overkiz_reading
-from collector.sources.thinknx.parse import (
-    CONTROLLERS,
-    ObjectInfo,
-    object_readings,
-    parse_server_status,
-    parse_status,
-)
 from collector.stores.sqlite import SqliteStore
 
-T0 = datetime(2026, 11, 2, 12, tzinfo=UTC).timestamp()
-
+T0 = datetime(2026, 11, 2, 12, tzinfo=UTC).timestamp()  # 13:00 in Berlin
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists() or sys.platform != "linux",
                     reason="the soak reads /proc")
@@ -54,12 +39,14 @@ def test_soak_prints_its_figures_and_loses_no_reading(capsys: pytest.CaptureFixt
                 "soak_readings_lost"):
         assert f"{key}: " in out
     assert figures["soak_readings_lost"] == 0.0
+    assert figures["soak_readings_wrong"] == 0.0
     # 15 s at a 2 s interval: several polls of 60 devices were served and counted
     assert figures["soak_poll_cycles"] >= 4
     assert figures["soak_readings_counted"] >= 100
     # and so were the KNX objects' status answers and the Overkiz events: none lost
     for source in ("fritzbox", "thinknx", "overkiz"):
         assert figures[f"soak_readings_lost_{source}"] == 0.0
+        assert figures[f"soak_readings_wrong_{source}"] == 0.0
         assert f"soak: {source}: " in out
     assert figures["soak_readings_counted_thinknx"] >= 25
     assert figures["soak_readings_counted_overkiz"] > 0
@@ -69,71 +56,194 @@ def test_soak_prints_its_figures_and_loses_no_reading(capsys: pytest.CaptureFixt
     assert figures["soak_cpu_ms_per_poll_cycle"] > 0
 
 
-def _answers(times: list[float]) -> list[tuple[float, bytes]]:
-    """Device-list answers of a 10-device box served at ``times``."""
-    box = FritzboxSimulator(devices=10, clock=lambda: T0)
-    return [(t, box.devicelist_xml(t).encode()) for t in times]
+
+def _ns(t: float) -> int:
+    return round(t * 1_000_000) * 1000
 
 
-def _own_time(xml: bytes) -> int:
-    """Readings of an answer with a time of their own (a button's last press)."""
-    polled = datetime.fromtimestamp(T0 + 1000, UTC)
-    return sum(r.time != polled for r in parse_devicelist(xml, site=SITE, time=polled).readings)
-
-
-def _store(path: Path, served: list[tuple[float, bytes]], polled: list[float],
-           drop: int = 0) -> int:
-    """Store the readings of each answer stamped at its poll time, less the last ``drop``
-    of the final answer; returns the readings of the final answer."""
+def _store(path: Path, lines: list[str]) -> None:
     store = SqliteStore(path)
     try:
-        last = 0
-        for i, ((_, xml), p) in enumerate(zip(served, polled, strict=True)):
-            readings = parse_devicelist(xml, site=SITE,
-                                        time=datetime.fromtimestamp(p, UTC)).readings
-            last = len(readings)
-            if i == len(served) - 1:
-                readings = readings[:last - drop]
-            store.write_sync(Encoder().encode_many(readings))
+        store.write_sync(lines)
     finally:
         store.close()
-    return last
 
 
-def test_every_reading_stored_at_its_poll_time_is_found(tmp_path: Path) -> None:
-    served = _answers([T0, T0 + 2, T0 + 4])
-    per_answer = _store(tmp_path / "s.sqlite3", served, [T0 - 0.5, T0 + 1.2, T0 + 3.1])
-    counted, lost = readings_lost(served, tmp_path / "s.sqlite3", T0 + 1, T0 + 5)
-    assert per_answer > 10  # a 10-device house gives several readings per device
-    # a button press repeated by both answers is one point
-    assert _own_time(served[1][1]) > 0
-    assert (counted, lost) == (2 * per_answer - _own_time(served[1][1]), 0)
+# ---- FRITZ!Box: the house at the time of each device list ----------------------------------
+
+def _fritz_store(path: Path, box: FritzboxSimulator, polls: list[tuple[float, float]],
+                 change: dict[tuple[str, str], float] | None = None,
+                 drop: str | None = None) -> None:
+    """What the collector stores for the device lists of ``polls`` (served, stamped), from
+    the served XML through the collector's parser: the side under test. ``change`` adds to
+    the value of the last point of a (measurement, device_id) (a setpoint: the target),
+    ``drop`` leaves out one point of a measurement."""
+    readings = []
+    for served, polled in polls:
+        xml = box.devicelist_xml(served).encode()
+        readings += parse_devicelist(xml, site="home",
+                                     time=datetime.fromtimestamp(polled, UTC)).readings
+    for (measurement, device_id), delta in (change or {}).items():
+        i = max(i for i, r in enumerate(readings) if r.measurement == measurement
+                and r.device_id == device_id and r.tag("kind") in (None, "target"))
+        readings[i] = readings[i]._replace(value=readings[i].value + delta)
+    if drop is not None:
+        readings.remove(next(r for r in readings if r.measurement == drop))
+    _store(path, Encoder().encode_many(readings))
 
 
-def test_a_missing_reading_is_lost(tmp_path: Path) -> None:
-    served = _answers([T0, T0 + 2, T0 + 4])
-    per_answer = _store(tmp_path / "s.sqlite3", served, [T0 - 0.5, T0 + 1.2, T0 + 3.1], drop=3)
-    counted, lost = readings_lost(served, tmp_path / "s.sqlite3", T0 + 1, T0 + 5)
-    assert (counted, lost) == (2 * per_answer - _own_time(served[1][1]), 3)
+#: readings of one device list of the default house at T0 (13:00 in Berlin), by hand: three
+#: plugs (power, energy, voltage, temperature), the group (power, energy), the thermostats
+#: (temperature, battery, comfort and eco setpoints; a target in the comfort period but not
+#: switched off), the climate sensor (temperature, humidity, battery), the repeater's
+#: temperature; the plug that is not connected and the HAN-FUN devices give none.
+PER_LIST = 3 * 4 + 2 + (5 + 4 + 5) + 3 + 1
 
 
-def test_a_reading_stamped_outside_its_answers_window_is_lost(tmp_path: Path) -> None:
-    served = _answers([T0, T0 + 2, T0 + 4])
-    # the third poll's readings stamped after its answer was served: not that answer's
-    _store(tmp_path / "s.sqlite3", served, [T0 - 0.5, T0 + 1.2, T0 + 4.5])
-    polled = datetime.fromtimestamp(T0 + 4.5, UTC)
-    stamped = [r for r in parse_devicelist(served[2][1], site=SITE, time=polled).readings
-               if r.time == polled]
-    counted, lost = readings_lost(served, tmp_path / "s.sqlite3", T0 + 3, T0 + 5)
-    assert len(stamped) > 10
-    assert lost == len(stamped)
-    assert counted >= lost  # readings with a time of their own (button presses) are found
+PLUG, HKR = "116570272633", "099950421775"
 
 
-def test_answers_outside_the_counting_span_are_not_counted(tmp_path: Path) -> None:
-    served = _answers([T0, T0 + 2])
-    _store(tmp_path / "s.sqlite3", served, [T0 - 0.5, T0 + 1.2])
-    assert readings_lost(served, tmp_path / "s.sqlite3", T0 + 10, T0 + 20) == (0, 0)
+@pytest.mark.parametrize(("change", "wrong"), [
+    ({}, 0),
+    ({("temperature_c", HKR): 10.0}, 1),
+    ({("power_w", PLUG): 0.001}, 1),  # one milliwatt off
+    ({("setpoint_c", HKR): 0.5}, 1),
+    ({("voltage_v", PLUG): 0.001, ("energy_wh", PLUG): 1.0}, 2),
+    ({("energy_wh", "grp303E4F-3F7D9D5B3"): 1.0}, 1),
+])
+def test_a_fritzbox_reading_is_found_or_wrong_against_the_house(
+    tmp_path: Path, change: dict[tuple[str, str], float], wrong: int
+) -> None:
+    box = FritzboxSimulator(devices=14, clock=lambda: T0)
+    # the second list (served at T0 + 2, polled at T0 + 1.2) is the one counted
+    _fritz_store(tmp_path / "s.sqlite3", box, [(T0, T0 - 0.5), (T0 + 2, T0 + 1.2)], change)
+    expected = fritzbox_expected(box.house, [T0, T0 + 2], T0 + 1, T0 + 5)
+    got = count(expected, stored_points(tmp_path / "s.sqlite3", "fritzbox"))
+    assert (got.counted, got.lost, got.wrong) == (PER_LIST, 0, wrong)
+
+
+def test_a_fritzbox_reading_missing_from_the_store_is_lost(tmp_path: Path) -> None:
+    box = FritzboxSimulator(devices=14, clock=lambda: T0)
+    _fritz_store(tmp_path / "s.sqlite3", box, [(T0 + 2, T0 + 1.2)], drop="humidity_pct")
+    got = count(fritzbox_expected(box.house, [T0, T0 + 2], T0 + 1, T0 + 5),
+                stored_points(tmp_path / "s.sqlite3", "fritzbox"))
+    assert (got.counted, got.lost, got.wrong) == (PER_LIST, 1, 0)
+    (want, found), = got.examples
+    assert (want.measurement, want.device_id, found) == ("humidity_pct", "130960007308", ())
+
+
+def test_a_fritzbox_reading_stamped_outside_its_answers_span_is_lost(tmp_path: Path) -> None:
+    box = FritzboxSimulator(devices=14, clock=lambda: T0)
+    # polled after the list was served: no poll stamps its readings after the answer
+    _fritz_store(tmp_path / "s.sqlite3", box, [(T0 + 2, T0 + 2.5)])
+    got = count(fritzbox_expected(box.house, [T0, T0 + 2], T0 + 1, T0 + 5),
+                stored_points(tmp_path / "s.sqlite3", "fritzbox"))
+    assert (got.counted, got.lost, got.wrong) == (PER_LIST, PER_LIST, 0)
+
+
+def test_fritzbox_lists_outside_the_counting_span_are_not_counted() -> None:
+    box = FritzboxSimulator(devices=14, clock=lambda: T0)
+    assert count(fritzbox_expected(box.house, [T0, T0 + 2], T0 + 10, T0 + 20), {}).counted == 0
+
+
+# ---- Thinknx: the project's values, written here by hand ------------------------------------
+
+THERMOSTAT = KnxObject("guid-th", Kind.THERMOSTAT, "Termostato", "Soggiorno", 100)
+POWER = KnxObject("guid-kw", Kind.ANALOG, "Consumo", "Quadro", 200, "power", "kW")
+ENERGY = KnxObject("guid-kwh", Kind.ANALOG, "Energia", "Quadro", 300, "energy", "kWh")
+BLIND = KnxObject("guid-bl", Kind.BLIND, "Tapparella", "Camera", 400)
+KNX_SERVED = [
+    KnxServed(T0, THERMOSTAT, "actualtemp", 21.5),
+    KnxServed(T0 + 2, THERMOSTAT, "actualtemp", 21.6),
+    KnxServed(T0 + 2, THERMOSTAT, "setpointstatus", 22.0),
+    KnxServed(T0 + 2, THERMOSTAT, "tempmodestatus", 1.0),  # a state: not counted
+    KnxServed(T0 + 2, POWER, "getvalue", 1.234),
+    KnxServed(T0 + 2, ENERGY, "getvalue", 15234.567),
+    KnxServed(T0 + 2, BLIND, "heightlevelstatus", 40.0),
+]
+KNX = "source=thinknx,site=villa"
+#: what the collector should store for the answers at T0 + 2, polled at T0 + 1.5
+KNX_STORED = [
+    f"temperature_c,{KNX},device_id=guid-th,device=Termostato value=21.6 {_ns(T0 + 1.5)}",
+    f"setpoint_c,{KNX},device_id=guid-th,device=Termostato,kind=target value=22 "
+    f"{_ns(T0 + 1.5)}",
+    f"power_w,{KNX},device_id=guid-kw,device=Consumo value=1234 {_ns(T0 + 1.5)}",
+    f"energy_wh,{KNX},device_id=guid-kwh,device=Energia value=15234567 {_ns(T0 + 1.5)}",
+    f"level_pct,{KNX},device_id=guid-bl,device=Tapparella,kind=blind value=40 "
+    f"{_ns(T0 + 1.5)}",
+]
+
+
+@pytest.mark.parametrize(("replace", "lost", "wrong"), [
+    ({}, 0, 0),
+    ({0: f"temperature_c,{KNX},device_id=guid-th,device=Termostato value=31.6 "
+         f"{_ns(T0 + 1.5)}"}, 0, 1),  # 10 °C too high
+    ({2: f"power_w,{KNX},device_id=guid-kw,device=Consumo value=1.234 {_ns(T0 + 1.5)}"},
+     0, 1),  # kW taken for W
+    ({3: f"energy_wh,{KNX},device_id=guid-kwh,device=Energia value=15234567 "
+         f"{_ns(T0 + 2.5)}"}, 1, 0),  # stamped after the answer
+    ({4: f"level_pct,{KNX},device_id=guid-bl,device=Tapparella,kind=slats value=40 "
+         f"{_ns(T0 + 1.5)}"}, 1, 0),  # the slats, not the height
+])
+def test_a_thinknx_reading_is_found_lost_or_wrong(tmp_path: Path, replace: dict[int, str],
+                                                  lost: int, wrong: int) -> None:
+    lines = [replace.get(i, line) for i, line in enumerate(KNX_STORED)]
+    _store(tmp_path / "s.sqlite3", lines)
+    got = count(thinknx_expected(KNX_SERVED, T0 + 1, T0 + 3),
+                stored_points(tmp_path / "s.sqlite3", "thinknx"))
+    # the thermostat's temperature and setpoint, the power, the energy, the blind
+    assert (got.counted, got.lost, got.wrong) == (5, lost, wrong)
+
+
+# ---- Overkiz: served JSON, units from the house's devices ------------------------------------
+
+METER = Device("io://1/2", "Meter", "io:Meter", "Meter", "ElectricityMeter", "p", 2, [
+    State("core:ElectricEnergyConsumptionState", 2, lambda t: 0.0, unit=KWH),
+    State("core:TemperatureState", 2, lambda t: 0.0)])
+T_MS = int(T0 * 1000)
+OVERKIZ_SERVED = [
+    # a cloud event: values as text, at the event's own time
+    OverkizServed(T0 + 0.5, "events", "", (
+        '[{"timestamp": T_MS, "deviceURL": "io://1/2", "name": "DeviceStateChangedEvent", '
+        '"deviceStates": [{"name": "core:ElectricEnergyConsumptionState", "type": 2, '
+        '"value": "1234.5"}, {"name": "core:TemperatureState", "type": 2, '
+        '"value": "20.5"}]}]').replace("T_MS", str(T_MS)).encode()),
+    # a state read: each state at its lastUpdateTime
+    OverkizServed(T0 + 30, "states", "io://1/2", (
+        '[{"name": "core:ElectricEnergyConsumptionState", "type": 2, "value": 1234.6, '
+        '"lastUpdateTime": T_MS}, {"name": "core:TemperatureState", "type": 2, "value": 21.0, '
+        '"lastUpdateTime": LATER}]').replace("T_MS", str(T_MS)).replace(
+            "LATER", str(T_MS + 20_000)).encode()),
+]
+OVERKIZ = "source=overkiz,site=tahoma,device_id=io://1/2,device=Meter"
+
+
+@pytest.mark.parametrize(("lines", "lost", "wrong"), [
+    ([f"energy_wh,{OVERKIZ} value=1234500 {_ns(T0)}",
+      f"temperature_c,{OVERKIZ} value=20.5 {_ns(T0)}",
+      f"temperature_c,{OVERKIZ} value=21 {_ns(T0 + 20)}"], 0, 0),
+    # the read gave the same instant another value: either is as good
+    ([f"energy_wh,{OVERKIZ} value=1234600 {_ns(T0)}",
+      f"temperature_c,{OVERKIZ} value=20.5 {_ns(T0)}",
+      f"temperature_c,{OVERKIZ} value=21 {_ns(T0 + 20)}"], 0, 0),
+    ([f"energy_wh,{OVERKIZ} value=1234.5 {_ns(T0)}",  # kWh taken for Wh
+      f"temperature_c,{OVERKIZ} value=20.5 {_ns(T0)}",
+      f"temperature_c,{OVERKIZ} value=21 {_ns(T0 + 30)}"], 1, 1),  # stamped at the read
+])
+def test_an_overkiz_reading_is_found_lost_or_wrong(tmp_path: Path, lines: list[str],
+                                                   lost: int, wrong: int) -> None:
+    _store(tmp_path / "s.sqlite3", lines)
+    got = count(overkiz_expected(OVERKIZ_SERVED, {METER.url: METER}, T0, T0 + 60),
+                stored_points(tmp_path / "s.sqlite3", "overkiz"))
+    assert (got.counted, got.lost, got.wrong) == (3, lost, wrong)
+
+
+def test_only_overkiz_answers_inside_the_counting_span_are_counted() -> None:
+    expected = overkiz_expected(OVERKIZ_SERVED, {METER.url: METER}, T0 + 10, T0 + 60)
+    # the state read's two states; the energy keeps the event's value as well
+    assert sorted((w.measurement, w.values) for w in expected.wants.values()) == [
+        ("energy_wh", (1234500.0, 1234600.0)), ("temperature_c", (21.0,))]
+    assert count(Expected(), {}).counted == 0
 
 
 @given(st.floats(-100, 100), st.floats(-50, 50),
@@ -150,162 +260,3 @@ def test_slope_of_too_few_samples_is_zero() -> None:
     assert slope_per_hour([]) == 0.0
     assert slope_per_hour([(1.0, 50.0)]) == 0.0
     assert slope_per_hour([(1.0, 50.0), (1.0, 60.0)]) == 0.0
-
-
-# ---- Thinknx and Overkiz: each served answer is looked for in the store -------------------
-
-
-def _write(path: Path, readings: list[Reading]) -> None:
-    store = SqliteStore(path)
-    try:
-        store.write_sync(Encoder().encode_many(readings))
-    finally:
-        store.close()
-
-
-KNX_SITE = "villa"
-
-
-def _knx_answers(times: list[float]) -> tuple[list[KnxAnswer], list[ObjectInfo], str]:
-    """Every status answer of a small Thinknx project, asked over loopback at each of
-    ``times`` (the simulator's clock), with the objects and the server's device id."""
-    now = [times[0]]
-    answers: list[KnxAnswer] = []
-    with ThinknxSimulator(count=6, clock=lambda: now[0]) as sim, httpx.Client(timeout=5) as http:
-        objects = [ObjectInfo(o.guid, o.kind, o.name or o.guid, o.room, o.quantity, o.unit)
-                   for o in (ThinknxObject(**entry) for entry in sim.config_objects())]
-        for t in times:
-            now[0] = t
-            questions = [("system/serverStatus", "")] + [
-                (controller, o.guid) for o in objects for controller in CONTROLLERS[o.kind]]
-            for controller, guid in questions:
-                answer = http.get(f"{sim.cloud_url()}/api/V1/{controller}",
-                                  params={"guid": guid} if guid else None)
-                assert answer.status_code == 200, answer.text
-                answers.append(KnxAnswer(t, controller, guid, answer.content))
-        host = urlsplit(sim.url).hostname
-    return answers, objects, f"server:{host}"
-
-
-def _knx_readings(answers: list[KnxAnswer], objects: list[ObjectInfo], server_id: str,
-                  polled_at: float) -> list[Reading]:
-    """What the collector stores for ``answers``, its poll stamped ``polled_at``."""
-    polled = datetime.fromtimestamp(polled_at, UTC)
-    by_guid = {o.guid: o for o in objects}
-    out: list[Reading] = []
-    for a in answers:
-        if not a.guid:
-            out += parse_server_status(a.body, site=KNX_SITE, device_id=server_id,
-                                       device=f"{KNX_SITE} server", time=polled).readings
-        else:
-            value = parse_status(a.body, controller=a.controller, guid=a.guid, what=a.guid)
-            out += object_readings(by_guid[a.guid], {a.controller: value}, site=KNX_SITE,
-                                   time=polled)
-    return out
-
-
-@pytest.mark.parametrize(("drop", "stamp_late", "lost"), [
-    (0, False, 0),  # every reading of both polls found
-    (1, False, 1),  # one reading of the second poll never stored
-    (0, True, None),  # the second poll stamped after its answers: every reading is lost
-])
-def test_thinknx_answers_are_found_or_lost(tmp_path: Path, drop: int, stamp_late: bool,
-                                           lost: int | None) -> None:
-    answers, objects, server_id = _knx_answers([T0, T0 + 2])
-    first = [a for a in answers if a.at == T0]
-    second = [a for a in answers if a.at == T0 + 2]
-    stored = _knx_readings(first, objects, server_id, T0 - 0.1)
-    later = _knx_readings(second, objects, server_id, T0 + 2.5 if stamp_late else T0 + 1.9)
-    _write(tmp_path / "s.sqlite3", stored + later[:len(later) - drop])
-    # the answers carry the time they were served; the poll's stamp lies before them
-    served = [KnxAnswer(a.at + 0.05, a.controller, a.guid, a.body) for a in answers]
-    expected = thinknx_expected(served, objects, site=KNX_SITE, server_id=server_id,
-                                start=T0 + 1, end=T0 + 3)
-    counted, found_lost = count_lost(expected, stored_points(tmp_path / "s.sqlite3",
-                                                             "thinknx"))
-    assert len(later) > 20  # the server's figures and the objects' values
-    assert counted == len(later)  # only the second poll is inside the counting span
-    assert found_lost == (len(later) if lost is None else lost)
-
-
-def _overkiz_answers(start: float) -> tuple[list[OverkizAnswer], list[Device]]:
-    """What the simulated Overkiz account serves at ``start``: the states of every device
-    (one answer per device, a tenth of a second apart), then the event fetches of the next
-    five ticks, with their own times."""
-    house = House(0, start, "Europe/Paris")
-    devices = list(parse_setup(json.loads(json.dumps(setup(house, start, False)))).items)
-    answers = [OverkizAnswer(start + i / 10, "states", d.url,
-                             json.dumps([state_json(house, d, s, start, False)
-                                         for s in d.states]).encode())
-               for i, d in enumerate(house.devices)]
-    first_tick = int(start // TICK_S + 1) * TICK_S
-    answers += [OverkizAnswer(t + 0.5, "events", "",
-                              json.dumps(changes(house, t, local=False)).encode())
-                for t in range(first_tick, first_tick + 5 * TICK_S, TICK_S)]
-    return answers, devices
-
-
-def _overkiz_readings(answers: list[OverkizAnswer], devices: list[Device],
-                      delay_s: float) -> list[Reading]:
-    """What the collector stores: a state read's availability stamped ``delay_s`` after its
-    answer arrived, each state at its own lastUpdateTime; events at their own time."""
-    by_url = {d.url: d for d in devices}
-    out: list[Reading] = []
-    for a in answers:
-        doc = json.loads(a.body)
-        if a.kind == "states":
-            polled = datetime.fromtimestamp(a.at + delay_s, UTC)
-            device = by_url[a.device_url]
-            states = parse_states(doc).items
-            status = next((s.value for s in states if s.name == "core:StatusState"), None)
-            available = device.available if status is None else status != "unavailable"
-            out.append(availability(device, available, polled, site="tahoma"))
-            out += [r for s in states if s.name != "core:StatusState"
-                    and (r := overkiz_reading(device, s, datetime.fromtimestamp(
-                        s.updated_ms / 1000, UTC) if s.updated_ms else polled, site="tahoma"))]
-        else:
-            for change in parse_events(doc).items:
-                when = datetime.fromtimestamp(change.time_ms / 1000, UTC)  # type: ignore[operator]
-                out += [r for s in change.states
-                        if (r := overkiz_reading(by_url[change.device_url], s, when,
-                                                 site="tahoma"))]
-    return out
-
-
-@pytest.mark.parametrize(("case", "lost"), [
-    ("all", 0),
-    ("one state missing", 1),
-    ("one event missing", 1),
-    ("a state read stamped after the next read", None),
-])
-def test_overkiz_events_and_state_reads_are_found_or_lost(tmp_path: Path, case: str,
-                                                          lost: int | None) -> None:
-    answers, devices = _overkiz_answers(T0)
-    states = [a for a in answers if a.kind == "states"]
-    events = [a for a in answers if a.kind == "events"]
-    stored_states = _overkiz_readings(states, devices, 0.01)
-    stored_events = _overkiz_readings(events, devices, 0.0)
-    assert len(stored_states) > 20 and len(stored_events) > 0
-    if case == "one state missing":
-        stored_states = stored_states[1:]
-    elif case == "one event missing":
-        stored_events = stored_events[1:]
-    elif case == "a state read stamped after the next read":
-        late = _overkiz_readings(states[:1], devices, 0.15)  # the next read came at 0.1 s
-        stored_states = late + stored_states[len(late):]
-        # only what is stamped with the read is late: the availability; the states keep
-        # their own times
-        lost = sum(1 for r in late if r.measurement == "state" and r.tag("name") == "present")
-        assert lost == 1
-    _write(tmp_path / "s.sqlite3", stored_states + stored_events)
-    expected = overkiz_expected(answers, devices, site="tahoma", start=T0, end=T0 + 3600)
-    counted, found_lost = count_lost(expected, stored_points(tmp_path / "s.sqlite3",
-                                                             "overkiz"))
-    # an event's points are counted once each; a state read's readings each
-    assert counted == len(stored_states) + len(set(map(_point, stored_events))) + (
-        1 if case == "one state missing" else 0) + (1 if case == "one event missing" else 0)
-    assert found_lost == lost
-
-
-def _point(r: Reading) -> tuple[str, str, tuple[tuple[str, str], ...], datetime]:
-    return r.measurement, r.device_id, r.tags, r.time
