@@ -62,13 +62,17 @@ CLIENTS = (
     ("ipphone620", "Büro IP-Telefon", "+49301234567", "620"),
     ("smartphone621", "Smartphone", "+49301234568", "621"),
 )
+# As FRITZ!OS 8.02's SCPD lists them: with the password, which the document leaves out (the
+# box's value for it is not recorded; this box answers it masked).
 ACCOUNT_OUT = (
     "NewVoIPRegistrar",
     "NewVoIPNumber",
     "NewVoIPUsername",
+    "NewVoIPPassword",
     "NewVoIPOutboundProxy",
     "NewVoIPSTUNServer",
 )
+MASKED = "****"
 CLIENT_OUT = (
     "NewX_AVM-DE_ClientUsername",
     "NewX_AVM-DE_ClientRegistrar",
@@ -231,7 +235,8 @@ class Tr064Service:
     def _account_info(self, args: dict[str, str]) -> dict[str, str]:
         index = _index(args, len(ACCOUNTS))
         acc = ACCOUNTS[index]
-        values = (acc.registrar, acc.number, acc.username, acc.outbound_proxy, acc.stun)
+        values = (acc.registrar, acc.number, acc.username, MASKED, acc.outbound_proxy,
+                  acc.stun)
         return {
             **dict(zip(ACCOUNT_OUT, values, strict=True)),
             "NewX_AVM-DE_VoIPStatus": self.status(index),

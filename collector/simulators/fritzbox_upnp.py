@@ -57,7 +57,7 @@ def _tr64(name: str, control: str, scpd: str, service_id: str | None = None) -> 
 DEVICEINFO = _tr64("DeviceInfo", "/upnp/control/deviceinfo", "/deviceinfoSCPD.xml")
 VOIP = _tr64("X_VoIP", "/upnp/control/x_voip", "/x_voipSCPD.xml")
 WAN_COMMON = _tr64("WANCommonInterfaceConfig", "/upnp/control/wancommonifconfig1",
-                   "/wancommonifconfigSCPD.xml")
+                   "/wancommonifconfigSCPD.xml", service_id="WANCIfConfig")
 IGD_COMMON = Service("urn:schemas-upnp-org:service:WANCommonInterfaceConfig:1",
                      "urn:upnp-org:serviceId:WANCommonIFC1", "/igdupnp/control/WANCommonIFC1",
                      "/igdicfgSCPD.xml", auth=False)

@@ -163,9 +163,9 @@ def test_fritzconnection_calls_the_x_voip_actions(box: FritzboxSimulator) -> Non
         "NewX_AVM-DE_ClientId": "", "NewX_AVM-DE_OutGoingNumber": "+49301234567",
         "NewX_AVM-DE_InternalNumber": "620"}
     account = fc.call_action("X_VoIP1", "X_AVM-DE_GetVoIPAccount", NewVoIPAccountIndex=2)
-    assert (account["NewVoIPRegistrar"], account["NewVoIPNumber"],
+    assert (account["NewVoIPRegistrar"], account["NewVoIPNumber"], account["NewVoIPPassword"],
             account["NewX_AVM-DE_VoIPStatus"]) == (
-        "voip.anbieter.example", "+498955501234", "disabled")
+        "voip.anbieter.example", "+498955501234", "****", "disabled")
     statuses = [fc.call_action("X_VoIP1", "X_AVM-DE_GetVoIPStatus", NewVoIPAccountIndex=i)
                 ["NewX_AVM-DE_VoIPStatus"] for i in range(3)]
     # the first account is in a call at times: "connected" then

@@ -6,6 +6,7 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -608,3 +609,52 @@ def test_printed_config_works_as_printed() -> None:
         simulator.stop()
     assert text.startswith("FRITZ!OS ")
     assert ", VoIP: " in text
+
+
+# ---- the descriptions against what a real box serves (FRITZ!OS 8.02, read from shared/) ----
+
+_D = "{urn:dslforum-org:device-1-0}"
+_S = "{urn:dslforum-org:service-1-0}"
+
+
+def _services(root: ET.Element) -> dict[str, tuple[str | None, ...]]:
+    """serviceType -> (serviceId, controlURL, eventSubURL, SCPDURL, the device type above)."""
+    out = {}
+    for device in root.iter(f"{_D}device"):
+        for s in device.findall(f"{_D}serviceList/{_D}service"):
+            out[s.findtext(f"{_D}serviceType") or ""] = (
+                s.findtext(f"{_D}serviceId"), s.findtext(f"{_D}controlURL"),
+                s.findtext(f"{_D}eventSubURL"), s.findtext(f"{_D}SCPDURL"),
+                device.findtext(f"{_D}deviceType"))
+    return out
+
+
+def _actions(root: ET.Element) -> dict[str, list[tuple[str | None, str | None, str | None]]]:
+    """action -> its arguments (name, direction, state variable) in order."""
+    return {a.findtext(f"{_S}name") or "": [
+        (arg.findtext(f"{_S}name"), arg.findtext(f"{_S}direction"),
+         arg.findtext(f"{_S}relatedStateVariable"))
+        for arg in a.iter(f"{_S}argument")] for a in root.iter(f"{_S}action")}
+
+
+def test_every_tr064_service_is_where_a_real_box_has_it(shared_dir: Path,
+                                                        tr064: httpx.Client) -> None:
+    real = _services(ET.parse(shared_dir / "fixtures/fritzbox/tr064-tr64desc-fritzos802.xml")
+                     .getroot())
+    ours = _services(ET.fromstring(tr064.get("/tr64desc.xml").content))
+    assert set(ours) == {"urn:dslforum-org:service:DeviceInfo:1",
+                         "urn:dslforum-org:service:X_VoIP:1",
+                         "urn:dslforum-org:service:WANCommonInterfaceConfig:1"}
+    for service_type, where in ours.items():
+        # id, control and event URLs, SCPD and the device it belongs to (root, WANDevice)
+        assert where == real[service_type], service_type
+
+
+def test_the_x_voip_actions_take_the_arguments_of_a_real_box(shared_dir: Path,
+                                                             tr064: httpx.Client) -> None:
+    real = _actions(ET.parse(shared_dir / "fixtures/fritzbox/tr064-x_voipSCPD-fritzos802.xml")
+                    .getroot())
+    ours = _actions(ET.fromstring(tr064.get("/x_voipSCPD.xml").content))
+    assert len(ours) == 13
+    for action, arguments in ours.items():
+        assert sorted(map(str, arguments)) == sorted(map(str, real[action])), action
