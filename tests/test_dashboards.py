@@ -29,7 +29,8 @@ UIDS = {"energy.json": "collector-energy", "climate.json": "collector-climate",
 #: Grafana's own macros and the alias patterns of InfluxQL series
 BUILTIN = {"timeFilter", "__interval", "__interval_ms"}
 _VAR = re.compile(r"\$\{?(\w+)\}?|\[\[(\w+)\]\]")
-_FROM = re.compile(r'FROM "(\w+)"')
+#: the measurement of a query, on the raw readings or on the hourly rollups
+_FROM = re.compile(r'FROM (?:"\$rollups"\.)?"(\w+)"')
 _COND_TAG = re.compile(r'"(\w+)" *(?:=~|!~|!=|<>|=)')
 _GROUP = re.compile(r"GROUP BY (.*?)(?: fill\(| tz\(|$)")
 _STATE_NAME = re.compile(r"\"name\" = '(\w+)'")
@@ -172,11 +173,15 @@ def test_state_panels_map_codes_to_the_schema_labels() -> None:
 
 def test_daily_energy_groups_by_calendar_day_in_the_dashboard_time_zone() -> None:
     panels = {p["title"]: p for p in _load("energy.json")["panels"]}
-    meter = panels["Energy per day (meter)"]["targets"][0]["query"]
-    assert 'non_negative_difference(last("value")) FROM "energy_wh"' in meter
-    assert "GROUP BY time(1d)" in meter and meter.endswith("tz('$timezone')")
-    # the meter total only: no per-tariff index, no FRITZ! group
-    assert "\"tariff\" = ''" in meter and "\"scope\" != 'group'" in meter
+    rolled, raw = (t["query"] for t in panels["Energy per day (meter)"]["targets"])
+    # the hourly rollups' last readings, or the raw readings with the rollups off
+    assert 'non_negative_difference(last("value")) FROM "$rollups"."energy_wh"' in rolled
+    assert 'non_negative_difference(last("value")) FROM "energy_wh"' in raw
+    assert "'$rollups' = 'rollup_1h'" in rolled and "'$rollups' != 'rollup_1h'" in raw
+    for meter in (rolled, raw):
+        assert "GROUP BY time(1d)" in meter and meter.endswith("tz('$timezone')")
+        # the meter total only: no per-tariff index, no FRITZ! group
+        assert "\"tariff\" = ''" in meter and "\"scope\" != 'group'" in meter
     assert panels["Energy per month"]["timeFrom"] == "1y"
 
 

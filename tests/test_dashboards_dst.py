@@ -1,5 +1,6 @@
-"""Daily energy on the 23- and 25-hour days of Europe/Berlin, and device names of any
-spelling, through the dashboards' own queries against a real InfluxDB."""
+"""Daily energy on the 23- and 25-hour days of Europe/Berlin (from the hourly rollups the
+daily panels read), and device names of any spelling, through the dashboards' own queries
+against a real InfluxDB."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collector.config import Config, InfluxConfig, StoreConfig
 from collector.lineprotocol import Encoder
 from collector.model import Reading, make_tags
+from collector.stores.setup import setup_store
+from collector.stores.setup_v1 import fill_v1
 from tests.influxd import Influxd
 from tests.test_dashboards_grafana import Grafana, load, values
 
@@ -69,6 +73,13 @@ def test_daily_energy_is_right_on_daylight_saving_days(
     encoder = Encoder()
     body = "\n".join(encoder.encode(r) for r in _hourly_meters(first, end + timedelta(days=1)))
     assert influxd.write(influx_db, body).status_code == 204
+    # the daily panels read the hourly rollups: computed as the continuous queries do
+    config = Config(store=StoreConfig(kind="influxdb"),
+                    influxdb=InfluxConfig(url=influxd.url, api="v1", database=influx_db))
+    setup_store(config)
+    assert config.influxdb is not None
+    fill_v1(config.influxdb, int((first - timedelta(days=1)).timestamp()) * 10**9,
+            int((end + timedelta(days=2)).timestamp()) * 10**9)
     board = load("energy.json")
     variables = board["templating"]["list"]
     panels = {p["title"]: p for p in board["panels"]}

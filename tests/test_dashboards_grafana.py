@@ -85,6 +85,8 @@ class Grafana:
         name = var["name"]
         if var["type"] == "textbox":
             return self.text.get(name, var["query"])
+        if var["type"] == "custom":  # one of fixed choices: the one selected
+            return self.text.get(name, var["current"]["value"])
         chosen = self.selected.get(name)
         if chosen is None and var.get("allValue"):
             return str(var["allValue"])  # a custom "All" value goes in as it is
@@ -100,7 +102,7 @@ class Grafana:
         out = out.replace("$__interval_ms", str(step)).replace("$__interval",
                                                                 interval_text(step))
         for var in sorted(variables, key=lambda v: -len(v["name"])):
-            if var["name"] in self.options or var["type"] == "textbox":
+            if var["name"] in self.options or var["type"] in ("textbox", "custom"):
                 value = self.value(var)
                 for form in (f"${{{var['name']}}}", f"[[{var['name']}]]", f"${var['name']}"):
                     out = out.replace(form, value)

@@ -34,6 +34,8 @@ from collector.schema import STATE_BY_NAME
 from collector.simulators.fritzbox import FritzboxSimulator
 from collector.simulators.overkiz import OverkizSimulator
 from collector.simulators.thinknx import ThinknxSimulator
+from collector.stores.setup import setup_store
+from collector.stores.setup_v1 import fill_v1
 from tests.influxd import Influxd
 from tests.test_dashboards_grafana import Grafana, load, values
 
@@ -87,6 +89,11 @@ def filled(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 await app.aclose()
 
         asyncio.run(collect())
+        # the hourly rollups of everything collected, as the continuous queries compute them
+        setup_store(config)
+        assert config.influxdb is not None
+        now_ns = int(datetime.now(UTC).timestamp()) * 10**9
+        fill_v1(config.influxdb, now_ns - 400 * 86_400 * 10**9, now_ns + 3600 * 10**9)
     yield db
 
 
@@ -102,11 +109,16 @@ def test_every_panel_query_returns_data_in_its_unit(
 ) -> None:
     variables = load(board)["templating"]["list"]
     now = datetime.now(UTC) + timedelta(seconds=5)
-    grafana = Grafana(start=now - timedelta(days=7), end=now)
-    grafana.resolve(influxd, filled, variables)
     unit = panel["fieldConfig"]["defaults"]["unit"]
-    start_ms, end_ms = grafana.window(panel)
     for target in panel["targets"]:
+        # each query where it answers: the hourly rollups from a 1-hour interval on (60
+        # days), the raw queries of the daily panels with the rollups off
+        days = 60 if "$__interval_ms >= 3600000" in target["query"] else 7
+        off = "'$rollups' != 'rollup_1h'" in target["query"] and " OR " not in target["query"]
+        grafana = Grafana(start=now - timedelta(days=days), end=now,
+                          text={"rollups": "autogen"} if off else {})
+        grafana.resolve(influxd, filled, variables)
+        start_ms, end_ms = grafana.window(panel)
         query = grafana.interpolate(target["query"], variables, panel)
         series, pairs = values(influxd.query(query, filled))
         assert series and pairs, (panel["title"], target["refId"], query)
@@ -201,7 +213,8 @@ def test_temperatures_of_all_three_systems_share_one_panel(influxd: Influxd,
     grafana = _all_selected(influxd, filled, "climate.json", 7)
     panel = _panel("climate.json", "Temperature and setpoint per room")
     variables = load("climate.json")["templating"]["list"]
-    for target in panel["targets"]:
+    raw = panel["targets"][:2]  # over a week: the raw queries (C and D: the rollups)
+    for target in raw:
         query = grafana.interpolate(target["query"], variables, panel)
         series, _ = values(influxd.query(query, filled))
         assert {s["tags"]["source"] for s in series} == {"fritzbox", "thinknx", "overkiz"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from collector.dashboards import rollup
 from collector.dashboards.grafana import (
     SCHEMA_VERSION,
     Panel,
@@ -17,6 +18,7 @@ from collector.dashboards.grafana import (
     tag_variable,
     text_variable,
 )
+from collector.dashboards.rollup import INTERVAL_NOTE, ROLLUP_NOTE, by_interval, from_rollup
 from collector.schema import TABLE, Kind
 
 _NOT_COLLECTOR = "\"source\" != 'collector'"
@@ -34,6 +36,8 @@ class Dashboard:
     panels: tuple[Panel, ...]
     time_from: str = "now-7d"
     timezone_variable: bool = False
+    #: The ``rollups`` variable: its panels read the hourly rollups (dashboards/rollup.py).
+    rollups_variable: bool = False
 
     def measurements(self) -> set[str]:
         return {q.measurement for p in self.panels for q in p.queries}
@@ -60,12 +64,13 @@ class Dashboard:
             "annotations": {"list": []},
             "links": [{"type": "dashboards", "tags": ["collector"], "asDropdown": False,
                        "title": "Collector"}],
-            "templating": {"list": _variables(self.timezone_variable)},
+            "templating": {"list": _variables(self.timezone_variable,
+                                              self.rollups_variable)},
             "panels": panels,
         }
 
 
-def _variables(with_timezone: bool) -> list[dict[str, Any]]:
+def _variables(with_timezone: bool, with_rollups: bool = False) -> list[dict[str, Any]]:
     out = [
         tag_variable("site", "Site", (_NOT_COLLECTOR,)),
         # "All" is .*: it also matches devices without a room tag
@@ -80,14 +85,19 @@ def _variables(with_timezone: bool) -> list[dict[str, Any]]:
             text_variable("price_kwh", "Price per kWh", "0.30",
                           "energy price per kWh, in the currency the cost panels show"),
         ]
+    if with_rollups:
+        out.append(rollup.variable())
     return out
 
 
-def _states(title: str, names: tuple[str, ...], description: str, width: int = 12) -> Panel:
-    return Panel(title, "state-timeline", tuple(
-        Query("state", 'last("value")', state=name, fill="previous",
-              alias=f"$tag_device ({name})") for name in names),
-        description, width=width)
+def _states(title: str, names: tuple[str, ...], description: str, width: int = 12,
+            rollups: bool = False) -> Panel:
+    queries = tuple(Query("state", 'last("value")', state=name, fill="previous",
+                          alias=f"$tag_device ({name})") for name in names)
+    if rollups:
+        return Panel(title, "state-timeline", by_interval(*queries),
+                     description + INTERVAL_NOTE, width=width)
+    return Panel(title, "state-timeline", queries, description, width=width)
 
 
 def energy() -> Dashboard:
@@ -102,40 +112,41 @@ def energy() -> Dashboard:
         "Power and energy of every metering device (FRITZ! plugs, Overkiz meters, Thinknx "
         "analog objects); FRITZ! groups are left out of sums.",
         (
-            Panel("Current power per device", "bargauge", (power_now,),
-                  "Newest power reading of each device in the time range.", width=8),
-            Panel("Power over time", "timeseries", (Query("power_w", totals=True),),
-                  "Mean power per device and interval.", width=16),
-            Panel("Energy per day (meter)", "bars", (daily_meter,),
+            Panel("Current power per device", "bargauge", by_interval(power_now),
+                  "Newest power reading of each device in the time range." + INTERVAL_NOTE,
+                  width=8),
+            Panel("Power over time", "timeseries", by_interval(Query("power_w", totals=True)),
+                  "Mean power per device and interval." + INTERVAL_NOTE, width=16),
+            Panel("Energy per day (meter)", "bars", from_rollup(daily_meter),
                   "Difference of the last meter readings of consecutive calendar days in "
                   "$timezone: a 23- or 25-hour day on a daylight-saving change counts its "
-                  "real length.", width=12),
-            Panel("Energy per day (device statistics)", "bars", (period_day,),
+                  "real length." + ROLLUP_NOTE, width=12),
+            Panel("Energy per day (device statistics)", "bars", from_rollup(period_day),
                   "Sum of the daily totals the devices report (energy_period_wh, period "
-                  "= day), per calendar day in $timezone.", width=12),
+                  "= day), per calendar day in $timezone." + ROLLUP_NOTE, width=12),
             Panel("Energy per month", "bars",
-                  (Query("energy_period_wh", '"value"', where=(_MONTH,), interval=None,
-                         totals=True),),
+                  from_rollup(Query("energy_period_wh", '"value"', where=(_MONTH,),
+                                    interval=None, totals=True)),
                   "Monthly totals the devices report (energy_period_wh, period = month, at "
-                  "the start of the month in the site's time zone); the last 12 months.",
-                  time_from="1y", width=12),
+                  "the start of the month in the site's time zone); the last 12 months."
+                  + ROLLUP_NOTE, time_from="1y", width=12),
             Panel("Cost per day", "bars",
-                  (Query("energy_period_wh", cost_sum, where=(_DAY,), interval="1d",
-                         group=(), tz=True, totals=True, alias="cost"),),
-                  "Daily energy (device statistics) times $price_kwh.",
+                  from_rollup(Query("energy_period_wh", cost_sum, where=(_DAY,), interval="1d",
+                                    group=(), tz=True, totals=True, alias="cost")),
+                  "Daily energy (device statistics) times $price_kwh." + ROLLUP_NOTE,
                   unit="currencyEUR", decimals=2, width=6),
             Panel("Cost in range", "stat",
-                  (Query("energy_period_wh", cost_sum, where=(_DAY,), interval=None,
-                         group=(), totals=True, alias="cost"),),
-                  "Energy of the time range (device statistics) times $price_kwh.",
-                  unit="currencyEUR", decimals=2, width=6),
+                  from_rollup(Query("energy_period_wh", cost_sum, where=(_DAY,), interval=None,
+                                    group=(), totals=True, alias="cost")),
+                  "Energy of the time range (device statistics) times $price_kwh."
+                  + ROLLUP_NOTE, unit="currencyEUR", decimals=2, width=6),
             Panel("Top consumers", "table",
-                  (Query("energy_period_wh", 'sum("value") AS "energy"', where=(_DAY,),
-                         interval=None, totals=True, table=True),),
-                  "Devices by energy used in the time range (device statistics).",
-                  sort_by="energy", limit=10, width=12),
+                  from_rollup(Query("energy_period_wh", 'sum("value") AS "energy"',
+                                    where=(_DAY,), interval=None, totals=True, table=True)),
+                  "Devices by energy used in the time range (device statistics)."
+                  + ROLLUP_NOTE, sort_by="energy", limit=10, width=12),
         ),
-        time_from="now-30d", timezone_variable=True,
+        time_from="now-30d", timezone_variable=True, rollups_variable=True,
     )
 
 
@@ -147,33 +158,36 @@ def climate() -> Dashboard:
         "Temperatures, setpoints, humidity and thermostat states of the FRITZ!, Thinknx and "
         "Overkiz devices together, per room.",
         (
-            Panel("Temperature and setpoint per room", "timeseries", (
+            Panel("Temperature and setpoint per room", "timeseries", by_interval(
                 Query("temperature_c", group=by_room, alias=room_alias),
                 Query("setpoint_c", where=(_TARGET,), group=by_room,
                       alias=f"setpoint {room_alias}"),
-            ), "Measured temperature (A) and target setpoint (B) of every room and system.",
+            ), "Measured temperature (A, C) and target setpoint (B, D) of every room and "
+               "system." + INTERVAL_NOTE,
                 width=24, height=10),
             Panel("Humidity", "timeseries",
-                  (Query("humidity_pct", group=by_room, alias=room_alias),),
-                  "Relative humidity per room and device."),
+                  by_interval(Query("humidity_pct", group=by_room, alias=room_alias)),
+                  "Relative humidity per room and device." + INTERVAL_NOTE),
             Panel("CO2 concentration", "timeseries",
-                  (Query("co2_ppm", group=by_room, alias=room_alias),),
-                  "CO2 concentration per room."),
+                  by_interval(Query("co2_ppm", group=by_room, alias=room_alias)),
+                  "CO2 concentration per room." + INTERVAL_NOTE),
             _states("Thermostat modes", ("thermostat_mode", "temp_mode", "heating_level"),
-                    "FRITZ! HKR off/on/setpoint, Thinknx modality, Overkiz heating level."),
+                    "FRITZ! HKR off/on/setpoint, Thinknx modality, Overkiz heating level.",
+                    rollups=True),
             _states("HVAC", ("hvac_mode", "fan_speed", "on_off"),
-                    "Thinknx HVAC modality, fan speed and on/off units."),
+                    "Thinknx HVAC modality, fan speed and on/off units.", rollups=True),
             _states("Window open", ("window_open",),
-                    "Thermostats' open-window mode."),
-            _states("Boost", ("boost",), "Thermostat boost."),
+                    "Thermostats' open-window mode.", rollups=True),
+            _states("Boost", ("boost",), "Thermostat boost.", rollups=True),
             Panel("Illuminance", "timeseries",
-                  (Query("luminance_lx", group=by_room, alias=room_alias),),
-                  "Illuminance per room and device."),
+                  by_interval(Query("luminance_lx", group=by_room, alias=room_alias)),
+                  "Illuminance per room and device." + INTERVAL_NOTE),
             Panel("Positions and levels", "timeseries",
-                  (Query("level_pct", group=("device", "kind"),
-                         alias="$tag_device ($tag_kind)"),),
-                  "Blinds, slats, dimmers and radiator valves."),
+                  by_interval(Query("level_pct", group=("device", "kind"),
+                                    alias="$tag_device ($tag_kind)")),
+                  "Blinds, slats, dimmers and radiator valves." + INTERVAL_NOTE),
         ),
+        rollups_variable=True,
     )
 
 

@@ -39,6 +39,8 @@ datasource (uid `influxdb`, InfluxQL):
 | `device` | query, multi, All | display names of the devices of the chosen sites and rooms |
 | `timezone` | text (Energy) | IANA zone of the calendar days, default `Europe/Berlin` |
 | `price_kwh` | text (Energy) | price per kWh for the cost panels (shown in EUR), default `0.30` |
+| `rollups` | custom (Energy, Climate) | `on` (`rollup_1h`, default): the hourly rollups of \
+`collector store setup` where the numbers are the same; `off` (`autogen`): raw data only |
 
 A multi-value selection goes into the queries in Grafana's regex form: `"site" =~
 /^(home|villa)$/`, each value regex-escaped. Variable queries carry `$timeFilter`:
@@ -62,6 +64,20 @@ InfluxDB 3 lists tag values of the last day only unless a time range is given.
 - Energy per month uses `energy_period_wh` with `period = month` as the devices report it
   (stamped at the start of the month in the site's time zone): InfluxQL has no month
   interval.
+- Hourly rollups (`collector store setup`, docs/downsampling.md): a panel that reads them
+  has two sets of queries, one on the rollups (`FROM "$rollups"."<measurement>"`: the
+  retention policy `rollup_1h`, or `autogen` with the rollups off, where these queries
+  find no rollup fields, as InfluxDB resolves a policy before it looks at the
+  conditions) and one on the
+  raw readings, each with a condition on constants that InfluxQL decides before it reads
+  anything, so exactly one set answers. Panels grouped by `$__interval` read raw readings
+  below a 1-hour interval and the rollups from 1 hour on (`$__interval_ms >= 3600000`,
+  ranges of about 52 days and more); the daily and monthly panels read the rollups always.
+  A gauge's mean on the rollups is `sum("sum") / sum("count")` (the mean of the raw
+  readings), its newest reading `last("last")`; meters, states and period totals keep
+  their `value`. The variable `rollups` = `off` makes every panel read raw data (InfluxDB
+  3, or a store without the setup). The numbers are the same either way (tested with
+  hand-written points through both).
 - States are shown with value mappings from the schema's codes and labels; the table "All
   states, latest" lists every state of every device with the label it was written with.
 - Every measurement of the schema is on a dashboard: one that no panel names gets a panel

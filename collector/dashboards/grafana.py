@@ -81,6 +81,8 @@ class Query:
     state: str | None = None
     alias: str = "$tag_device"
     table: bool = False
+    #: The retention policy to read (``rollup_1h``: the hourly rollups); None: the default.
+    retention: str | None = None
 
     def __post_init__(self) -> None:
         if self.measurement not in BY_NAME:
@@ -105,7 +107,10 @@ class Query:
 
     def text(self) -> str:
         # InfluxQL text for Grafana, built from the schema table: no outside input
-        q = f'SELECT {self.select} FROM "{self.measurement}" WHERE '  # noqa: S608
+        source = f'"{self.measurement}"'
+        if self.retention is not None:
+            source = f'"{self.retention}".{source}'
+        q = f"SELECT {self.select} FROM {source} WHERE "  # noqa: S608
         q += " AND ".join(self.conditions())
         groups = [f"time({self.interval})"] if self.interval else []
         groups += [f'"{tag}"' for tag in self.group]
@@ -258,4 +263,23 @@ def text_variable(name: str, label: str, default: str, description: str) -> dict
         "query": default,
         "current": {"selected": False, "text": default, "value": default},
         "options": [{"selected": True, "text": default, "value": default}],
+    }
+
+
+def custom_variable(name: str, label: str, options: tuple[tuple[str, str], ...],
+                    description: str) -> dict[str, Any]:
+    """A single-value variable of fixed (text, value) choices, the first one selected
+    (Grafana's ``text : value`` form of a custom variable)."""
+    (text, value), *_ = options
+    return {
+        "name": name,
+        "label": label,
+        "description": description,
+        "type": "custom",
+        "query": ", ".join(f"{t} : {v}" for t, v in options),
+        "multi": False,
+        "includeAll": False,
+        "current": {"selected": True, "text": text, "value": value},
+        "options": [{"selected": i == 0, "text": t, "value": v}
+                    for i, (t, v) in enumerate(options)],
     }
