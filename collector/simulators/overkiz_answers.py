@@ -264,10 +264,13 @@ def device_json(site: Site, device: Device, now: float, local: bool) -> dict[str
 def state_json(
     site: Site, device: Device, state: State, now: float, local: bool
 ) -> dict[str, Any]:
-    """A state as "GET Device states" documents it; the local API's carry no time."""
-    out: dict[str, Any] = {"name": state.name, "type": state.type, "value": state.value(now)}
+    """A state as "GET Device states" documents it; the local API's carry no time. The value
+    is the one the state took at its last update (the box keeps what the device last
+    reported), so a read and the event of that update agree."""
+    last = device.last_update(state, now, site.installed)
+    out: dict[str, Any] = {"name": state.name, "type": state.type, "value": state.value(last)}
     if not local:
-        out["lastUpdateTime"] = int(device.last_update(state, now, site.installed) * 1000)
+        out["lastUpdateTime"] = int(last * 1000)
     return out
 
 

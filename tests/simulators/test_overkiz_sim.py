@@ -645,6 +645,22 @@ def test_states_carry_the_time_of_their_last_change(
                    "lastUpdateTime": 1717992000000}
 
 
+def test_a_state_read_gives_the_value_of_its_last_update(
+    sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
+) -> None:
+    """A growing meter read between two updates: the value the box holds is the one its last
+    update (and that update's event) carried, not the value the model would have now."""
+    url = f"io://{sim.house.gateway}/2001#1"
+    clock.advance(29.5)  # between two of the meter's updates
+    state = http.get(
+        f"/setup/devices/{seg(url)}/states/core:ElectricEnergyConsumptionState").json()
+    meter = sim.house.by_url[url].state("core:ElectricEnergyConsumptionState")
+    assert meter is not None
+    at = state["lastUpdateTime"] / 1000
+    assert state["value"] == meter.value(at)
+    assert at <= clock() and state["value"] != meter.value(clock())
+
+
 def test_the_dead_sensor_is_unavailable_silent_and_its_history_stops(
     sim: OverkizSimulator, http: httpx.Client, clock: MovableClock
 ) -> None:
