@@ -25,9 +25,6 @@ from collector.simulators.overkiz_house import HOUR_S
 from collector.stores.sqlite import SqliteStore
 from tests.influxd import Influxd
 
-pytest.importorskip("collector.sources.overkiz.source",
-                    reason="the Overkiz source (collector.sources.overkiz) is not there yet")
-
 CMD = [sys.executable, "-m", "collector"]
 ENERGY, POWER = "core:ElectricEnergyConsumptionState", "core:ElectricPowerConsumptionState"
 PARIS = ZoneInfo("Europe/Paris")  # the simulated setup's location: the default time zone
