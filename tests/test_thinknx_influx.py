@@ -33,12 +33,10 @@ from collector.config import (
 from collector.schema import STATE_BY_NAME
 from collector.simulators.thinknx import ThinknxSimulator
 from collector.simulators.thinknx_project import Kind
+from collector.sources.thinknx.source import ThinknxSource
 from collector.stores.sqlite import SqliteStore
 from tests.influxd import Influxd
 from tests.simulators.test_thinknx_sim import LACKING
-
-source_module = pytest.importorskip(
-    "collector.sources.thinknx.source", reason="the Thinknx source is not in this tree yet")
 
 # 2024-06-10 12:00:00 UTC: daytime, thermostats in comfort, the sun on the panels
 START = 1718020800.0
@@ -313,7 +311,7 @@ def polls_into_influx(tmp_path: Path, sim: ThinknxSimulator, influxd: Influxd, d
         spool=SpoolConfig(path=tmp_path / "spool.sqlite3"),
         thinknx=[tc],
     )
-    app = App(config, sources=[source_module.ThinknxSource(tc)])
+    app = App(config, sources=[ThinknxSource(tc)])
 
     async def go() -> list[Any]:
         outcomes: list[Any] = []
