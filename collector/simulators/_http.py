@@ -152,6 +152,10 @@ def _take(shots: list[_Shot], path: str) -> int | None:
 
 
 class _Server(ThreadingHTTPServer):
+    #: Connections waiting to be accepted: a collector opens many at once (a Thinknx poll
+    #: asks every object together), more than the default 5 on a busy machine.
+    request_queue_size = 128
+
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that went away midway (a timeout, a stopped collector) is no error of
         the simulator: no traceback on stderr for it."""
@@ -279,7 +283,8 @@ def _make_handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_HEAD = _serve  # noqa: N815
+        # every method the simulated APIs use (some Overkiz operations are PUT and DELETE)
+        do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve  # noqa: N815
 
         def log_message(self, format: str, *args: object) -> None:
             """Silent: request lines carry session ids."""

@@ -1,5 +1,5 @@
 """The devices of the simulated FRITZ!Box house: kinds, appliance loads, the default floor
-and how copies of it are numbered, plus the deterministic noise every simulator shares.
+and how copies of it are numbered.
 What the devices report over time is :mod:`.fritzbox_house`.
 """
 
@@ -10,27 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-MASK64 = (1 << 64) - 1
+from collector.simulators.noise import splitmix
+
 SLOT_S = 10  # power and voltage statistics grid
 CLIMATE_SLOT_S = 900  # temperature and humidity statistics grid
 HOUR_S = 3600
 DAY_S = 86400
 INSTALLED = 1672531200  # 2023-01-01T00:00:00Z: the first device of the default house
-
-
-def _splitmix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-    return x ^ (x >> 31)
-
-
-def unit_noise(*parts: int) -> float:
-    """A deterministic pseudo-random number in [0, 1) for the given integers."""
-    x = 0x243F6A8885A308D3
-    for part in parts:
-        x = _splitmix(x ^ (part & MASK64))
-    return (x >> 11) / float(1 << 53)
 
 
 class Kind(StrEnum):
@@ -226,7 +212,7 @@ def _floor(floor: int, seed: int) -> list[Device]:
                 ids[n],
                 name + (f" {floor + 1}" if floor else ""),
                 product,
-                key=_splitmix(seed * 1_000_003 + ids[n]),
+                key=splitmix(seed * 1_000_003 + ids[n]),
                 commissioned=INSTALLED + DAY_S * (7 * n + 3 * floor),
                 **{"fw": _FIRMWARE[kind], **extra},
             )

@@ -28,10 +28,10 @@ from collector.simulators.fritzbox_devices import (
     Stats,
     _Reading,
     build_devices,
-    unit_noise,
 )
+from collector.simulators.noise import unit_noise
 
-__all__ = ["Device", "HkrState", "House", "Kind", "Stats", "build_devices", "unit_noise"]
+__all__ = ["Device", "HkrState", "House", "Kind", "Stats", "build_devices"]
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 
 from collector.simulators import fritzbox_upnp as upnp
 from collector.simulators._http import Clock, Request, Response
-from collector.simulators.fritzbox_house import unit_noise
+from collector.simulators.noise import unit_noise
 
 REALM = "F!Box SOAP-Auth"
 VOIP = upnp.VOIP.service_type

@@ -26,7 +26,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -39,7 +38,6 @@ from collector.simulators._http import (
     Request,
     Response,
     SimServer,
-    _make_handler,
 )
 from collector.simulators.overkiz_answers import SpanTooLong, json_response, tick, uuid4
 from collector.simulators.overkiz_house import TICK_S, Device, House
@@ -133,7 +131,7 @@ class OverkizSimulator(BaseSimulator):
         self._stopping = threading.Event()
         self._lock = threading.RLock()
         self.faults.on_expire(self.expire_sessions)
-        self._servers = [_Server(self._app, port=port, faults=self.faults, clock=clock)]
+        self._servers = [SimServer(self._app, port=port, faults=self.faults, clock=clock)]
 
     # ---- what tests look at and inject -----------------------------------------------------
 
@@ -433,23 +431,6 @@ class OverkizSimulator(BaseSimulator):
         except SpanTooLong:
             self.limits.violations["history-span"] += 1
             return errors.bad_parameters("Max history query span is limited to 3 days")
-
-
-class _Server(SimServer):
-    """The base server, also answering PUT and DELETE (some rate-limited operations are PUTs)."""
-
-    def start(self) -> None:
-        if self._httpd is not None:
-            return
-        base = _make_handler(self)
-        serve = getattr(base, "do_GET")  # noqa: B009 - defined by the base handler at run time
-        handler = type("Handler", (base,), {"do_PUT": serve, "do_DELETE": serve})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from collector.simulators.fritzbox_house import unit_noise
+from collector.simulators.noise import unit_noise
 from collector.simulators.overkiz_model import (
     BLOB,
     BOOL,

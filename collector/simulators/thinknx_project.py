@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from collector.simulators.fritzbox_house import unit_noise
+from collector.simulators.noise import unit_noise
 
 SLOT_S = 10  # analog meters: power constant within a slot
 MINUTE_S = 60
