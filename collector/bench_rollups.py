@@ -113,8 +113,10 @@ def fill_house(server: Influxd, days: int, plugs: int, thermostats: int) -> int:
 
 
 def _variables(server: Influxd, start_ms: int, end_ms: int) -> dict[str, str]:
-    """The variables' values on "All": every tag value the store has, as Grafana's regex."""
-    out = {"room": ".*", "timezone": "Europe/Berlin", "price_kwh": "0.30"}
+    """The variables' values: "All" (every tag value the store has, as Grafana's regex),
+    the rollups on."""
+    out = {"room": ".*", "timezone": "Europe/Berlin", "price_kwh": "0.30",
+           "rollups": "rollup_1h"}  # the variable Rollups on
     for name in ("site", "device"):
         answer = server.query(f'SHOW TAG VALUES WITH KEY = "{name}" WHERE time >= '
                               f"{start_ms}ms AND time <= {end_ms}ms", DB)
