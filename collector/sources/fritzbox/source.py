@@ -16,10 +16,8 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo
 
 import httpx
-import tzlocal
 
 from collector.config import FritzboxConfig
 from collector.errors import CollectorError, ParseError, PartialFailure
@@ -36,6 +34,7 @@ from collector.sources.fritzbox.parse import DeviceInfo, DeviceList, parse_devic
 from collector.sources.fritzbox.parse_stats import parse_devicestats
 from collector.sources.fritzbox.parse_tr064 import voip_readings
 from collector.sources.fritzbox.tr064 import GET_VOIP_STATUS, Tr064Client
+from collector.sources.zones import site_timezone
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +50,6 @@ STATS_PART_PREFIX = "stats:"
 
 def stats_part(device_id: str) -> str:
     return STATS_PART_PREFIX + device_id
-
-
-def site_timezone(name: str | None) -> tzinfo:
-    """The configured zone, else this machine's local zone (UTC when it cannot be told)."""
-    if name:
-        return ZoneInfo(name)
-    try:
-        return tzlocal.get_localzone()
-    except (LookupError, OSError, ValueError) as err:  # e.g. no /etc/localtime
-        log.warning("cannot determine the local time zone (%s); using UTC", err)
-        return UTC
 
 
 class FritzboxSource(Source):

@@ -21,7 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 from collector.errors import ParseError
 from collector.normalise import number
-from collector.sources.overkiz.client import device_segment
+from collector.sources.base import HistorySink
+from collector.sources.overkiz.client import OverkizClient, device_segment
+from collector.sources.overkiz.parse import Device, State
+from collector.sources.overkiz.readings import reading
 
 #: Values asked per history request.
 LIMIT = 1000
@@ -93,3 +96,24 @@ def parse_history(doc: object) -> HistoryAnswer:
 
 def when(epoch_ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=epoch_ms)
+
+
+async def read_series(client: OverkizClient, key: str, device: Device, state: str,
+                      end: datetime, sink: HistorySink, *, site: str) -> None:
+    """One state's history from the series' watermark to ``end``, page by page; each page
+    is handed to ``sink`` (and its watermark moved) before the next is asked for."""
+    low, high = ms(sink.start(key)), ms(end)
+    while low <= high:
+        answer = parse_history(
+            await client.request("GET", history_path(device.url, state, low, high)))
+        points = [
+            r
+            for at, value in answer.values
+            if (r := reading(device, State(state, value), when(at), site=site,
+                             answer_unit=answer.unit))
+        ]
+        after = next_page(answer, high)
+        sink.put(key, points, until=when(high + 1 if after is None else after))
+        if after is None:
+            return
+        low = after

@@ -14,23 +14,18 @@ site until the next start, with one warning; the other jobs go on.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-import tzlocal
 
 from collector.config import OverkizConfig
 from collector.errors import ParseError, PartialFailure, PermanentError, TransientError
 from collector.model import Reading
-from collector.normalise import warn_once
 from collector.sources.base import HistorySink, Source, SourceJob
 from collector.sources.overkiz.client import SERVERS, OverkizClient, api_base, device_segment
 from collector.sources.overkiz.energy import meters, period_readings
@@ -39,7 +34,7 @@ from collector.sources.overkiz.errors import (
     OverkizNotOffered,
     OverkizRateLimited,
 )
-from collector.sources.overkiz.history import history_path, ms, next_page, parse_history, when
+from collector.sources.overkiz.history import history_path, ms, read_series
 from collector.sources.overkiz.limits import Category, RateLimiter
 from collector.sources.overkiz.parse import (
     Device,
@@ -50,20 +45,14 @@ from collector.sources.overkiz.parse import (
     parse_timezone,
 )
 from collector.sources.overkiz.periods import GROWING_PATH
-from collector.sources.overkiz.readings import (
-    RULES,
-    STATUS_STATE,
-    availability,
-    reading,
-    stamp,
-)
+from collector.sources.overkiz.readings import RULES, STATUS_STATE, availability, reading, stamp
+from collector.sources.overkiz.setup_cache import SETUP_MAX_AGE_S, SetupCache
 from collector.sources.overkiz.units import VENDOR
+from collector.sources.zones import site_timezone
 from collector.tls import verify_for
 
 log = logging.getLogger(__name__)
 
-#: /setup is a bulk-load operation: 1 call per day and session (spec: "Per-session rate-limit").
-SETUP_MAX_AGE_S = 86_400.0
 #: After a setup load that got no answer, the next try waits this long, doubling up to the
 #: maximum (the jobs that need the setup run every few seconds).
 SETUP_RETRY_S = 30.0
@@ -100,7 +89,7 @@ class OverkizSource(Source):
         self._http = http or httpx.AsyncClient(
             verify=_tls(config), timeout=httpx.Timeout(config.timeout)
         )
-        self._setup_path = state_dir / f"overkiz-{config.name}.setup.json"
+        self._setup_cache = SetupCache(state_dir / f"overkiz-{config.name}.setup.json", base)
         limiter = RateLimiter(
             state_dir / f"overkiz-{config.name}.limits.json",
             slower={Category.POLLING: config.events_interval},
@@ -154,7 +143,7 @@ class OverkizSource(Source):
         now = time.time()
         if self._devices is not None and now - self._setup_at < SETUP_MAX_AGE_S:
             return self._devices
-        cached = self._cached_setup(now)
+        cached = self._setup_cache.read(now)
         if cached is not None:
             doc, fetched_at = cached
         else:
@@ -181,7 +170,7 @@ class OverkizSource(Source):
                 raise
             self._setup_retry_s = SETUP_RETRY_S
             fetched_at = now
-            self._store_setup(doc, fetched_at)
+            self._setup_cache.write(doc, fetched_at)
         parsed = parse_setup(doc)
         for problem in parsed.problems:
             log.warning("overkiz %s: setup: skipped %s", self.name, problem)
@@ -194,51 +183,12 @@ class OverkizSource(Source):
     def timezone(self) -> tzinfo:
         """Where days and months begin: the configured zone, else the setup's location,
         else this machine's (UTC when it cannot be told)."""
-        for name in (self.config.timezone, self._site_zone):
-            if name:
-                try:
-                    return ZoneInfo(name)
-                except (ZoneInfoNotFoundError, ValueError):
-                    warn_once(VENDOR, "time zone", name)
-        try:
-            return tzlocal.get_localzone()
-        except (LookupError, OSError, ValueError) as err:
-            log.warning("cannot determine the local time zone (%s); using UTC", err)
-            return UTC
+        return site_timezone(self.config.timezone, self._site_zone, vendor=VENDOR)
 
     def setup_age_s(self) -> float | None:
         """Age of the cached setup in seconds; None when there is none."""
-        cached = self._cached_setup(time.time(), max_age_s=float("inf"))
+        cached = self._setup_cache.read(time.time(), max_age_s=float("inf"))
         return None if cached is None else time.time() - cached[1]
-
-    def _cached_setup(
-        self, now: float, max_age_s: float = SETUP_MAX_AGE_S
-    ) -> tuple[object, float] | None:
-        try:
-            raw = json.loads(self._setup_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("overkiz %s: setup cache unreadable (%s)", self.name, exc)
-            return None
-        if not isinstance(raw, dict) or not isinstance(raw.get("fetched_at"), (int, float)):
-            return None
-        if raw.get("api") != self.client.base:  # the setup of another server or gateway
-            return None
-        fetched_at = float(raw["fetched_at"])
-        if now - fetched_at >= max_age_s:
-            return None
-        return raw.get("setup"), fetched_at
-
-    def _store_setup(self, doc: object, fetched_at: float) -> None:
-        self._setup_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._setup_path.with_name(self._setup_path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"fetched_at": fetched_at, "api": self.client.base, "setup": doc}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._setup_path)
 
     # --- live values ------------------------------------------------------------------------
 
@@ -346,7 +296,7 @@ class OverkizSource(Source):
         errors: list[str] = []
         for key, device, state in series if HISTORY not in self.off else ():
             try:
-                await self._series(key, device, state, end, sink)
+                await read_series(self.client, key, device, state, end, sink, site=self.name)
             except OverkizNotOffered as exc:
                 self._switch_off(HISTORY, exc)
                 break
@@ -365,28 +315,6 @@ class OverkizSource(Source):
                     sink.put(meter.key, found[meter.key], until=end)
         if errors:
             raise PartialFailure([], errors)
-
-    async def _series(
-        self, key: str, device: Device, state: str, end: datetime, sink: HistorySink
-    ) -> None:
-        """One state's history from the series' watermark to ``end``, page by page; each page
-        is handed to ``sink`` before the next is asked for."""
-        low, high = ms(sink.start(key)), ms(end)
-        while low <= high:
-            answer = parse_history(
-                await self.client.request("GET", history_path(device.url, state, low, high))
-            )
-            points = [
-                r
-                for at, value in answer.values
-                if (r := reading(device, State(state, value), when(at), site=self.name,
-                                 answer_unit=answer.unit))
-            ]
-            after = next_page(answer, high)
-            sink.put(key, points, until=when(high + 1 if after is None else after))
-            if after is None:
-                return
-            low = after
 
     async def read_periods(self) -> Sequence[Reading]:
         """The running day's and month's energy of every meter (growing as the period goes)."""

@@ -29,11 +29,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import httpx
-import tzlocal
 
 from collector.config import ThinknxConfig
 from collector.errors import CollectorError, ParseError, PartialFailure, TransientError
@@ -53,6 +51,7 @@ from collector.sources.thinknx.parse import (
     parse_server_status,
     parse_status,
 )
+from collector.sources.zones import site_timezone
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +68,6 @@ Answer = float | None | CollectorError
 
 def object_part(guid: str) -> str:
     return "object:" + guid
-
-
-def server_zone(name: str | None) -> tzinfo:
-    """The zone of the server's clock: the configured one, else this machine's (UTC when it
-    cannot be told)."""
-    if name:
-        return ZoneInfo(name)
-    try:
-        return tzlocal.get_localzone()
-    except (LookupError, OSError, ValueError) as err:  # e.g. no /etc/localtime
-        log.warning("cannot determine the local time zone (%s); reading the Thinknx "
-                    "configuration time as UTC", err)
-        return UTC
 
 
 class _Cycle:
@@ -117,7 +103,7 @@ class ThinknxSource(Source):
         self._owns_http = http is None
         self._http = http if http is not None else build_http_client(config)
         self.client = ThinknxClient(config, self._http, clock=clock, sleep=sleep)
-        self.tz = server_zone(config.timezone)
+        self.tz = site_timezone(config.timezone)  # the zone of the server's clock
         self._clock = clock
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._problems: dict[str, CollectorError] = {}
