@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -70,12 +71,17 @@ class InfluxConfig(_Section):
     #: How long raw points are kept (``collector store setup`` applies it); None: all.
     raw_retention: Duration | None = None
 
+    @field_validator("raw_retention")
+    @classmethod
+    def _a_day_at_least(cls, value: float | None) -> float | None:
+        if value is not None and value < 86400:
+            raise ValueError("must be at least 1d (the rollups are computed from raw data up "
+                             "to 3 hours old, and late data may come later from the spool); "
+                             "leave it out to keep all raw data")
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> InfluxConfig:
-        if self.raw_retention is not None and self.raw_retention < 86400:
-            raise ValueError("raw_retention must be at least 1d (the rollups are computed "
-                             "from raw data up to 3 hours old, and late data may come later "
-                             "from the spool); leave it out to keep all raw data")
         if self.api == "v2":
             missing = [k for k in ("org", "bucket", "token") if getattr(self, k) is None]
             if missing:

@@ -220,3 +220,16 @@ def test_store_fill_computes_the_rollups_of_history_already_stored(
     assert filled.exit_code == 0 and filled.output == "1 rollup points computed\n"
     rows = influxd.rows('SELECT "mean", "count" FROM "rollup_1h"."co2_ppm"', influx_db)
     assert [(r["time"], r["mean"], r["count"]) for r in rows] == [(hour, 450.0, 2)]
+
+
+def test_a_raw_retention_shorter_than_a_day_is_a_config_error(tmp_path: Any) -> None:
+    from collector.config import parse_config
+    from collector.errors import ConfigError
+
+    text = ('[store]\nkind = "influxdb"\n[influxdb]\napi = "v1"\ndatabase = "energy"\n'
+            'raw_retention = "12h"\n')
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, tmp_path / "collector.toml")
+    assert "collector.toml: influxdb.raw_retention: must be at least 1d" in str(err.value)
+    ok = parse_config(text.replace("12h", "90d"), tmp_path / "collector.toml")
+    assert ok.influxdb is not None and ok.influxdb.raw_retention == 90 * 86400
