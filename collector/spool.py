@@ -159,7 +159,7 @@ class Spool:
             reason = reason_of(err)
             self.health.lose(reason, lines)
             raise self.health.failed(reason, describe(err)) from err
-        self.health.wrote()
+        self.health.wrote(appended=lines > 0)
         return result
 
     def _count_anew(self) -> int:
@@ -215,7 +215,7 @@ class Spool:
                 dropped = self._insert(text, n)
         except sqlite3.Error as err:
             raise self.health.failed(reason_of(err), describe(err)) from err
-        self.health.wrote()
+        self.health.wrote(appended=True)
         if dropped:
             self._said_full(dropped)
         return dropped

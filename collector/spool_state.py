@@ -7,6 +7,11 @@ cause and the space left; further failures of the same kind are not logged again
 of job runs that could not be written are lost: they are counted by reason until the spool
 takes lines again, when the count is logged and handed on (``take_lost``) to become the
 ``dropped`` self-metric.
+
+On a file system that is almost full, a small chunk may still fit where the next larger one
+does not, and removing delivered chunks always works: so the spool counts as writable again
+only after ``RECOVER_APPENDS`` appends in a row went through and ``RECOVER_S`` passed since
+the last failure. Until then a failure belongs to the same episode and is not logged again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ class SpoolUnwritable(TransientError):
         self.reason = reason
 
 
+#: Appends in a row that must go through before the spool counts as writable again ...
+RECOVER_APPENDS = 3
+#: ... and how long after its last failure.
+RECOVER_S = 10.0
+
+
 class WriteHealth:
     """The write state of one spool file and the lines lost while it could not be written."""
 
@@ -40,6 +51,10 @@ class WriteHealth:
         self._path = path
         #: (reason, monotonic time of the first failure) while writes fail
         self._failing: tuple[str, float] | None = None
+        self._last_failure = 0.0
+        self._clean_appends = 0
+        self.recover_appends = RECOVER_APPENDS
+        self.recover_s = RECOVER_S
         self._lost: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -53,8 +68,11 @@ class WriteHealth:
         """A write failed: log it if that is news; the error for its caller."""
         with self._lock:
             news = self._failing is None or self._failing[0] != reason
+            now = time.monotonic()
             if news:
-                self._failing = (reason, time.monotonic())
+                self._failing = (reason, now)
+            self._last_failure = now
+            self._clean_appends = 0
         if news:
             log.error("spool %s cannot be written: %s; %s. Readings that cannot be spooled "
                       "are lost and counted until it can be written again",
@@ -63,11 +81,16 @@ class WriteHealth:
             log.debug("spool %s still cannot be written: %s", self._path, detail)
         return SpoolUnwritable(f"spool {self._path} cannot take lines: {detail}", reason=reason)
 
-    def wrote(self) -> None:
-        """A write went through: log it if writes failed before."""
-        if self._failing is None:
+    def wrote(self, *, appended: bool) -> None:
+        """A write went through (``appended``: one that added lines); once enough did after
+        the last failure, the spool is writable again, and that is logged."""
+        if self._failing is None or not appended:
             return
         with self._lock:
+            self._clean_appends += 1
+            if (self._clean_appends < self.recover_appends
+                    or time.monotonic() - self._last_failure < self.recover_s):
+                return
             failing, self._failing = self._failing, None
             lost = dict(self._lost)
         if failing is None:
@@ -105,8 +128,11 @@ class WriteHealth:
             return dict(self._lost)
 
     def take_lost(self) -> dict[str, int]:
-        """The lines lost by reason since the last call (the count starts again)."""
+        """The lines lost by reason since the last call (the count starts again); nothing
+        while the spool does not count as writable again."""
         with self._lock:
+            if self._failing is not None:
+                return {}
             lost, self._lost = dict(self._lost), Counter()
         return lost
 
