@@ -5,7 +5,8 @@ A Raspberry Pi has no battery-backed clock: until NTP sets it after boot, it sta
 that time, far from where they belong. The collector knows a time the real one cannot be
 before: when its installed version was built (the newest of its own module files); a poll
 whose own timestamp (this machine's clock, not a device's history) lies before it is not
-made, and that is said once, and once more when the clock is right.
+made, and that is said once, and once more when the clock is right. A month of margin
+(``MARGIN``) keeps a build machine's clock that ran ahead from stopping the polls.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: How far the clock of the machine that built the collector may have been ahead of the
-#: real time without polls being refused for that long after an installation.
-MARGIN = timedelta(days=1)
+#: How far the times of the installed files may lie ahead of the real time without polls
+#: being refused: a source tree or image made on a machine whose clock was ahead keeps that
+#: machine's times. A clock not set yet is off by far more (1970, or months behind).
+MARGIN = timedelta(days=30)
 
 
 def built_at() -> datetime:

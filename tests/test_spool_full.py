@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +38,10 @@ def _noise(i: int, n: int) -> str:
                      for j in range(n))
 
 
-def _cap(db_pages: object) -> None:
+def _cap(db: sqlite3.Connection) -> None:
     """Cap the file of a connection at the pages it has: no new page can be added."""
-    db = db_pages  # a sqlite3.Connection
-    pages = db.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
-    db.execute(f"PRAGMA max_page_count={pages}")  # type: ignore[attr-defined]
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages}")
 
 
 def _fill(spool: Spool) -> None:
@@ -269,7 +269,7 @@ def test_no_poll_is_made_while_the_clock_lies_before_the_build(
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "collector.clock"]
     assert len(said) == 2
     assert said[0][0] == "ERROR" and said[0][1].endswith(
-        ", before this version of the collector was built (2100-01-02 00:00:00 UTC): no poll "
+        ", before this version of the collector was built (2100-01-31 00:00:00 UTC): no poll "
         "is made and nothing is written until the clock is set (NTP)")
     assert said[1][0] == "WARNING" and said[1][1].startswith("the clock is set now (")
 
