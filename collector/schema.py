@@ -121,8 +121,11 @@ TABLE: tuple[Measurement, ...] = (
         "run the line-protocol encoder refused (e.g. a time after 2262; the rest of the run "
         "is stored), written only when > 0, so a missing value "
         "means 0; spool (`device` = `spool`): backlog, dead_letters, dropped_total (oldest "
-        "lines dropped at `[spool] max_lines`), delivery_failures",
-        metric=(),
+        "lines dropped at `[spool] max_lines`), delivery_failures, and dropped with tag "
+        "`reason` = disk_full, write_error or stuck: lines of job runs the spool could not "
+        "take (a full disk, another write error, a spool thread that did not answer in "
+        "time), written once the spool takes lines again",
+        metric=(), reason=("disk_full", "write_error", "stuck"),
     ),
 )
 
