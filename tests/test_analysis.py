@@ -16,6 +16,8 @@ from collector import analysis
 from collector.config import Config, InfluxConfig, StoreConfig
 from collector.lineprotocol import encode_many
 from collector.model import Reading, make_tags
+from collector.stores.setup import setup_store
+from collector.stores.setup_v1 import fill_v1
 from collector.stores.sqlite import SqliteStore
 from tests.influxd import Influxd
 from tests.test_dashboards_grafana import Grafana, load, values
@@ -75,9 +77,15 @@ def _stores(tmp_path: Path, influxd: Influxd, db: str, readings: list[Reading]
     store = SqliteStore(tmp_path / "collector.sqlite3")
     store.write_sync(lines)
     store.close()
+    influx = Config(store=StoreConfig(kind="influxdb"),
+                    influxdb=InfluxConfig(url=influxd.url, api="v1", database=db))
+    # the daily panels read the hourly rollups: computed as the continuous queries do
+    setup_store(influx)
+    assert influx.influxdb is not None
+    times = [int(r.time.timestamp()) * 10**9 for r in readings]
+    fill_v1(influx.influxdb, min(times), max(times) + 1)
     return (Config(store=StoreConfig(kind="sqlite", path=tmp_path / "collector.sqlite3")),
-            Config(store=StoreConfig(kind="influxdb"),
-                   influxdb=InfluxConfig(url=influxd.url, api="v1", database=db)))
+            influx)
 
 
 def _panel(influxd: Influxd, db: str, title: str, start: datetime, end: datetime
