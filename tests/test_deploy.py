@@ -167,6 +167,20 @@ def test_compose_has_the_three_services() -> None:
     assert str(services["grafana"]["image"]).startswith("grafana/grafana-oss")
 
 
+def test_the_rollups_are_set_up_before_the_collector_starts() -> None:
+    services = _services()
+    setup = services["store-setup"]
+    assert setup["command"] == ["store", "setup", "--config", "/config/collector.toml"]
+    assert setup["restart"] == "no"
+    assert setup["environment"] == services["collector"]["environment"]
+    assert setup["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    depends = services["collector"]["depends_on"]
+    assert depends["store-setup"]["condition"] == "service_completed_successfully"
+    unit = UNIT.read_text(encoding="utf-8")
+    assert ("ExecStartPre=-/opt/collector/.venv/bin/collector store setup --config "
+            "/etc/collector/collector.toml") in unit
+
+
 def test_compose_build_context_and_dockerfile_exist() -> None:
     build = _services()["collector"]["build"]
     context = (DEPLOY / build["context"]).resolve()
