@@ -25,9 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 from collector.simulators import overkiz_answers as answers
@@ -39,17 +37,17 @@ from collector.simulators._http import (
     Response,
     SimServer,
 )
-from collector.simulators.overkiz_answers import SpanTooLong, json_response, tick, uuid4
-from collector.simulators.overkiz_house import TICK_S, Device, House
+from collector.simulators.overkiz_answers import SpanTooLong, json_response
+from collector.simulators.overkiz_house import Device, House
 from collector.simulators.overkiz_limits import RateLimits, find_limit
 from collector.simulators.overkiz_model import Site
 from collector.simulators.overkiz_recorded import RecordedSetup
+from collector.simulators.overkiz_sessions import Sessions
 
 FAILURES = ("maintenance", "unavailable", "bad-gateway", "hang")
 
 CLOUD = "/enduser-mobile-web/enduserAPI"
 LOCAL = "/enduser-mobile-web/1/enduserAPI"
-MAX_TICKS_PER_FETCH = 30
 
 
 class MovableClock:
@@ -65,22 +63,6 @@ class MovableClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
-
-
-@dataclass(slots=True)
-class _Session:
-    user: str
-    seen: float
-    listener: str | None = None
-
-
-@dataclass(slots=True)
-class _Listener:
-    session: str
-    cursor: int  # the last tick whose changes were delivered
-    fetched: float
-    local: bool
-    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 class OverkizSimulator(BaseSimulator):
@@ -116,20 +98,16 @@ class OverkizSimulator(BaseSimulator):
         self.hang_s = hang_s  # how long an unanswered call keeps its connection open
         self._rng = random.Random(seed)
         self.token = f"{self._rng.getrandbits(128):032x}"
-        self.session_ttl_s, self.listener_ttl_s = session_ttl_s, listener_ttl_s
         self.limits = RateLimits()
         self.endpoint_requests: Counter[str] = Counter()
-        self.logins = 0
-        self.logins_failed = 0
-        self._sessions: dict[str, _Session] = {}
-        self._listeners: dict[str, _Listener] = {}
-        self._gone: set[str] = set()  # listener ids that existed once
-        self._failed_logins: list[float] = []
+        self._lock = threading.RLock()
+        self.sessions = Sessions(username, password, self._rng, self.limits,
+                                 session_ttl_s=session_ttl_s, listener_ttl_s=listener_ttl_s,
+                                 lock=self._lock)
         self._maintenance = 0
         self._disabled: set[str] = set()
         self._failures: dict[str, list[str]] = {}
         self._stopping = threading.Event()
-        self._lock = threading.RLock()
         self.faults.on_expire(self.expire_sessions)
         self._servers = [SimServer(self._app, port=port, faults=self.faults, clock=clock)]
 
@@ -183,17 +161,31 @@ class OverkizSimulator(BaseSimulator):
         self._stopping.set()  # calls left hanging end now
         super().stop()
 
+    @property
+    def logins(self) -> int:
+        return self.sessions.logins
+
+    @property
+    def logins_failed(self) -> int:
+        return self.sessions.logins_failed
+
+    @property
+    def session_ttl_s(self) -> float:
+        return self.sessions.session_ttl_s
+
+    @session_ttl_s.setter
+    def session_ttl_s(self, seconds: float) -> None:
+        self.sessions.session_ttl_s = seconds
+
+    @property
+    def listener_ttl_s(self) -> float:
+        return self.sessions.listener_ttl_s
+
     def expire_sessions(self) -> None:
-        with self._lock:
-            for sid in list(self._sessions):
-                self._end_session(sid)
+        self.sessions.end_all()
 
     def drop_listeners(self) -> None:
-        with self._lock:
-            self._gone.update(self._listeners)
-            self._listeners.clear()
-            for session in self._sessions.values():
-                session.listener = None
+        self.sessions.drop_listeners()
 
     def devices(self) -> list[Device]:
         return list(self.house.devices)
@@ -223,7 +215,7 @@ class OverkizSimulator(BaseSimulator):
         if failure is not None:  # before the service: no session touched, no call counted
             return self._fail(failure)
         if not local and method == "POST" and path == "/login":
-            return self._login(request, now)
+            return self.sessions.login(request, now)
         session, refusal = self._authenticate(request, local, now)
         if refusal is not None:
             return refusal
@@ -257,25 +249,8 @@ class OverkizSimulator(BaseSimulator):
             if bearer[7:].strip() != self.token:
                 return "", errors.not_authenticated(local=True)
             return "bearer", None
-        with self._lock:
-            session = self._sessions.get(sid or "")
-            if session is None or now - session.seen > self._ttl(session):
-                if session is not None:
-                    self._end_session(sid or "")
-                return "", errors.not_authenticated(local=False)
-            session.seen = now
-        return sid or "", None
-
-    def _ttl(self, session: _Session) -> float:
-        # "registering an event listener drastically reduces the session timeout"
-        return self.listener_ttl_s if session.listener else self.session_ttl_s
-
-    def _end_session(self, sid: str) -> None:
-        session = self._sessions.pop(sid, None)
-        if session is not None and session.listener:
-            self._listeners.pop(session.listener, None)
-            self._gone.add(session.listener)
-        self.limits.forget(sid)
+        refusal = self.sessions.check(sid, now)
+        return ("", refusal) if refusal is not None else (sid or "", None)
 
     def _route(
         self, method: str, path: str, local: bool
@@ -283,7 +258,7 @@ class OverkizSimulator(BaseSimulator):
         seg, house = path.split("/")[1:], self.house
         simple: dict[tuple[str, str], Callable[[Request, str, float], Response]] = {
             ("POST", "/login"): lambda r, s, n: errors.no_such_resource(),
-            ("POST", "/logout"): self._logout,
+            ("POST", "/logout"): lambda r, s, n: self.sessions.logout(s),
             ("GET", "/setup"): lambda r, s, n: json_response(answers.setup(house, n, local)),
             ("GET", "/setup/devices"): lambda r, s, n: json_response(
                 [answers.device_json(house, d, n, local) for d in house.devices]
@@ -291,7 +266,7 @@ class OverkizSimulator(BaseSimulator):
             ("GET", "/setup/gateways"): lambda r, s, n: json_response(
                 answers.gateways(house, local)
             ),
-            ("POST", "/events/register"): lambda r, s, n: self._register(s, n, local),
+            ("POST", "/events/register"): lambda r, s, n: self.sessions.register(s, n, local),
             ("POST", "/setup/devices/states/growingIndexes"): lambda r, s, n: answers.growing(
                 house, r, n
             ),
@@ -311,9 +286,11 @@ class OverkizSimulator(BaseSimulator):
             return path, simple[(method, path)]
         if method == "POST" and len(seg) == 3 and seg[0] == "events":
             if seg[2] == "fetch":
-                return "/events/{listenerId}/fetch", lambda r, s, n: self._fetch(seg[1], s, n)
+                return "/events/{listenerId}/fetch", lambda r, s, n: self.sessions.fetch(
+                    seg[1], s, n, lambda t, loc: answers.changes(house, t, loc))
             if seg[2] == "unregister":
-                return "/events/{listenerId}/unregister", lambda r, s, n: self._unregister(seg[1])
+                return "/events/{listenerId}/unregister", lambda r, s, n: self.sessions.unregister(
+                    seg[1])
         if method != "GET" or seg[:2] != ["setup", "devices"] or len(seg) < 3:
             return path, None
         url, rest = unquote(seg[2]), seg[3:]
@@ -356,72 +333,6 @@ class OverkizSimulator(BaseSimulator):
             return json_response(place) if place is not None else errors.no_such_resource()
         assert house.root is not None
         return json_response(house.root.json(answers.CREATED_MS))
-
-    # ---- login and listener ----------------------------------------------------------------
-
-    def _login(self, request: Request, now: float) -> Response:
-        form = request.form()
-        user = form.get("userId", "")
-        with self._lock:
-            self._failed_logins = [t for t in self._failed_logins if now - t < 600]
-            if len(self._failed_logins) >= 3:
-                self.limits.violations["login"] += 1
-                return errors.too_many_logins(user)
-            if user != self.username or form.get("userPassword") != self.password:
-                self.logins_failed += 1
-                self._failed_logins.append(now)
-                return errors.bad_credentials()
-            self.logins += 1
-            sid = f"{self._rng.getrandbits(128):032X}"
-            self._sessions[sid] = _Session(user, now)
-        response = json_response({"success": True, "roles": [{"name": "ENDUSER"}]})
-        response.headers["Set-Cookie"] = f"JSESSIONID={sid}; Path=/enduser-mobile-web; HttpOnly"
-        return response
-
-    def _logout(self, request: Request, session: str, now: float) -> Response:
-        with self._lock:
-            self._end_session(session)
-        return json_response({"logout": True})
-
-    def _register(self, session: str, now: float, local: bool) -> Response:
-        with self._lock:
-            owner = self._sessions.get(session)
-            old = owner.listener if owner else None
-            if old:
-                self._listeners.pop(old, None)
-                self._gone.add(old)
-            listener = str(uuid4(self._rng))
-            self._listeners[listener] = _Listener(session, tick(now), now, local)
-            if owner:
-                owner.listener = listener
-        return json_response({"id": listener})
-
-    def _unregister(self, listener: str) -> Response:
-        with self._lock:
-            if self._listeners.pop(listener, None) is None:
-                return errors.no_listener()
-            self._gone.add(listener)
-        return Response(200, b"", "application/json")
-
-    def _fetch(self, listener_id: str, session: str, now: float) -> Response:
-        with self._lock:
-            listener = self._listeners.get(listener_id)
-            if listener is not None and now - listener.fetched > self.listener_ttl_s:
-                del self._listeners[listener_id]
-                self._gone.add(listener_id)
-                listener = None
-            if listener is None or listener.session != session:
-                gone = listener_id in self._gone or listener is not None
-                return errors.no_listener() if gone else errors.invalid_listener(listener_id)
-            listener.fetched = now
-            first = max(listener.cursor + TICK_S, tick(now) - (MAX_TICKS_PER_FETCH - 1) * TICK_S)
-            events = [
-                e
-                for t in range(first, tick(now) + 1, TICK_S)
-                for e in answers.changes(self.house, t, listener.local)
-            ]
-            listener.cursor = max(listener.cursor, tick(now))
-        return json_response(events)
 
     def _history(
         self, request: Request, url: str, name: str | None, kind: str, bounds: list[str], now: float
