@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from collector.simulators import overkiz_answers as answers
+from collector.simulators import overkiz_history as history
 from collector.simulators import overkiz_limits as errors
 from collector.simulators._http import (
     BaseSimulator,
@@ -37,7 +38,8 @@ from collector.simulators._http import (
     Response,
     SimServer,
 )
-from collector.simulators.overkiz_answers import SpanTooLong, json_response
+from collector.simulators.overkiz_answers import json_response
+from collector.simulators.overkiz_history import SpanTooLong
 from collector.simulators.overkiz_house import Device, House
 from collector.simulators.overkiz_limits import RateLimits, find_limit
 from collector.simulators.overkiz_model import Site
@@ -267,7 +269,7 @@ class OverkizSimulator(BaseSimulator):
                 answers.gateways(house, local)
             ),
             ("POST", "/events/register"): lambda r, s, n: self.sessions.register(s, n, local),
-            ("POST", "/setup/devices/states/growingIndexes"): lambda r, s, n: answers.growing(
+            ("POST", "/setup/devices/states/growingIndexes"): lambda r, s, n: history.growing(
                 house, r, n
             ),
         }
@@ -338,7 +340,7 @@ class OverkizSimulator(BaseSimulator):
         self, request: Request, url: str, name: str | None, kind: str, bounds: list[str], now: float
     ) -> Response:
         try:
-            return answers.history(self.house, request, url, name, kind, bounds, now)
+            return history.history(self.house, request, url, name, kind, bounds, now)
         except SpanTooLong:
             self.limits.violations["history-span"] += 1
             return errors.bad_parameters("Max history query span is limited to 3 days")
