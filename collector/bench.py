@@ -13,8 +13,7 @@ machine-readable ``name: value`` pairs.
   pipeline's run with the raw ingest next to it, with ``_best`` and ``_worst`` beside it,
   and ``_1conn`` against a single connection's ingest (target >= 0.6).
 * ``fritz_parse_100_ms``: parsing one 100-device ``getdevicelistinfos`` answer, in a
-  sequence of successive polls (the parser reuses what an unchanged device gave in the
-  poll before, so one answer parsed again and again would not be a fair figure).
+  sequence of successive polls.
 * Then the figures of ``bench_overkiz`` (a 30-day history backfill), ``bench_thinknx`` (a
   200-object poll cycle at 50 ms latency) and ``bench_export`` (export and ``load()`` of
   stored readings from both stores) and ``bench_rollups`` (the Energy and Climate panels over
@@ -138,8 +137,8 @@ def successive_devicelists(devices: int, polls: int) -> list[bytes]:
 
 
 def bench_parse(xmls: list[bytes], rounds: int = 20) -> tuple[float, int]:
-    """Time per parse of successive answers (``rounds`` of them, as polled: each parse
-    sees the devices of the one before) and readings of the first."""
+    """Time per parse of successive answers (``rounds`` of them, as polled) and readings
+    of the first."""
     from collector.sources.fritzbox.parse import parse_devicelist
 
     t = datetime(2026, 11, 1, tzinfo=UTC)
@@ -228,7 +227,6 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
     from collector.daemon import tuned_gc
     from collector.delivery import Deliverer
     from collector.influxd import running_influxd
-    from collector.sources.fritzbox import parse_replay
     from collector.sources.fritzbox.parse import parse_devicelist
     from collector.spool import Spool
     from collector.stores.influx_v1 import InfluxV1Store
@@ -254,7 +252,6 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
             stop = asyncio.Event()
             delivery = asyncio.create_task(deliverer.run(stop))
             encoder = Encoder()
-            parse_replay.forget()  # a daemon starting: nothing known of the house yet
             in_flight = asyncio.Semaphore(POLLS_IN_FLIGHT)
             commits: list[asyncio.Task[None]] = []
 
@@ -269,7 +266,6 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
                 await in_flight.acquire()
                 readings = parse_devicelist(xmls[p], site="home",
                                             time=start + timedelta(seconds=p)).readings
-                # as App.run_job: unchanged devices are written from the text kept of them
                 chunk = Chunk(encoder)
                 chunk.add(readings)
                 commits.append(asyncio.create_task(commit(chunk)))

@@ -169,17 +169,6 @@ class Encoder:
             self._fields[key] = hit
         return hit
 
-    def suffix(self, t: datetime) -> str:
-        """The timestamp part of a line at ``t`` (`` 1700000000000000000``)."""
-        self._time_ns(t)
-        return self._last_suffix
-
-    def body(self, r: Reading) -> str:
-        """A line without its timestamp: series and field set."""
-        if r.label is None:
-            return f"{self.prefix(r)} value={r.value!r}"
-        return f"{self.prefix(r)}{self.labelled(r.value, r.label)}"
-
     def encode(self, r: Reading) -> str:
         ns = self._time_ns(r.time)
         # Reading guarantees a finite float, whose repr is exact and always a float literal.

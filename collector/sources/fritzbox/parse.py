@@ -23,25 +23,22 @@ Decisions, in one place:
 * Not well-formed XML or a wrong root raises ``ParseError``. A bad value inside one device
   costs only that value: it is reported in ``DeviceList.problems`` (each a ``ParseError``
   naming the element) and the rest of the list is still read.
-* A device unchanged since the last poll of its site gives what it gave then, at the new
-  time, without being read again (:mod:`.parse_replay`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple, TypeVar, cast
+from typing import NamedTuple, TypeVar
 
 from collector.errors import ParseError
-from collector.model import Again, Reading, ReadingBatch
+from collector.model import Reading
 from collector.sources.fritzbox import normalise as nz
-from collector.sources.fritzbox import parse_replay
 from collector.sources.fritzbox.parse_stats import (
     SOURCE,
     Element,
+    load_document,
     parse_devicestats,
     to_utc,
 )
@@ -73,9 +70,6 @@ from collector.sources.fritzbox.parse_tables import (
 __all__ = ["DeviceInfo", "DeviceList", "Stats", "parse_devicelist", "parse_devicestats"]
 
 _T = TypeVar("_T")
-#: a group entry's memo key for its DeviceInfo with the members resolved
-_RESOLVED = object()
-
 #: DeviceInfos kept per device (its name, presence or function groups changed)
 _MAX_INFOS = 16
 
@@ -85,73 +79,27 @@ _MAX_INFOS = 16
 
 def parse_devicelist(xml: bytes, *, site: str, time: datetime) -> DeviceList:
     """Devices and readings of one ``getdevicelistinfos`` answer, polled at ``time``."""
-    # only the devices changed since the last poll are parsed (see parse_replay)
-    root, cut = parse_replay.load(site, xml)
+    root = load_document(xml, "devicelist")
     out = _Out(site, to_utc(time), [], [])
-    parts: list[Sequence[Reading] | Again] = []  # the readings, in document order
     devices: list[DeviceInfo] = []
     members_of: dict[str, str] = {}  # internal id -> device_id, for resolving group members
-    # their members are known at the end: (position, members text, the entry's memo)
-    groups: list[tuple[int, str | None, dict[object, object]]] = []
-    elements = iter([el for el in root if el.tag == "device" or el.tag == "group"])  # noqa: PLR1714
-    fresh = 0  # out.readings up to here are in parts
-    keys: Iterable[bytes | None] = cut.keys if cut is not None else itertools.repeat(None)
-    last_get = cut.last.get if cut is not None else _nothing
-    remetered_get = cut.remetered.get if cut is not None else _nothing
-    now = cut.now if cut is not None else {}
-    again, time, problems = parse_replay.again, out.time, out.problems
-    for i, key in enumerate(keys):
-        entry = last_get(key) if key is not None else None
-        if entry is None:
-            entry = remetered_get(i)
-        if entry is None:
-            el = next(elements, None)
-            if el is None:
-                break
-            entry = _read(el, el.tag, out, key)
-        elif (repeated := again(entry, time, problems)) is not None:
-            if len(out.readings) > fresh:
-                parts.append(out.readings[fresh:])
-                fresh = len(out.readings)
-            parts.append(repeated)
-        if key is not None:
-            now[key] = entry
-        if entry.member_id is not None:
+    groups: list[tuple[int, str | None]] = []  # their members are known at the end
+    for el in root:
+        tag = el.tag
+        if tag != "device" and tag != "group":  # noqa: PLR1714 (a set per element is slower)
+            continue
+        static = _static(el, tag)
+        if static.member_id is not None:
             # The first device wins when the box repeats an id (seen in real lists).
-            members_of.setdefault(entry.member_id, entry.device_id)
-        if (info := entry.info) is not None:
+            members_of.setdefault(static.member_id, static.device_id)
+        info = _Device(el, static, out).read()
+        if info is not None:
             if info.is_group:
-                groups.append((len(devices), entry.members, entry.memo))
+                groups.append((len(devices), el.findtext("groupinfo/members")))
             devices.append(info)
-    if len(out.readings) > fresh:
-        parts.append(out.readings[fresh:])
-    for i, members, memo in groups:
-        resolved = _members(members, members_of)
-        kept = cast("tuple[tuple[str, ...], DeviceInfo] | None", memo.get(_RESOLVED))
-        if kept is not None and kept[0] == resolved:
-            devices[i] = kept[1]  # the group as the last poll resolved it
-        else:
-            devices[i] = dataclasses.replace(devices[i], members=resolved)
-            memo[_RESOLVED] = (resolved, devices[i])
-    if cut is not None:
-        parse_replay.finish(site, cut)
-    return DeviceList(tuple(devices), ReadingBatch(parts), tuple(out.problems))
-
-
-def _nothing(_: object) -> None:
-    return None
-
-
-def _read(el: Element, tag: object, out: _Out, key: bytes | None) -> parse_replay.Replay:
-    """Read one device element (whose bytes are ``key``, if known); what it gave, for the
-    next poll."""
-    readings, problems = len(out.readings), len(out.problems)
-    static = _static(el, tag)
-    info = _Device(el, static, out).read()
-    members = el.findtext("groupinfo/members") if tag == "group" else None
-    return parse_replay.capture(key, info, static.member_id, static.device_id, members,
-                                out.time, out.readings[readings:],
-                                out.problems[problems:])  # fmt: skip
+    for i, members in groups:
+        devices[i] = dataclasses.replace(devices[i], members=_members(members, members_of))
+    return DeviceList(tuple(devices), tuple(out.readings), tuple(out.problems))
 
 
 class _Out(NamedTuple):
@@ -322,18 +270,9 @@ class _Device:
             if len(static.infos) >= _MAX_INFOS:
                 static.infos.clear()
             info = static.infos[key] = _device_info(
-                self.device_id,
-                static.internal_id,
-                name,
-                static.model,
-                static.manufacturer,
-                static.fwversion,
-                static.functionbitmask,
-                present,
-                static.is_group,
-                stats,
-                self.unit,
-            )
+                self.device_id, static.internal_id, name, static.model, static.manufacturer,
+                static.fwversion, static.functionbitmask, present, static.is_group, stats,
+                self.unit)  # fmt: skip
         return info
 
     def _unit_type(self) -> nz.HanFunUnitType | None:

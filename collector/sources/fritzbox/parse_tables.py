@@ -71,7 +71,7 @@ class DeviceInfo:
 @dataclass(frozen=True, slots=True)
 class DeviceList:
     devices: tuple[DeviceInfo, ...]
-    #: in document order; a ``ReadingBatch`` from the parser (see parse_replay)
+    #: in document order
     readings: Sequence[Reading]
     problems: tuple[ParseError, ...] = ()
 

@@ -21,7 +21,7 @@ import httpx
 
 from collector.config import FritzboxConfig
 from collector.errors import CollectorError, ParseError, PartialFailure
-from collector.model import Reading, ReadingBatch, utc_now
+from collector.model import Reading, utc_now
 from collector.sources.base import HistorySink, ReadingSink, Source, SourceJob
 from collector.sources.fritzbox import normalise as nz
 from collector.sources.fritzbox.client import (
@@ -108,12 +108,11 @@ class FritzboxSource(Source):
         """Device-list readings at the poll time, plus VoIP readings when enabled."""
         now = utc_now()
         devicelist = await self._devicelist(now)
-        # kept as the parser's ReadingBatch: unchanged devices are written from cached text
-        readings = ReadingBatch((devicelist.readings,))
+        readings = list(devicelist.readings)
         errors = [f"{PART_DEVICELIST}: ParseError: {p}" for p in devicelist.problems]
         if self.config.voip:
             try:
-                readings = readings.plus(await self._voip(now))
+                readings.extend(await self._voip(now))
             except CollectorError as err:
                 errors.append(self._failed(PART_VOIP, err))
             else:
