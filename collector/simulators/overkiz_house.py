@@ -6,18 +6,15 @@ each hour; the cumulative energy states are the exact integral of that power (pr
 hour), so a meter's energy history and its power history always agree. Live values change on
 a one-minute grid (the event listener reports those changes); history is kept at the full hour.
 
-Each state's last update is the last time its value changed (a state that never changes was
-last updated when the house was installed). The house has a dead sensor: unavailable, silent
-for three days, its states frozen at their last report. State data types are those of
-overkiz_model.py, 4 (blob), 5 (date) and 9 (password) included. The names of the blob and
-password states are guesses: no recorded setup shows a state of either type.
+A state's last update is the last change of its value (the installation for one that never
+changes). A dead sensor is unavailable and silent for three days, its states frozen. The data
+types are overkiz_model.py's, 4, 5 and 9 included (the blob and password states' names are
+guesses: no recorded setup shows either type).
 """
 
 from __future__ import annotations
 
 import math
-import random
-import uuid
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
@@ -25,7 +22,6 @@ from zoneinfo import ZoneInfo
 from collector.simulators.noise import unit_noise
 from collector.simulators.overkiz_model import (
     BLOB,
-    BOOL,
     CELCIUS,
     DATE,
     DAY_S,
@@ -41,23 +37,19 @@ from collector.simulators.overkiz_model import (
     TARIFF_1,
     TARIFF_2,
     TICK_S,
-    UNIT_ATTRIBUTE,
     WH,
     Device,
     Fn,
     Meter,
     Place,
+    PlaceIds,
     Site,
     State,
     Value,
     W,
-    state_unit_attribute,
 )
 
-__all__ = [
-    "BOOL", "DAY_S", "HOUR_S", "TARIFF_1", "TARIFF_2", "TICK_S", "UNIT_ATTRIBUTE", "Device",
-    "House", "Meter", "Place", "State", "state_unit_attribute",
-]
+__all__ = ["HOUR_S", "TARIFF_1", "TARIFF_2", "TICK_S", "Device", "House"]
 
 CREATED_S = 1672531200  # 2023-01-01: when the simulated account and its devices were made
 
@@ -71,7 +63,7 @@ class House(Site):
         self.zone: tzinfo = ZoneInfo(timezone)
         self.timezone = timezone
         self.gateway = f"{1000 + seed % 9000:04d}-4711-0815"
-        self._ids = _Ids(seed)
+        self._ids = PlaceIds(seed)
         self.living, self.kitchen, self.bedroom = (self._ids.next() for _ in range(3))
         ground = Place(
             self._ids.next(),
@@ -222,7 +214,7 @@ class House(Site):
                         State(
                             "core:ElectricEnergyConsumptionState",
                             FLOAT if kwh else INT,
-                            _energy(meter, kwh),
+                            meter.index(kwh),
                             historised=True,
                             growing=True,
                         )
@@ -247,7 +239,7 @@ class House(Site):
                     State(
                         "core:ElectricEnergyConsumptionState",
                         FLOAT,
-                        _energy(self.main, True),
+                        self.main.index(True),
                         historised=True,
                         growing=True,
                         unit=KWH,
@@ -262,11 +254,11 @@ class House(Site):
                     State(
                         TARIFF_1,
                         INT,
-                        _energy(self.offpeak, False),
+                        self.offpeak.index(False),
                         historised=True,
                         growing=True,
                     ),
-                    State(TARIFF_2, INT, _energy(self.peak, False), historised=True, growing=True),
+                    State(TARIFF_2, INT, self.peak.index(False), historised=True, growing=True),
                 ],
                 unit=WH,
                 power_source="mainSupply",
@@ -401,17 +393,3 @@ class House(Site):
             available=False,
             silent_since=died,
         )
-
-
-def _energy(meter: Meter, kwh: bool) -> Fn:
-    if kwh:
-        return lambda t: round(meter.energy_wh(t) / 1000, 3)
-    return lambda t: int(meter.energy_wh(t))
-
-
-class _Ids:
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"places-{seed}")
-
-    def next(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

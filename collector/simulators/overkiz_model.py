@@ -10,7 +10,9 @@ in a recorded Belgian TaHoma setup), 6 boolean, 9 password, 10 JSON array, 11 JS
 from __future__ import annotations
 
 import math
+import random
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -152,6 +154,22 @@ class Meter:
             base = self._sums[index]
         start = self.origin + index * HOUR_S
         return self.start_wh + base + self.power_w(t) * (t - start) / HOUR_S
+
+    def index(self, kwh: bool) -> Fn:
+        """The meter's reading as a state's value: kWh to the Wh (a float), or whole Wh."""
+        if kwh:
+            return lambda t: round(self.energy_wh(t) / 1000, 3)
+        return lambda t: int(self.energy_wh(t))
+
+
+class PlaceIds:
+    """The oids of a site's places: random-looking, the same for the same seed."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"places-{seed}")
+
+    def next(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
 
 class Site:
