@@ -223,6 +223,15 @@ class ThinknxConfig(_SourceConfig):
         return self
 
 
+#: Named Overkiz cloud servers (host names of the end-user API per vendor and region).
+OVERKIZ_SERVERS: dict[str, str] = {
+    "somfy_europe": "https://ha101-1.overkiz.com",
+    "somfy_north_america": "https://ha401-1.overkiz.com",
+    "somfy_oceania": "https://ha201-1.overkiz.com",
+    "atlantic_cozytouch": "https://ha110-1.overkiz.com",
+}
+
+
 class OverkizConfig(_SourceConfig):
     server: str | None = None
     url: str | None = None
@@ -247,12 +256,11 @@ class OverkizConfig(_SourceConfig):
         from urllib.parse import urlsplit
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from collector.sources.overkiz.client import SERVERS
-
         if (self.server is None) == (self.url is None):
             raise ValueError("give either server (a named cloud) or url, not both or neither")
-        if self.server is not None and self.server not in SERVERS:
-            raise ValueError(f"server {self.server!r} is unknown; known: {', '.join(SERVERS)}")
+        if self.server is not None and self.server not in OVERKIZ_SERVERS:
+            raise ValueError(f"server {self.server!r} is unknown; "
+                             f"known: {', '.join(OVERKIZ_SERVERS)}")
         if self.url is not None:
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -41,13 +41,6 @@ log = logging.getLogger(__name__)
 CLOUD_PATH = "/enduser-mobile-web/enduserAPI"
 LOCAL_PATH = "/enduser-mobile-web/1/enduserAPI"
 
-#: Named cloud servers (host names of the Overkiz end-user API per vendor and region).
-SERVERS: dict[str, str] = {
-    "somfy_europe": "https://ha101-1.overkiz.com",
-    "somfy_north_america": "https://ha401-1.overkiz.com",
-    "somfy_oceania": "https://ha201-1.overkiz.com",
-    "atlantic_cozytouch": "https://ha110-1.overkiz.com",
-}
 
 #: The timeout of a client built without one; a source hands in its configured ``timeout``.
 TIMEOUT = httpx.Timeout(20.0, connect=10.0)

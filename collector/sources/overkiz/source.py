@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx
 
 from collector.config import OverkizConfig
+from collector.config_sources import OVERKIZ_SERVERS as SERVERS
 from collector.errors import ParseError, PartialFailure, PermanentError, TransientError
 from collector.model import Reading
 from collector.sources.base import HistorySink, Source, SourceJob
-from collector.sources.overkiz.client import SERVERS, OverkizClient, api_base, device_segment
+from collector.sources.overkiz.client import OverkizClient, api_base, device_segment
 from collector.sources.overkiz.energy import meters, period_readings
 from collector.sources.overkiz.errors import (
     OverkizListenerLost,
