@@ -4,92 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from collector.cli_common import Notes as _Notes
+from collector.cli_common import config_option, user_errors
+from collector.cli_common import console as _console
+from collector.cli_common import load as _load
+from collector.cli_common import text as _text
 from collector.config import Config, load_config
-from collector.errors import CollectorError, ConfigError
+from collector.errors import CollectorError
 from collector.logs import redact, setup_logging
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.text import Text
 
-    from collector.backfill import BackfillOutcome
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Config file (default: $COLLECTOR_CONFIG, else ./collector.toml).",
-)
-
-
-def user_errors(func: F) -> F:
-    """Turn our typed errors into one clear message and an exit status, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as err:
-            click.echo(f"config error: {redact(str(err))}", err=True)
-            sys.exit(2)
-        except CollectorError as err:
-            click.echo(f"error: {redact(str(err))}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _console() -> Console:
-    # rich (with pygments) costs megabytes of resident memory: only the commands that print
-    # tables or progress bars import it, never the daemon.
-    from rich.console import Console
-
-    return Console()
-
-
-def _text(text: str, style: str = "") -> Text:
-    """A table cell shown as it is: texts from devices, stores and configs may contain
-    ``[...]``, which rich would otherwise read as markup (and drop, or fail on)."""
-    from rich.text import Text
-
-    return Text(text, style=style)
-
-
-class _Notes:
-    """Long texts of one table, printed whole below it as numbered notes: a cell longer
-    than half the terminal's width shows its start and the note's number."""
-
-    def __init__(self) -> None:
-        self.texts: list[tuple[str, str]] = []
-        self.limit = max(40, _console().width // 2)
-
-    def cell(self, text: str, style: str = "") -> Text:
-        if len(text) <= self.limit:
-            return _text(text, style)
-        self.texts.append((text, style))
-        return _text(f"{text[:self.limit - 8].rstrip()} ... [{len(self.texts)}]", style)
-
-    def failure(self, errors: list[str]) -> Text:
-        return self.cell("; ".join(errors), "red")
-
-    def print(self, console: Console) -> None:
-        for number, (text, style) in enumerate(self.texts, 1):
-            console.print(_text(f"[{number}] {text}", style), soft_wrap=True)
-
-
-def _load(config_path: Path | None) -> Config:
-    config = load_config(config_path)
-    setup_logging(config.log.level, config.secrets())
-    return config
-
+    pass
 
 @click.group()
 @click.version_option(package_name="collector")
@@ -242,163 +174,6 @@ def _check_jobs(config: Config, jobs: list[str]) -> bool:
 
 
 @main.command()
-@config_option
-@click.option("--since", default="7d", show_default=True,
-              help="How far back: 7d, 12h, 2w or an ISO date/time.")
-@click.option("--source", "source_name", default=None, help="Only this source (name).")
-@click.option("--restart", is_flag=True,
-              help="Start every series at --since, ignoring how far earlier runs got.")
-@user_errors
-def backfill(config_path: Path | None, since: str, source_name: str | None,
-             restart: bool) -> None:
-    """Load device-side history into the store; a rerun continues where the last one ended
-    (also after Ctrl-C or a kill: every window stored stays stored)."""
-    import signal
-
-    from rich.table import Table
-
-    from collector.app import App
-    from collector.backfill import parse_since, run_backfill
-    from collector.cli_progress import SourceBars, backfill_progress
-
-    config = _load(config_path)
-    start = parse_since(since)
-    console = _console()
-    stopped_by = [signal.SIGINT]  # the signal that ends a run early: SIGINT unless SIGTERM
-
-    async def go() -> tuple[list[BackfillOutcome], int, bool]:
-        app = App(config)
-        outcomes: list[BackfillOutcome] = []
-        task = asyncio.current_task()
-
-        def terminated() -> None:  # SIGTERM ends the run as Ctrl-C does
-            stopped_by[0] = signal.SIGTERM
-            if task is not None:
-                task.cancel()
-
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated)
-        try:
-            bars = backfill_progress()
-            if bars is None:
-                await run_backfill(app, start, source_name=source_name, restart=restart,
-                                   outcomes=outcomes)
-            else:
-                with bars:
-                    await run_backfill(app, start, source_name=source_name, restart=restart,
-                                       progress=SourceBars(bars), outcomes=outcomes)
-            return outcomes, app.spool.pending, False
-        except asyncio.CancelledError:
-            # Ctrl-C: asyncio.run cancels this task at the first SIGINT (a second one stops
-            # at once). What was fetched is in the spool with its watermarks: hand it to the
-            # store while that is quick; what is left waits in the spool for the next run.
-            await app.deliverer.drain(deadline_s=_INTERRUPTED_DRAIN_S)
-            return outcomes, app.spool.pending, True
-        finally:
-            await app.aclose()
-
-    outcomes, pending, interrupted = asyncio.run(go())
-    notes = _Notes()
-    table = Table(title=f"collector backfill since {start.isoformat()}")
-    for col in ("source", "series", "windows", "points", "result"):
-        table.add_column(col)
-    for o in outcomes:
-        table.add_row(_text(o.source), *_backfill_cells(o, notes))
-    if outcomes or not interrupted:  # interrupted before the first source: no table
-        console.print(table if outcomes else "no sources configured")
-        notes.print(console)
-    if pending:
-        click.echo(f"{pending} lines wait in the spool for the store "
-                   "(see `collector spool status`)", err=True)
-    if interrupted:
-        points = sum(o.points for o in outcomes)
-        click.echo(f"interrupted; {points} points stored, run `collector backfill` again to "
-                   "continue where this run stopped", err=True)
-        sys.exit(128 + stopped_by[0])  # as a shell reports a command ended by the signal
-    sys.exit(1 if pending or any(o.errors for o in outcomes) else 0)
-
-
-#: How long an interrupted backfill still delivers the spool to the store before it exits.
-_INTERRUPTED_DRAIN_S = 10.0
-
-
-def _backfill_cells(o: BackfillOutcome, notes: _Notes) -> tuple[str, str, str, Text]:
-    """series (resumed), windows done/expected, points, result of one source."""
-    if not o.has_history:
-        return "-", "-", "-", _text("no device-side history")
-    series = str(len(o.series)) + (f" ({len(o.resumed)} resumed)" if o.resumed else "")
-    windows = str(o.windows) + ("" if o.expected is None else f"/{o.expected}")
-    if o.interrupted:
-        result = _text("interrupted", "yellow")
-    elif o.errors:
-        result = notes.failure(o.errors)
-    elif o.windows == 0 and o.resumed:
-        result = _text("up to date")
-    else:
-        result = _text("ok")
-    if o.retries:
-        result.append_text(_text(f"; waited {o.retries}x as the source asked", "yellow"))
-    if o.dropped:
-        result.append_text(_text(f"; {o.dropped} unencodable readings dropped", "yellow"))
-    return series, windows, str(o.points), result
-
-
-@main.group()
-def spool() -> None:
-    """Inspect the durable buffer and its dead letters."""
-
-
-def _spool(config_path: Path | None) -> Any:
-    from collector.spool import Spool
-
-    config = _load(config_path)
-    return Spool(config.spool.path, max_lines=config.spool.max_lines)
-
-
-@spool.command("status")
-@config_option
-@user_errors
-def spool_status(config_path: Path | None) -> None:
-    """Backlog, dead letters and totals."""
-    sp = _spool(config_path)
-    st = sp.status()
-    click.echo(f"spool {st.path}: {st.pending} pending, {st.dead_letters} dead letters, "
-               f"{st.delivered_total} delivered, {st.dropped_total} dropped in total")
-    for dl in sp.dead_letters(20):
-        click.echo(f"  dead letter {dl.id} ({_answer(dl.status)}): {dl.error[:300]}\n"
-                   f"    {dl.line[:300]}")
-    sp.close()
-
-
-def _answer(status: int) -> str:
-    """The store's answer to a dead letter: its HTTP status, or 0 when it was unreadable."""
-    return f"HTTP {status}" if status else "unreadable answer"
-
-
-@spool.command("retry")
-@config_option
-@user_errors
-def spool_retry(config_path: Path | None) -> None:
-    """Queue every dead letter again (after fixing what the store complained about)."""
-    sp = _spool(config_path)
-    click.echo(f"{sp.retry_dead_letters()} dead letters queued again")
-    sp.close()
-
-
-@spool.command("drop")
-@config_option
-@click.option("--pending", is_flag=True, help="Also drop the undelivered backlog.")
-@click.confirmation_option(prompt="Drop the dead letters for good?")
-@user_errors
-def spool_drop(config_path: Path | None, pending: bool) -> None:
-    """Delete the dead letters (and with --pending the backlog)."""
-    sp = _spool(config_path)
-    click.echo(f"{sp.drop_dead_letters()} dead letters dropped")
-    if pending:
-        click.echo(f"{sp.drop_pending()} pending lines dropped")
-    sp.close()
-
-
-@main.command()
 @click.option("--seconds", type=float, default=30.0, show_default=True)
 @click.option("--dir", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-out"), show_default=True)
@@ -481,9 +256,12 @@ def export(config_path: Path | None, measurements: tuple[str, ...], every: bool,
                "0 rows exported: nothing in the store for that range and selection", err=True)
 
 
-from collector.cli_store import store  # noqa: E402 (its commands use the helpers above)
+from collector.cli_backfill import backfill  # noqa: E402
+from collector.cli_spool import spool  # noqa: E402
+from collector.cli_store import store  # noqa: E402
 
-main.add_command(store)
+for _group in (backfill, spool, store):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     main()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from collector.cli import _console, _load, _Notes, _text, user_errors
+from collector.cli_common import Notes as _Notes
+from collector.cli_common import config_option, user_errors
+from collector.cli_common import console as _console
+from collector.cli_common import load as _load
+from collector.cli_common import text as _text
 
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Config file (default: $COLLECTOR_CONFIG, else ./collector.toml).",
-)
 
 @click.group()
 def store() -> None:
