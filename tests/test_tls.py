@@ -83,7 +83,7 @@ async def _every_source_and_store_over_https(tmp_path: Path) -> None:
     try:
         contexts = [_context(c) for c in clients]
         contexts.append(_context(overkiz._http))
-        contexts.append(influx._http.ssl_context)
+        contexts.append(_context(influx._http))
         assert all(c is default_trust() for c in contexts)
     finally:
         for c in clients:

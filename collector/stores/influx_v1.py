@@ -1,8 +1,8 @@
 """InfluxDB 1.x through its ``/write`` and ``/query`` HTTP endpoints (gzip, Basic auth).
 
-Requests go through the lean HTTP/1.1 client of ``collector.stores.http1`` (a fraction of a
-general client's CPU per write on the collector's one event-loop thread); an injected
-``httpx.AsyncClient`` is used as it is instead. Both give the store the same ``Answer``.
+Requests go through httpx: the store's own ``httpx.AsyncClient`` (a small keep-alive pool,
+one per event loop, since connections belong to the loop that opened them), or an injected
+client used as it is.
 
 Credentials travel in an ``Authorization: Basic`` header, never as ``u=``/``p=`` query
 parameters, so they cannot end up in a URL that a proxy, a log line or an error message shows.
@@ -14,7 +14,7 @@ with the v2 store.
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import gzip
 import json
 import logging
@@ -26,7 +26,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from collector import __version__
 from collector.errors import (
+    ConfigError,
     StoreAuthError,
     StoreError,
     StoreRejected,
@@ -34,12 +36,15 @@ from collector.errors import (
     StoreUnavailable,
 )
 from collector.stores.base import StoreGarbled
-from collector.stores.http1 import Answer, Http1Client, RequestFailed, RequestTimeout, Unreadable
-from collector.tls import default_trust
+from collector.tls import default_trust, no_tls
 
 log = logging.getLogger(__name__)
 
 _MAX_MESSAGE = 500
+USER_AGENT = f"collector/{__version__}"
+# Up to four writes at once; an idle connection is kept 5 s (httpx's default), shorter than
+# the idle timeout of the usual reverse proxies, so that a server rarely closes one under us.
+LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=5.0)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -124,14 +129,6 @@ def garbled_answer(where: str, path: str, err: httpx.RemoteProtocolError) -> Sto
     return StoreGarbled(f"{where}: {path} answered unreadably: {text[:_MAX_MESSAGE]}")
 
 
-def unreadable_answer(where: str, path: str, err: Unreadable) -> StoreGarbled:
-    """The ``StoreGarbled`` of an answer the HTTP/1.1 client could not read."""
-    if err.header is not None and err.header.lower() == "x-influxdb-error":
-        return StoreGarbled(f"{where}: {path} answered with an unreadable error header "
-                            f"(X-Influxdb-Error: {err.value[:_MAX_MESSAGE]})")
-    return StoreGarbled(f"{where}: {path} answered unreadably: {str(err)[:_MAX_MESSAGE]}")
-
-
 def redact_url(url: str) -> str:
     """The URL without any ``user:password@`` part, for messages."""
     parts = urlsplit(url)
@@ -152,6 +149,29 @@ def tls_verify(verify_tls: bool, ca_file: str | None) -> ssl.SSLContext | bool:
     return default_trust()
 
 
+def _cause(err: BaseException) -> str:
+    """The text of the innermost cause: the refusal or TLS failure behind httpx's
+    ``All connection attempts failed`` (httpcore re-raises it ``from None``, so the chain
+    goes on through the context)."""
+    while True:
+        inner = err.__cause__ or err.__context__
+        if inner is None:
+            return str(err) or type(err).__name__
+        err = inner
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if scheme not in ("http", "https") or not parts.hostname or port == 0:
+        shown = f"{scheme}://{parts.hostname or ''}{parts.path}"  # no user:password@
+        raise ConfigError(f"URL {shown!r}: needs http:// or https://, a host and a valid port")
+
+
 class InfluxV1Store:
     """Writes line protocol to an InfluxDB 1.x database (``POST /write``, precision ns)."""
 
@@ -169,29 +189,33 @@ class InfluxV1Store:
         client: httpx.AsyncClient | None = None,
         gzip: bool = True,
     ) -> None:
+        _check_url(url)
         self.gzip = gzip  # worth it over networks; on loopback it only costs CPU
-        self._url = url.rstrip("/")
-        self._shown_url = redact_url(self._url)
+        parts = urlsplit(url)
+        if username is None and parts.username is not None:  # as httpx reads the URL
+            username, password = unquote(parts.username), unquote(parts.password or "")
+        self._url = redact_url(url.rstrip("/"))  # requests carry no user:password@
+        self._shown_url = self._url
         self.database = database
         self.retention_policy = retention_policy
         self.name = f"influxdb-v1:{self._shown_url}/{database}"
         self._timeout = httpx.Timeout(timeout)
         self._auth = httpx.BasicAuth(username, password or "") if username is not None else None
-        self._client = client
-        self._http: Http1Client | None = None
-        self._auth_header: dict[str, str] = {}
-        if client is None:
-            parts = urlsplit(self._url)
-            if username is None and parts.username is not None:  # as httpx reads the URL
-                username, password = unquote(parts.username), unquote(parts.password or "")
-            if username is not None:
-                pair = f"{username}:{password or ''}".encode()
-                self._auth_header["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
-            # Plain HTTP never uses TLS, so it loads no CA bundle: that takes some 50 ms and
-            # a few MB of memory per client.
-            tls = parts.scheme.lower() == "https" and tls_verify(verify_tls, ca_file)
-            self._http = Http1Client(self._url, timeout=timeout, tls=tls)
+        # Plain HTTP never uses TLS, so it loads no CA bundle: that takes some 50 ms and a
+        # few MB of memory per client.
+        self._verify = (tls_verify(verify_tls, ca_file) if parts.scheme.lower() == "https"
+                        else no_tls())
+        self._owns_client = client is None
+        self._http = client if client is not None else self._new_client()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = 0  # requests under way on the own client
+        self._closed = False
         self._where = f"InfluxDB at {self._shown_url}"
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            verify=self._verify, timeout=self._timeout, limits=LIMITS, auth=self._auth,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
 
     def __repr__(self) -> str:
         return (
@@ -205,6 +229,21 @@ class InfluxV1Store:
             params["rp"] = self.retention_policy
         return params
 
+    def _client(self) -> httpx.AsyncClient:
+        """The client for the running event loop: an own client's connections belong to the
+        loop that opened them, so another loop gets a new client (the old one's sockets
+        close when it is collected)."""
+        if not self._owns_client:
+            return self._http
+        if self._closed:
+            raise RuntimeError("the InfluxDB store is closed")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                self._http, self._busy = self._new_client(), 0
+            self._loop = loop
+        return self._http
+
     async def _request(
         self,
         method: str,
@@ -213,38 +252,18 @@ class InfluxV1Store:
         params: Mapping[str, str],
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        if self._http is None:
-            return await self._request_httpx(method, path, params=params, content=content,
-                                             headers=headers)
+    ) -> httpx.Response:
+        http = self._client()
+        self._busy += 1
         try:
-            return await self._http.request(method, path, params,
-                                            {**(headers or {}), **self._auth_header}, content)
-        except RequestTimeout as err:
-            raise StoreUnavailable(f"{self._where}: {path} timed out") from err
-        except Unreadable as err:
-            raise unreadable_answer(self._where, path, err) from err
-        except RequestFailed as err:  # refused, reset, closed, unknown host, TLS refused
-            raise StoreUnavailable(f"{self._where}: {path} failed: {err.kind}: {err}") from err
-
-    async def _request_httpx(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str],
-        content: bytes | None,
-        headers: Mapping[str, str] | None,
-    ) -> Answer:
-        assert self._client is not None
-        try:
-            resp = await self._client.request(
+            return await http.request(
                 method,
                 f"{self._url}{path}",
                 params=params,
                 content=content,
                 headers=headers,
-                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
+                auth=httpx.USE_CLIENT_DEFAULT if self._owns_client or self._auth is None
+                else self._auth,
                 timeout=self._timeout,
             )
         except httpx.TimeoutException as err:
@@ -258,15 +277,19 @@ class InfluxV1Store:
             ) from err
         except httpx.HTTPError as err:  # connection refused, reset, TLS failure, ...
             raise StoreUnavailable(
-                f"{self._where}: {path} failed: {type(err).__name__}: {err}"
+                f"{self._where}: {path} failed: {type(err).__name__}: {_cause(err)}"
             ) from err
-        return Answer(resp.status_code, resp.headers, resp.content)
+        finally:
+            if http is self._http:  # not a client of an event loop left behind
+                self._busy -= 1
+                if self._closed and not self._busy:
+                    await http.aclose()  # closed mid-request: now that the answer is in
 
-    def _error(self, resp: Answer) -> StoreError:
-        message = server_message(resp.body, keys=("error", "message"))
+    def _error(self, resp: httpx.Response) -> StoreError:
+        message = server_message(resp.content, keys=("error", "message"))
         if not message:
             message = resp.headers.get("X-Influxdb-Error", "")
-        if resp.status == 404:
+        if resp.status_code == 404:
             # /write answers 404 only for a missing database ("database not found: ...")
             return StoreUnavailable(
                 f"{self._where}: database {self.database!r} does not exist "
@@ -279,7 +302,7 @@ class InfluxV1Store:
                 f"database {self.database!r} (server said: {message})"
             )
         return error_for_status(
-            resp.status,
+            resp.status_code,
             message,
             retry_after=parse_retry_after(resp.headers.get("Retry-After")),
             where=self._where,
@@ -301,7 +324,7 @@ class InfluxV1Store:
             headers["Content-Encoding"] = "gzip"
         resp = await self._request("POST", "/write", params=self._params(), content=body,
                                    headers=headers)
-        if not 200 <= resp.status < 300:
+        if not 200 <= resp.status_code < 300:
             err = self._error(resp)
             log.debug("write of %d lines failed: %s", n, err)
             raise err
@@ -313,9 +336,9 @@ class InfluxV1Store:
         it reads the body, and stores nothing for an empty one.
         """
         ping = await self._request("GET", "/ping", params={})
-        if ping.status == 404:
+        if ping.status_code == 404:
             raise StoreUnavailable(f"{self._where}: /ping answered 404 (not an InfluxDB URL?)")
-        if ping.status >= 300:
+        if ping.status_code >= 300:
             raise self._error(ping)
         version = ping.headers.get("X-Influxdb-Version", "unknown version")
         probe = await self._request(
@@ -325,11 +348,18 @@ class InfluxV1Store:
             content=b"",
             headers={"Content-Type": "text/plain; charset=utf-8"},
         )
-        if not 200 <= probe.status < 300:
+        if not 200 <= probe.status_code < 300:
             raise self._error(probe)
         rp = f", retention policy {self.retention_policy!r}" if self.retention_policy else ""
         return f"InfluxDB {version} at {self._shown_url}: database {self.database!r}{rp} writable"
 
     async def aclose(self) -> None:
-        if self._http is not None:
+        """Close the own client; a request under way finishes first (its connection closes
+        once its answer is in). An injected client stays open: it is its owner's."""
+        if not self._owns_client or self._closed:
+            return
+        self._closed = True
+        if self._loop not in (None, asyncio.get_running_loop()):
+            return  # its connections belong to another event loop: they close when collected
+        if not self._busy:
             await self._http.aclose()
