@@ -22,20 +22,18 @@ pandas is imported by this module and by the export only, never by the daemon.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from collector.analysis_read import Columns, columns_from_rows, read_columns
+from collector.analysis_read import read_columns
 from collector.config import Config, load_config
 from collector.errors import ConfigError
 from collector.export import measurement_names, parse_time
-from collector.export_read import Row, Selection
+from collector.export_read import Selection
 from collector.export_shape import step_seconds, zone
-from collector.schema import BY_NAME, Kind
+from collector.frames import columns_frame, frame
 
 __all__ = ["cost", "energy_per_day", "energy_per_month", "frame", "load",
            "temperature_vs_setpoint"]
@@ -61,24 +59,6 @@ def _tz(tz: str | tzinfo | None) -> tzinfo:
     return zone(tz)
 
 
-def frame(measurement: str, rows: Iterable[Row]) -> pd.DataFrame:
-    """Rows of one measurement as a tidy DataFrame (index ``time`` in UTC)."""
-    return _frame(measurement, columns_from_rows(rows))
-
-
-def _frame(measurement: str, cols: Columns) -> pd.DataFrame:
-    columns: dict[str, Any] = {}
-    for key in sorted({k for tags in cols.series for k in tags}):
-        per_series = np.array([tags.get(key) for tags in cols.series], dtype=object)
-        columns[key] = per_series[cols.codes] if len(cols.codes) else per_series[:0]
-    columns["value"] = cols.values
-    columns["unit"] = BY_NAME[measurement].unit
-    if BY_NAME[measurement].kind is Kind.STATE:
-        columns["label"] = cols.labels if cols.labels is not None else [None] * len(cols.times)
-    index = pd.DatetimeIndex(pd.to_datetime(cols.times, unit="ns", utc=True), name="time")
-    return pd.DataFrame(columns, index=index)
-
-
 def load(measurement: str, start: When = None, end: When = None, *, site: str | None = None,
          room: str | None = None, device: str | None = None, config: ConfigLike = None,
          tz: str | tzinfo | None = "UTC", resample: str | None = None) -> pd.DataFrame:
@@ -99,7 +79,7 @@ def load(measurement: str, start: When = None, end: When = None, *, site: str | 
         zone_ = UTC if tz is None else _tz(tz)
         df = frame(name, resampled(_config(config), name, sel, step_seconds(resample), zone_))
     else:
-        df = _frame(name, read_columns(_config(config), name, sel))
+        df = columns_frame(name, read_columns(_config(config), name, sel))
     if tz is not None:
         df.index = df.index.tz_convert(_tz(tz))
     return df

@@ -268,7 +268,7 @@ def write_csv(measurement: str, data: Iterable[Row], out: IO[str]) -> int:
 
 def to_dataframe(measurement: str, data: Iterable[Row]) -> Any:
     """Rows of one measurement as a tidy DataFrame (time index in UTC)."""
-    from collector.analysis import frame
+    from collector.frames import frame
 
     return frame(measurement, data)
 
