@@ -224,7 +224,6 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
     median of the ratios of the alternations, each taken side by side (``paired_ratios``).
     """
     from collector.chunk import Chunk
-    from collector.daemon import tuned_gc
     from collector.delivery import Deliverer
     from collector.influxd import running_influxd
     from collector.sources.fritzbox.parse import parse_devicelist
@@ -288,10 +287,9 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
                 by_connections.append(_raw_ingest(server.url, db, batches, connections))
             raw.append(by_connections)
             server.create_db(f"e2e{run}")
-            with tuned_gc():  # as ``collector run`` does
-                started = time.perf_counter()
-                asyncio.run(pipeline(f"e2e{run}"))
-                e2e.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            asyncio.run(pipeline(f"e2e{run}"))
+            e2e.append(time.perf_counter() - started)
     n = len(raw_lines)
     figures = paired_ratios(raw, e2e)
     best = int(figures["raw_ingest_connections"]) - 1

@@ -17,9 +17,7 @@ the spool for up to 20 s and exit 0. Nothing of a job runs after the spool is cl
 signals are received by a thread of their own, so a stop is seen even while the event loop
 hangs, and the process ends ``STOP_DEADLINE_S`` after the signal whatever state it is in:
 what was committed to the spool stays there (as after a kill -9) and is counted in the log.
-Every 5 s the free pages inside glibc's heaps go back to the system (``trim_heap``);
-Python's cycle collector leaves what was set up at the start alone and runs less often
-(``tuned_gc``).
+Every 5 s the free pages inside glibc's heaps go back to the system (``trim_heap``).
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ import contextlib
 import ctypes
 import faulthandler
 import functools
-import gc
 import logging
 import os
 import signal
@@ -37,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,9 +70,6 @@ STOP_DEADLINE_S = 80.0
 EXIT_STOP_DEADLINE = 1
 #: The spool's thread counts as stuck after this long in one transaction.
 SPOOL_STUCK_S = 120.0
-#: Allocations of container objects (net of those freed) between two collections of the
-#: youngest generation of Python's cycle collector (Python's default: 700).
-GC_YOUNG_THRESHOLD = 10_000
 #: glibc's mallopt parameter M_MMAP_THRESHOLD (<malloc.h>) and its documented default.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 128 * 1024
@@ -144,30 +138,6 @@ def return_large_blocks_to_the_os() -> None:
     """
     if (libc := _libc()) is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-
-
-@contextlib.contextmanager
-def tuned_gc() -> Iterator[None]:
-    """Spare the event loop needless work of Python's cycle collector, while inside.
-
-    A poll makes thousands of short-lived objects (readings, tuples, the parts of a chunk)
-    that reference counting frees at once, and hardly any reference cycles. With Python's
-    default threshold a 100-device poll still triggered collections that walked every
-    object of the process again and again, modules and configuration included: about 18 ms
-    of CPU per 100,000 lines. What exists on entry is moved out of the collector's sight
-    (``gc.freeze``: it lives as long as the daemon anyway), and the youngest generation is
-    collected after ``GC_YOUNG_THRESHOLD`` new objects instead of 700; a poll then triggers
-    almost none, and a cycle is still freed within a few polls.
-    """
-    gc.collect()
-    gc.freeze()
-    before = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def _jitter(interval_s: float) -> int:
@@ -306,8 +276,7 @@ async def run(app: App, stop: asyncio.Event | None = None, *,
               job_grace_s: float = JOB_GRACE_S, stuck_min_s: float = STUCK_MIN_S,
               spool_stuck_s: float = SPOOL_STUCK_S) -> None:  # fmt: skip
     """Run until SIGTERM/SIGINT (or ``stop``); then stop jobs, flush the spool, close."""
-    with tuned_gc():
-        await _run(app, stop or asyncio.Event(), job_grace_s, stuck_min_s, spool_stuck_s)
+    await _run(app, stop or asyncio.Event(), job_grace_s, stuck_min_s, spool_stuck_s)
 
 
 async def _run(app: App, stop: asyncio.Event, job_grace_s: float, stuck_min_s: float,

@@ -1,17 +1,15 @@
-"""What ``collector run`` does for its resident memory and its CPU: freed heap pages go back to
-the system, and the cycle collector leaves what was set up at the start alone."""
+"""What ``collector run`` does for its resident memory: freed heap pages go back to the
+system."""
 
 from __future__ import annotations
 
-import gc
 import json
 import subprocess
 import sys
-import weakref
 
 import pytest
 
-from collector.daemon import GC_YOUNG_THRESHOLD, _libc, tuned_gc
+from collector.daemon import _libc
 
 #: In a child process (its heap is its own): blocks above pymalloc's 512-byte limit come from
 #: glibc's heap; all but every 16th are freed, so the heap cannot shrink from the top and only
@@ -45,25 +43,3 @@ def test_trim_heap_gives_the_free_pages_of_the_heap_back_and_keeps_the_live_bloc
     assert result["kept"] == 1000 and result["intact"] is True
     # some 30 MB of holes were resident; at least half of that goes back
     assert result["freed"] - result["trimmed"] > 15 * 1024, result
-
-
-def test_inside_tuned_gc_what_existed_is_frozen_and_young_objects_wait_longer() -> None:
-    before_threshold = gc.get_threshold()
-    before_frozen = gc.get_freeze_count()
-    existing = [[i] for i in range(100)]  # containers the collector tracks
-    with tuned_gc():
-        assert gc.get_freeze_count() >= before_frozen + len(existing)
-        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before_threshold[1:])
-        cycle: list[object] = []
-        cycle.append(cycle)
-        ref = weakref.ref(_Node(cycle))
-        gc.collect()  # a cycle made inside is still freed
-        assert ref() is None
-    assert gc.get_threshold() == before_threshold
-    assert gc.get_freeze_count() == before_frozen
-
-
-class _Node:
-    def __init__(self, other: object) -> None:
-        self.me = self
-        self.other = other
