@@ -12,10 +12,9 @@ they are. Delivery takes the oldest chunks and removes them only after the store
 their lines, so a store outage or a kill -9 loses nothing; a line the store rejects (HTTP
 400/422) goes to the ``dead_letter`` table with the server's message, in the same
 transaction that removes its chunk. Re-delivering a line after a crash is harmless: the same
-series and timestamp overwrite in InfluxDB and in the embedded store. Delivery is handed the
-chunks committed lately from memory while every pending chunk is held there, and reads the
-file otherwise (spool_held.py); another process using the same file (a backfill while the
-daemon runs) is noticed at the next write, and its chunks are read from the file.
+series and timestamp overwrite in InfluxDB and in the embedded store. Another process using
+the same file (a backfill while the daemon runs) is noticed at the next write, and the
+pending lines are counted anew.
 
 A write that fails (a full disk, a file at its size cap, any other write error, a thread
 that does not answer within ``handover_s``) raises ``SpoolUnwritable``, is logged once per
@@ -31,15 +30,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.disk import STUCK, describe, reason_of
 from collector.spool_chunks import DamagedChunk, pack, unpack, unpack_text
 from collector.spool_file import CACHE_KIB, SCHEMA, DeadLetter, SpoolStatus, private_file
-from collector.spool_held import Held
 from collector.spool_state import SpoolUnwritable, WriteHealth
+from collector.spool_tx import Transaction
 from collector.spool_writer import GroupCommit, HandOverTimeout, locked
 
 __all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "SpoolUnwritable",
@@ -82,12 +80,6 @@ class Spool:
         self._data_version = self._version()
         self._pending = 0
         self._recount()
-        #: what delivery is handed without reading the file (spool_held.py)
-        self._held = Held(self._pending)
-        #: changes to ``_held`` waiting for the transaction under way to commit, and whether
-        #: it is to hold nothing then (which covers every other change)
-        self._staged: list[Callable[[], None]] = []
-        self._forget_staged = False
         self._lock = threading.RLock()
         self._writer = GroupCommit(self)
         self._durable = True  # synchronous=FULL, as set above
@@ -142,7 +134,7 @@ class Spool:
         """Once every append and acknowledgement queued before is committed: the lines
         pending, counted anew in the file (another process may have added or delivered
         chunks of its own meanwhile)."""
-        return int(await self._hand_over(self._count_anew, durable=False))
+        return int(await self._hand_over(self._recount, durable=False))
 
     async def _hand_over(self, op: Callable[[], _R], *, durable: bool, lines: int = 0) -> _R:
         """``op`` on the spool's thread within ``handover_s``; a failure is told once
@@ -161,11 +153,6 @@ class Spool:
             raise self.health.failed(reason, describe(err)) from err
         self.health.wrote(appended=lines > 0)
         return result
-
-    def _count_anew(self) -> int:
-        pending = self._recount()
-        self._stage_forget()
-        return pending
 
     def _recount(self) -> int:
         row = self._db.execute("SELECT coalesce(sum(n), 0) FROM pending").fetchone()
@@ -189,11 +176,8 @@ class Spool:
         return results
 
     def _bump(self, name: str, by: int) -> None:
-        self._db.execute(
-            "INSERT INTO counters(name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            (name, by),
-        )
+        self._db.execute("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) "
+                         "DO UPDATE SET value = value + excluded.value", (name, by))
 
     @property
     def pending(self) -> int:
@@ -228,7 +212,6 @@ class Spool:
             (n, pack(body), time.time_ns()),
         ).lastrowid
         assert chunk_id is not None
-        self._staged.append(partial(self._held.added, chunk_id, n, body))
         excess = self._pending + n - self.max_lines
         dropped = self._drop_oldest(excess) if excess > 0 else 0
         self._pending += n - dropped
@@ -259,7 +242,6 @@ class Spool:
                                  (len(keep), pack("\n".join(keep)), chunk_id))
                 dropped = excess
         self._bump("dropped", dropped)
-        self._stage_forget()
         return dropped
 
     def peek(self, limit: int, *, after_id: int = 0) -> list[tuple[int, list[str]]]:
@@ -275,11 +257,7 @@ class Spool:
 
     def peek_bodies(self, limit: int, *, after_id: int = 0) -> list[tuple[int, int, bytes]]:
         """``peek`` with each chunk as (id, number of lines, the lines' UTF-8 text joined by
-        newlines): what a store's write request carries, without a copy per line.
-        Chunks committed lately come from memory (spool_held.py)."""
-        held = self._held.peek(limit, after_id)
-        if held is not None:
-            return held
+        newlines): what a store's write request carries, without a copy per line."""
         return [(chunk_id, n, unpack(chunk_id, stored))
                 for chunk_id, n, stored in self._peek(limit, after_id)]  # fmt: skip
 
@@ -337,7 +315,6 @@ class Spool:
         self._db.execute("DELETE FROM pending WHERE id BETWEEN ? AND ?", (first_id, last_id))
         self._bump("delivered", n - len(rejected))
         self._pending -= n
-        self._staged.append(partial(self._held.removed, first_id, last_id, n))
         return n
 
     @staticmethod
@@ -348,13 +325,9 @@ class Spool:
 
     @locked
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return [
-            DeadLetter(int(a), str(b), int(c), str(d), int(e))
-            for a, b, c, d, e in self._db.execute(
-                "SELECT id, line, status, error, failed_ns FROM dead_letter ORDER BY id LIMIT ?",
-                (limit,),
-            )
-        ]
+        rows = self._db.execute("SELECT id, line, status, error, failed_ns FROM dead_letter "
+                                "ORDER BY id LIMIT ?", (limit,))  # fmt: skip
+        return [DeadLetter(int(a), str(b), int(c), str(d), int(e)) for a, b, c, d, e in rows]
 
     @locked
     def retry_dead_letters(self) -> int:
@@ -371,7 +344,6 @@ class Spool:
                 )
             self._db.execute("DELETE FROM dead_letter")
             self._pending += n
-            self._stage_forget()
         return n
 
     @locked
@@ -387,7 +359,6 @@ class Spool:
             self._db.execute("DELETE FROM pending")
             self._bump("dropped", n)
             self._pending = 0
-            self._stage_forget()
         return n
 
     def status(self) -> SpoolStatus:
@@ -405,90 +376,22 @@ class Spool:
             path=self.path,
         )
 
-    def _tx(self, *, durable: bool = True) -> _Transaction:
+    def _tx(self, *, durable: bool = True) -> Transaction:
         """A transaction, synced to disk at commit when ``durable``. Acknowledgements need
         not be: one lost with a power cut only sends its chunk to the store again, which
         rewrites the same points (and a line refused again is kept again)."""
         if durable != self._durable:
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._durable = durable
-        return _Transaction(self)
+        return Transaction(self)
 
     def _version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def _begun(self) -> None:
         """A transaction began: if another process changed the file since this one last
-        wrote (a backfill's appends and deliveries), count its pending lines anew and hold
-        nothing of it, so delivery reads the file until the count is whole again."""
-        self._staged.clear()
-        self._forget_staged = False
+        wrote (a backfill's appends and deliveries), count the pending lines anew."""
         version = self._version()
-        if version != self._data_version or not self._held.counted:
+        if version != self._data_version:
             self._data_version = version
-            self._held.forget(self._recount())
-
-    def _committed(self) -> None:
-        staged, self._staged = self._staged, []
-        if self._forget_staged:
-            # The pending count after the commit covers every change staged with it, before
-            # and after: applied one by one, a chunk removed or added around the forget
-            # would be counted twice.
-            self._forget_staged = False
-            self._held.forget(self._pending)
-            return
-        for change in staged:
-            change()
-
-    def _stage_forget(self) -> None:
-        self._forget_staged = True
-
-
-class _Transaction:
-    """One write transaction of a spool: what it changed of the pending count and of the
-    held chunks takes effect when it commits, and not at all when it does not."""
-
-    def __init__(self, spool: Spool) -> None:
-        self._spool = spool
-        self._pending = 0
-
-    def __enter__(self) -> None:
-        db = self._spool._db
-        if db.in_transaction:  # left open by a fault: a new one could not begin
-            self._rollback()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            self._spool._begun()
-        except BaseException:
-            self._rollback()
-            raise
-        self._pending = self._spool._pending
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        spool = self._spool
-        if exc_type is None:
-            try:
-                spool._db.execute("COMMIT")
-            except BaseException:
-                self._undo()
-                # SQLite may leave the transaction open after a failed COMMIT (a full disk):
-                # end it, or no later transaction could begin
-                self._rollback()
-                raise
-            spool._committed()
-        else:
-            self._undo()
-            self._rollback()  # the error that ended the transaction is the one raised
-
-    def _rollback(self) -> None:
-        """End the open transaction, if SQLite has not ended it itself (it may after
-        SQLITE_FULL); a failure to do so does not hide the error being raised."""
-        db = self._spool._db
-        if db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-
-    def _undo(self) -> None:
-        self._spool._staged.clear()
-        self._spool._forget_staged = False
-        self._spool._pending = self._pending
+            self._recount()

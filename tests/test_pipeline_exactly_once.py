@@ -1,5 +1,6 @@
 """The pipeline's spool, delivery and encoders keep every committed line exactly once in
-the store: properties checked on the spool's held chunks and range acknowledgements."""
+the store: properties checked on the spool's shared transactions and range
+acknowledgements."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from collector.errors import StoreUnavailable
 from collector.lineprotocol import Encoder
 from collector.sources.fritzbox.parse import parse_devicelist
 from collector.spool import Spool
-from collector.spool_held import MAX_HELD_BYTES
 from tests.sources.fritzbox import fixture
 
 T = datetime(2026, 11, 2, 12, tzinfo=UTC)
+#: a chunk larger than most (8 MiB of text)
+LARGE_BYTES = 8 * 1024 * 1024
 
 
 def _ids(spool: Spool, limit: int = 1_000) -> list[int]:
@@ -31,31 +33,15 @@ def _file_ids(spool: Spool) -> list[int]:
     return [chunk_id for chunk_id, _, _ in spool.peek_text(1_000_000)]
 
 
-def test_held_and_file_agree_after_one_transaction_per_operation(tmp_path: Path) -> None:
-    """Appends and acks each in their own transaction: delivery is always handed the
-    oldest pending chunk, the same ones the file holds."""
-    spool = Spool(tmp_path / "s.db")
-    try:
-        for i in range(4):
-            spool.append([f"m v={i}i {i}"])
-        assert _ids(spool) == _file_ids(spool) == [1, 2, 3, 4]
-        spool.ack(1, 2)
-        assert _ids(spool) == _file_ids(spool) == [3, 4]
-        assert spool.pending == 2
-    finally:
-        spool.close()
-
-
 def test_settle_then_ack_in_one_transaction_skips_no_chunk(tmp_path: Path) -> None:
     """``settled()`` and ``ack_async()`` waiting together are committed in one transaction
-    (spool_writer.GroupCommit): its staged changes are forget(pending after both) and then
-    removed(ack); the ack's lines are taken off ``missing`` a second time."""
+    (spool_writer.GroupCommit)."""
     spool = Spool(tmp_path / "s.db")
     try:
         spool.append(["m v=1i 1"])
         spool.append(["m v=2i 2"])
         # what the spool's thread runs for [settled(), ack_async(1, 1)] queued together
-        spool.run_in_transactions([spool._count_anew, lambda: spool._delete(1, 1, ())],
+        spool.run_in_transactions([spool._recount, lambda: spool._delete(1, 1, ())],
                                   durable=False)
         spool.append(["m v=3i 3"])
         assert spool.pending == 2
@@ -66,10 +52,9 @@ def test_settle_then_ack_in_one_transaction_skips_no_chunk(tmp_path: Path) -> No
 
 
 def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
-    """A full spool: an append that trims the oldest chunk (staging a forget) and a
-    delivery's ack committed in one transaction. Later a chunk too large to hold lies
-    between two held ones; delivery is handed the held ones around it and its range ack
-    deletes it."""
+    """A full spool: an append that trims the oldest chunk and a delivery's ack committed
+    in one transaction. Later a large chunk lies between two small ones; a range ack
+    deletes only chunks delivery was handed."""
     spool = Spool(tmp_path / "s.db", max_lines=4)
     try:
         for i in range(4):
@@ -80,15 +65,15 @@ def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
             [lambda: spool._insert(b"m v=5i 5", 1), lambda: spool._delete(2, 2, ())],
             durable=True)
         assert _file_ids(spool) == [3, 4, 5]
-        # delivery reads the file (lines are missing from memory): chunk 3 first
+        # chunk 3 first
         (first,) = spool.peek_bodies(1)
         assert first[0] == 3
         spool.ack(3, 3)
         spool.max_lines = 100
-        spool.append(["m v=6i 6"])  # id 6, held
-        big = "m,pad=" + "x" * (MAX_HELD_BYTES + 10) + " v=7i 7"
-        spool.append([big])  # id 7, too large to hold
-        spool.append(["m v=8i 8"])  # id 8, held
+        spool.append(["m v=6i 6"])  # id 6
+        big = "m,pad=" + "x" * (LARGE_BYTES + 10) + " v=7i 7"
+        spool.append([big])  # id 7
+        spool.append(["m v=8i 8"])  # id 8
         assert _file_ids(spool) == [4, 5, 6, 7, 8]
         batch = spool.peek_bodies(2)
         assert [chunk_id for chunk_id, _, _ in batch] == [4, 5]
@@ -102,37 +87,9 @@ def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
         spool.close()
 
 
-def test_another_process_chunk_is_never_taken_by_a_range_ack(tmp_path: Path) -> None:
-    """A backfill's spool commits to the file the daemon's spool holds chunks of: the
-    daemon's delivery, handed its held chunks, never acknowledges the other's chunk, and
-    reads it from the file after its next transaction noticed the other process."""
-    daemon = Spool(tmp_path / "s.db")
-    backfill = Spool(tmp_path / "s.db")
-    try:
-        daemon.append(["m v=1i 1"])  # id 1, held by the daemon
-        backfill.append(["m v=2i 2"])  # id 2, committed by the other process
-        held = daemon.peek_bodies(10)
-        assert [chunk_id for chunk_id, _, _ in held] == [1]
-        daemon.ack(held[0][0], held[-1][0])
-        assert _file_ids(daemon) == [2]
-        assert daemon.pending == 1
-        assert daemon.peek_bodies(10) == [(2, 1, b"m v=2i 2")]
-        # the other process delivers the daemon's chunk: the daemon's ack of it removes none
-        daemon.append(["m v=3i 3"])
-        assert backfill.peek_text(10) == [(2, 1, "m v=2i 2"), (3, 1, "m v=3i 3")]
-        assert backfill.ack(2, 3) == 2
-        assert daemon.ack(3, 3) == 0
-        daemon.append(["m v=4i 4"])
-        assert daemon.pending == 1
-        assert daemon.peek_bodies(10) == [(4, 1, b"m v=4i 4")]
-    finally:
-        backfill.close()
-        daemon.close()
-
-
-def test_a_rolled_back_append_leaves_nothing_held(tmp_path: Path) -> None:
+def test_a_rolled_back_append_leaves_nothing_behind(tmp_path: Path) -> None:
     """An operation that fails in a shared transaction costs only itself: the chunk of the
-    good one is held and delivered, none of the failed one's."""
+    good one is delivered, none of the failed one's."""
     spool = Spool(tmp_path / "s.db")
 
     def boom() -> int:
@@ -266,45 +223,6 @@ def test_meters_that_change_back_and_forth_give_the_lines_of_reading_afresh(
         assert all(line.endswith(stamp) for line in power_lines)
 
 
-def test_after_settle_and_append_together_new_chunks_come_from_memory_again(
-        tmp_path: Path) -> None:  # fmt: skip
-    """``settled()`` (a drain) and ``append_text_async()`` (a job) waiting together: once
-    every pending chunk is delivered, a new chunk is handed to delivery from memory (the
-    very bytes appended), not read back from the file."""
-    spool = Spool(tmp_path / "s.db")
-    try:
-        spool.append(["m v=1i 1"])
-        spool.run_in_transactions([spool._count_anew, lambda: spool._insert(b"m v=2i 2", 1)],
-                                  durable=True)
-        batch = spool.peek_bodies(10)
-        assert [chunk_id for chunk_id, _, _ in batch] == [1, 2]
-        spool.ack(1, 2)
-        assert spool.pending == 0
-        body = b"m v=3i 3"
-        spool.append_text(body, 1)
-        ((chunk_id, n, handed),) = spool.peek_bodies(10)
-        assert (chunk_id, n, handed) == (3, 1, body)
-        assert handed is body
-    finally:
-        spool.close()
-
-
-def test_a_chunk_committed_while_every_pending_one_is_held_comes_from_memory(
-        tmp_path: Path) -> None:  # fmt: skip
-    spool = Spool(tmp_path / "s.db")
-    try:
-        spool.append(["m v=1i 1"])
-        spool.append(["m v=2i 2"])
-        spool.ack(1, 2)
-        body = b"m v=3i 3"
-        spool.append_text(body, 1)
-        ((chunk_id, n, handed),) = spool.peek_bodies(10)
-        assert (chunk_id, n) == (3, 1)
-        assert handed is body
-    finally:
-        spool.close()
-
-
 def test_dropping_pending_lines_under_a_delivery_loses_no_later_chunk(tmp_path: Path) -> None:
     """``collector spool drop`` while a batch is under way: the batch's late ack removes
     nothing, a chunk committed since is handed to delivery and counted."""
@@ -350,7 +268,7 @@ def test_a_full_spool_appended_and_acked_together_hands_out_the_oldest_chunk(
 
     async def scenario() -> list[int]:
         for i in range(4):
-            await spool.append_text_async(f"m v={i}i {i}", 1)  # ids 1..4, held, full
+            await spool.append_text_async(f"m v={i}i {i}", 1)  # ids 1..4, full
         entered, gate = threading.Event(), threading.Event()
 
         def hold() -> None:
