@@ -17,7 +17,6 @@ the spool for up to 20 s and exit 0. Nothing of a job runs after the spool is cl
 signals are received by a thread of their own, so a stop is seen even while the event loop
 hangs, and the process ends ``STOP_DEADLINE_S`` after the signal whatever state it is in:
 what was committed to the spool stays there (as after a kill -9) and is counted in the log.
-Every 5 s the free pages inside glibc's heaps go back to the system (``trim_heap``).
 """
 
 from __future__ import annotations
@@ -73,8 +72,6 @@ SPOOL_STUCK_S = 120.0
 #: glibc's mallopt parameter M_MMAP_THRESHOLD (<malloc.h>) and its documented default.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 128 * 1024
-#: How often the free pages inside glibc's heaps go back to the system (``trim_heap``).
-HEAP_TRIM_INTERVAL_S = 5.0
 #: Modules that libraries import whenever they are installed but ``collector run`` never
 #: uses: httpx's command line client (``httpx._main``, which pulls in rich and pygments) and
 #: trio (an optional backend httpcore imports if it can; asyncio is what runs here). Marked
@@ -103,27 +100,8 @@ def _libc() -> Any:
         libc = ctypes.CDLL(None)
     except OSError:
         return None
-    # a C library without them (e.g. musl): nothing to tune
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-
-
-def trim_heap() -> None:
-    """Give the free pages inside glibc's heaps back to the system.
-
-    Python frees small objects into its own arenas (returned when empty), but larger blocks
-    (lists of lines, parse buffers, SQLite's copies) come from glibc's heaps, which only
-    shrink from the top; a poll leaves free holes that stay resident. ``malloc_trim(0)``
-    releases every free page of every heap (about 3 MB with 100 devices); it takes well
-    under a millisecond.
-    """
-    if (libc := _libc()) is not None:
-        libc.malloc_trim(0)
-
-
-async def _trim_heap_every(interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        trim_heap()
+    # a C library without it (e.g. musl): nothing to tune
+    return libc if hasattr(libc, "mallopt") else None
 
 
 def return_large_blocks_to_the_os() -> None:
@@ -300,7 +278,6 @@ async def _run(app: App, stop: asyncio.Event, job_grace_s: float, stuck_min_s: f
     jobs = InFlight(stuck_min_s=stuck_min_s, cancel_wait_s=CANCEL_WAIT_S)
     schedule(app, scheduler, jobs)
     delivery = asyncio.create_task(app.deliverer.run(stop), name="delivery")
-    trimming = asyncio.create_task(_trim_heap_every(HEAP_TRIM_INTERVAL_S), name="heap trim")
     watchdog = watchdog_interval_s()
     feeding = asyncio.create_task(_feed_watchdog(
         Liveness(app, jobs, delivery, spool_stuck_s), notifier, heartbeat,
@@ -321,10 +298,8 @@ async def _run(app: App, stop: asyncio.Event, job_grace_s: float, stuck_min_s: f
         scheduler.pause()  # no new runs; the running ones finish or are cancelled
         await jobs.stop(job_grace_s)
         scheduler.shutdown(wait=False)
-        for task in (trimming, feeding):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeding
         stop.set()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             # the deliverer gives the batches under way DELIVERY_STOP_S itself
