@@ -214,9 +214,8 @@ def bench_end_to_end(xmls: list[bytes], alternations: int = 9) -> dict[str, floa
 
     The pipeline parses the successive answers ``xmls`` (one per poll, as polled), each
     poll as a job run of the daemon does it (parse and encode on the event loop, its chunk
-    committed on the spool's thread, group commit, the daemon's settings of Python's cycle
-    collector), up to ``POLLS_IN_FLIGHT`` at once as
-    with several jobs: a poll's synced commit overlaps with the parsing of the next, not
+    committed on the spool's thread), up to ``POLLS_IN_FLIGHT`` at once as with several
+    jobs: a poll's synced commit overlaps with the parsing of the next, not
     with its own. A run starts with nothing known of the house. The fair baseline posts
     the pipeline's lines, pre-encoded, in 5,000-line batches on the best of 1..4
     connections (the pipeline has up to 3 batches in flight); every run writes new points

@@ -24,21 +24,20 @@ write that goes through ends the state. A failed write leaves no transaction ope
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from collector.disk import STUCK, describe, reason_of
 from collector.spool_chunks import DamagedChunk, pack, unpack, unpack_text
 from collector.spool_file import CACHE_KIB, SCHEMA, DeadLetter, SpoolStatus, private_file
 from collector.spool_state import SpoolUnwritable, WriteHealth
 from collector.spool_tx import Transaction
-from collector.spool_writer import GroupCommit, HandOverTimeout, locked
+from collector.spool_writer import HandOverTimeout, SpoolThread, locked
 
 __all__ = ["DamagedChunk", "DeadLetter", "Spool", "SpoolStatus", "SpoolUnwritable",
            "private_file"]
@@ -56,9 +55,9 @@ class Spool:
     """The on-disk buffer.
 
     Every method may be called from any thread (one at a time holds the connection).
-    ``append_text_async`` and ``ack_async`` are committed on the spool's own thread, those
-    waiting together in one transaction (collector/spool_writer.py), so that the event loop
-    never waits for the disk: a synced commit takes milliseconds, and tens of them while a
+    ``append_text_async`` and ``ack_async`` are committed on the spool's own thread, one
+    after the other (collector/spool_writer.py), so that the event loop never waits for the
+    disk: a synced commit takes milliseconds, and tens of them while a
     store writes to the same file system, and meanwhile other jobs and deliveries go on.
     """
 
@@ -81,7 +80,7 @@ class Spool:
         self._pending = 0
         self._recount()
         self._lock = threading.RLock()
-        self._writer = GroupCommit(self)
+        self._writer = SpoolThread(self)
         self._durable = True  # synchronous=FULL, as set above
         # Delivery reads through a connection of its own: in WAL mode a reader never waits
         # for a writer, so a peek from the event loop does not wait the milliseconds that
@@ -112,9 +111,8 @@ class Spool:
         return self._writer.busy_for()
 
     async def append_text_async(self, text: str | bytes, n: int) -> int:
-        """``append_text`` on the spool's thread, in a transaction shared with the other
-        appends and acknowledgements waiting then (spool_writer.py). Lines it could not
-        write are counted as lost (``health``) and ``SpoolUnwritable`` is raised."""
+        """``append_text`` on the spool's thread (spool_writer.py). Lines it could not write
+        are counted as lost (``health``) and ``SpoolUnwritable`` is raised."""
         if n <= 0:
             return 0
         dropped = await self._hand_over(lambda: self._insert(text, n), durable=True, lines=n)
@@ -160,20 +158,10 @@ class Spool:
         return self._pending
 
     @locked
-    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
-        """Each op's result, all in one transaction; if that fails, each op in one of its
-        own (its result then the exception it raised). Synced when ``durable``."""
-        with contextlib.suppress(Exception), self._tx(durable=durable):
-            return [op() for op in ops]  # else each op alone, below, each answered
-        results: list[Any] = []
-        for op in ops:
-            try:
-                with self._tx(durable=durable):
-                    result = op()
-            except Exception as err:  # handed to its caller (a failed COMMIT too)
-                result = err
-            results.append(result)
-        return results
+    def run_in_transaction(self, op: Callable[[], _R], *, durable: bool) -> _R:
+        """``op``'s result, in a transaction of its own; synced when ``durable``."""
+        with self._tx(durable=durable):
+            return op()
 
     def _bump(self, name: str, by: int) -> None:
         self._db.execute("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) "

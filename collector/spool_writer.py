@@ -1,13 +1,12 @@
-"""Group commit for the spool: the event loop never waits for the disk.
+"""The spool's own thread: the event loop never waits for the disk.
 
-Every commit of the spool is synced (``synchronous=FULL``), which takes milliseconds while
-a store writes to the same disk. Appends (job runs) and acknowledgements (deliveries) made
-from the event loop are queued here and written on the spool's own thread: all the ones
-waiting when the thread comes round go into one transaction, so one sync covers several
-job runs and deliveries, and meanwhile the loop goes on with other jobs, parsing and
-sending. Each caller is answered once its transaction is committed: a reading still counts
-as collected only once it is on disk. If a shared transaction fails, each operation is
-tried again in a transaction of its own, so one failure costs only its own operation.
+Every commit of the spool that adds lines is synced (``synchronous=FULL``), which takes
+milliseconds while a store writes to the same disk. Appends (job runs) and
+acknowledgements (deliveries) made from the event loop are queued here and written on the
+spool's own thread, each in a transaction of its own, in the order they came; meanwhile the
+loop goes on with other jobs, parsing and sending. Each caller is answered once its
+transaction is committed: a reading still counts as collected only once it is on disk, and
+a failure costs only its own operation.
 
 Every caller is answered, whatever happens on the thread, and none waits longer than the
 bound it gives: an operation the thread has not taken yet by then is withdrawn (it is never
@@ -54,9 +53,9 @@ def locked(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S
 
 
 class Transactional(Protocol):
-    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
-        """Each op's result (or the exception it raised), all in one transaction if
-        possible, else one by one; synced to disk before returning when ``durable``."""
+    def run_in_transaction(self, op: Callable[[], _R], *, durable: bool) -> _R:
+        """``op``'s result, in a transaction of its own; synced to disk before returning
+        when ``durable``."""
         ...
 
 
@@ -73,8 +72,8 @@ class HandOverTimeout(Exception):
         self.under_way = under_way
 
 
-class GroupCommit:
-    """Operations queued from event loops, run on one thread in shared transactions."""
+class SpoolThread:
+    """Operations queued from event loops, run on one thread one at a time."""
 
     def __init__(self, target: Transactional) -> None:
         self._target = target
@@ -92,8 +91,8 @@ class GroupCommit:
 
     async def run(self, op: Callable[[], _R], *, durable: bool = True,
                   timeout_s: float | None = None) -> _R:  # fmt: skip
-        """``op`` done and committed (synced to disk when ``durable``, and whenever it
-        shares its transaction with a durable one). A cancelled caller does not stop it:
+        """``op`` done and committed (synced to disk when ``durable``). A cancelled caller
+        does not stop it:
         once queued, an operation is written either way. After ``timeout_s`` without an
         answer: ``HandOverTimeout``."""
         loop = asyncio.get_running_loop()
@@ -135,7 +134,7 @@ class GroupCommit:
 
     def _drain(self) -> None:
         try:
-            while self._run_batch():
+            while self._run_next():
                 pass
         except BaseException:
             # a fault here must not leave the queue without a thread for good
@@ -144,25 +143,22 @@ class GroupCommit:
                 self._since = None
             raise
 
-    def _run_batch(self) -> bool:
-        """Run what is queued in one go and answer each caller; False when nothing was."""
+    def _run_next(self) -> bool:
+        """Run the oldest operation queued and answer its caller; False when none was."""
         with self._guard:
-            batch, self._queue = self._queue, []
-            if not batch:
+            if not self._queue:
                 self._busy = False
                 self._since = None
                 return False
+            op, durable, future, loop = self._queue.pop(0)
             self._since = time.monotonic()
+        result: Any
         try:
-            results = self._target.run_in_transactions(
-                [op for op, _, _, _ in batch], durable=any(d for _, d, _, _ in batch))
-            if len(results) != len(batch):
-                raise RuntimeError(f"{len(results)} results for {len(batch)} operations")
-        except BaseException as err:  # every caller must be answered
-            results = [err] * len(batch)
-        for (_, _, future, loop), result in zip(batch, results, strict=True):
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, result)
+            result = self._target.run_in_transaction(op, durable=durable)
+        except BaseException as err:  # the caller must be answered
+            result = err
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, result)
         return True
 
 

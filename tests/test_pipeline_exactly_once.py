@@ -1,6 +1,5 @@
 """The pipeline's spool, delivery and encoders keep every committed line exactly once in
-the store: properties checked on the spool's shared transactions and range
-acknowledgements."""
+the store: properties checked on the spool's range acknowledgements."""
 
 from __future__ import annotations
 
@@ -33,37 +32,17 @@ def _file_ids(spool: Spool) -> list[int]:
     return [chunk_id for chunk_id, _, _ in spool.peek_text(1_000_000)]
 
 
-def test_settle_then_ack_in_one_transaction_skips_no_chunk(tmp_path: Path) -> None:
-    """``settled()`` and ``ack_async()`` waiting together are committed in one transaction
-    (spool_writer.GroupCommit)."""
-    spool = Spool(tmp_path / "s.db")
-    try:
-        spool.append(["m v=1i 1"])
-        spool.append(["m v=2i 2"])
-        # what the spool's thread runs for [settled(), ack_async(1, 1)] queued together
-        spool.run_in_transactions([spool._recount, lambda: spool._delete(1, 1, ())],
-                                  durable=False)
-        spool.append(["m v=3i 3"])
-        assert spool.pending == 2
-        assert _file_ids(spool) == [2, 3]
-        assert _ids(spool) == [2, 3]  # chunk 2 is pending and must not be skipped
-    finally:
-        spool.close()
-
-
 def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
-    """A full spool: an append that trims the oldest chunk and a delivery's ack committed
-    in one transaction. Later a large chunk lies between two small ones; a range ack
-    deletes only chunks delivery was handed."""
+    """A full spool: an append that trims the oldest chunk, then a delivery's ack. Later a
+    large chunk lies between two small ones; a range ack deletes only chunks delivery was
+    handed."""
     spool = Spool(tmp_path / "s.db", max_lines=4)
     try:
         for i in range(4):
             spool.append([f"m v={i}i {i}"])  # ids 1..4, full
-        # [append_text_async(5th chunk), ack_async(2, 2)] queued together: the append
-        # drops chunk 1 for room and stages a forget, the ack removes chunk 2
-        spool.run_in_transactions(
-            [lambda: spool._insert(b"m v=5i 5", 1), lambda: spool._delete(2, 2, ())],
-            durable=True)
+        # the append drops chunk 1 for room, the ack removes chunk 2
+        spool.run_in_transaction(lambda: spool._insert(b"m v=5i 5", 1), durable=True)
+        spool.run_in_transaction(lambda: spool._delete(2, 2, ()), durable=False)
         assert _file_ids(spool) == [3, 4, 5]
         # chunk 3 first
         (first,) = spool.peek_bodies(1)
@@ -83,25 +62,6 @@ def test_range_ack_never_deletes_an_undelivered_chunk(tmp_path: Path) -> None:
         spool.ack(batch[0][0], batch[-1][0])
         # every chunk the range ack removed had been handed to delivery
         assert 7 in delivered or 7 in _file_ids(spool)
-    finally:
-        spool.close()
-
-
-def test_a_rolled_back_append_leaves_nothing_behind(tmp_path: Path) -> None:
-    """An operation that fails in a shared transaction costs only itself: the chunk of the
-    good one is delivered, none of the failed one's."""
-    spool = Spool(tmp_path / "s.db")
-
-    def boom() -> int:
-        raise ValueError("refused")
-
-    try:
-        results = spool.run_in_transactions(
-            [lambda: spool._insert(b"m v=1i 1", 1), boom], durable=True)
-        assert results[0] == 0 and isinstance(results[1], ValueError)
-        assert spool.pending == 1
-        assert spool.peek_bodies(10) == [(1, 1, b"m v=1i 1")]
-        assert _ids(spool) == _file_ids(spool)
     finally:
         spool.close()
 
@@ -277,7 +237,7 @@ def test_a_full_spool_appended_and_acked_together_hands_out_the_oldest_chunk(
 
         holding = asyncio.ensure_future(spool._writer.run(hold))
         await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
-        # the spool's thread is busy: these two wait together for one transaction
+        # the spool's thread is busy: these two wait for it
         append = asyncio.ensure_future(spool.append_text_async(b"m v=5i 5", 1))
         ack = asyncio.ensure_future(spool.ack_async(2, 2))
         await asyncio.sleep(0)

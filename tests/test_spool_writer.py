@@ -1,5 +1,5 @@
-"""Group commit: appends and acknowledgements from the event loop, committed on the spool's
-thread, several in one transaction; each caller answered once its lines are on disk."""
+"""The spool's thread: appends and acknowledgements from the event loop, committed on the
+spool's thread; each caller answered once its lines are on disk."""
 
 from __future__ import annotations
 
@@ -7,49 +7,30 @@ import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import pytest
 
 from collector.spool import Spool
 
+_R = TypeVar("_R")
+
 
 class CountingSpool(Spool):
-    """A spool that records how many operations each transaction carried."""
+    """A spool that records how many operations each transaction carried, and whether it
+    was synced."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.transactions: list[tuple[int, bool]] = []
 
-    def run_in_transactions(self, ops: list[Callable[[], Any]], *, durable: bool) -> list[Any]:
-        self.transactions.append((len(ops), durable))
-        return super().run_in_transactions(ops, durable=durable)
+    def run_in_transaction(self, op: Callable[[], _R], *, durable: bool) -> _R:
+        self.transactions.append((1, durable))
+        return super().run_in_transaction(op, durable=durable)
 
 
 def _chunk(i: int) -> str:
     return f"power_w,device=plug{i} value={i}.5 {1_700_000_000 + i}000000000"
-
-
-def test_appends_waiting_together_share_one_commit(tmp_path: Path) -> None:
-    spool = CountingSpool(tmp_path / "spool.sqlite3")
-
-    async def go() -> list[int]:
-        with spool._lock:  # the spool's thread waits: the appends queue up behind it
-            tasks = [asyncio.create_task(spool.append_text_async(_chunk(i), 1))
-                     for i in range(5)]  # fmt: skip
-            await asyncio.sleep(0)
-        return list(await asyncio.gather(*tasks))
-
-    assert asyncio.run(go()) == [0] * 5
-    assert sum(n for n, _ in spool.transactions) == 5
-    assert len(spool.transactions) <= 2  # the first may have gone alone, the rest together
-    assert all(durable for _, durable in spool.transactions)
-    assert spool.pending == 5
-    assert sorted(spool.lines()) == sorted(_chunk(i) for i in range(5))
-    spool.close()
-    reopened = Spool(tmp_path / "spool.sqlite3")
-    assert reopened.pending == 5  # committed, on disk
-    reopened.close()
 
 
 def test_a_failing_operation_costs_only_itself(tmp_path: Path) -> None:
@@ -151,8 +132,7 @@ def test_acknowledgements_alone_are_not_synced_appends_always_are(tmp_path: Path
 
     assert asyncio.run(go()) == [2, 1]
     assert spool.transactions[:2] == [(1, True), (1, False)]
-    # whatever shares a transaction with an append is synced with it (the writer may have
-    # taken the append alone, before the acknowledgement was queued)
+    # the append is synced, the acknowledgement after it is not
     assert spool.transactions[2:] in ([(2, True)], [(1, True), (1, False)])
     assert spool.pending == 1
     spool.close()
@@ -206,7 +186,7 @@ def test_delivery_reads_committed_chunks_while_a_commit_is_under_way(tmp_path: P
             release.wait(30)
             return dropped
 
-        spool.run_in_transactions([op], durable=True)
+        spool.run_in_transaction(op, durable=True)
 
     writer = threading.Thread(target=slow_append)
     writer.start()
