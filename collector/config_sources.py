@@ -51,7 +51,7 @@ class _SourceConfig(_Section):
     interval: Duration = 60.0
     timeout: Duration = 10.0
     enabled: bool = True
-    #: This site's room names -> the house's (collector/rooms.py, docs/rooms.md).
+    #: This site's room names -> the house's (collector/pipeline/rooms.py, docs/rooms.md).
     room_aliases: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("room_aliases")
@@ -240,7 +240,7 @@ class OverkizConfig(_SourceConfig):
     password: SecretStr | None = None
     history: bool = True
     #: `collector run` heals gaps from the cloud history at most this far back (days; 0: off;
-    #: collector/heal.py).
+    #: collector/pipeline/heal.py).
     heal_days: float = Field(default=7.0, ge=0, le=365)
     verify_tls: bool = True
     ca_file: Path | None = None

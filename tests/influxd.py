@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.influxd import Influxd, free_port
-from collector.influxd import influxd_binary as _binary
-from collector.influxd import running_influxd as _running
+from collector.bench.influxd import Influxd, free_port
+from collector.bench.influxd import influxd_binary as _binary
+from collector.bench.influxd import running_influxd as _running
 from tests.needs import in_ci
 
 __all__ = ["Influxd", "free_port", "influxd_binary", "running_influxd"]

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from collector import spool
+from collector.pipeline import spool
 
 _PAGES = int(os.environ["COLLECTOR_TEST_SPOOL_PAGES"])
 _open = spool.Spool.__init__

@@ -12,15 +12,15 @@ import pytest
 import yaml
 
 from collector.config import parse_config
-from collector.daemon import (
+from collector.pipeline.daemon import (
     CLOSE_S,
     DELIVERY_STOP_S,
     JOB_GRACE_S,
     SHUTDOWN_FLUSH_S,
     STOP_DEADLINE_S,
 )
-from collector.inflight import CANCEL_WAIT_S, STUCK_MIN_S
-from collector.supervisor import HEALTHY_WITHIN_S, HEARTBEAT_NAME, HEARTBEAT_S
+from collector.pipeline.inflight import CANCEL_WAIT_S, STUCK_MIN_S
+from collector.pipeline.supervisor import HEALTHY_WITHIN_S, HEARTBEAT_NAME, HEARTBEAT_S
 
 # on SIGTERM the daemon waits up to 30 s for running polls (then 5 s for the cancelled
 # ones), 10 s for the batches under way to the store, flushes the spool for up to 20 s and

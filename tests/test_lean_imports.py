@@ -27,8 +27,10 @@ from collector.simulators.thinknx import ThinknxSimulator
 NOT_IN_THE_DAEMON = (
     "pandas", "pyarrow", "numpy", "plotly", "matplotlib", "selenium", "rich", "pygments",
     "trio", "httpx._main", "influxdb_client", "yaml",
-    "collector.simulators", "collector.export", "collector.analysis", "collector.report",
-    "collector.demo", "collector.bench", "collector.cli_progress", "collector.dashboards",
+    "collector.simulators", "collector.outputs.export", "collector.outputs.analysis",
+    "collector.outputs.report", "collector.outputs.frames", "collector.stores.read",
+    "collector.cli.demo", "collector.bench", "collector.cli.progress",
+    "collector.outputs.dashboards",
 )
 
 #: Runs ``collector run`` the way the console script does; writes the modules loaded at exit.
@@ -44,7 +46,8 @@ main(["run", "--config", config])
 SOURCES = {"fritzbox", "thinknx", "overkiz"}
 #: What must be imported when collecting from all three systems (else the check is empty).
 COLLECTING = (
-    "collector.app", "collector.daemon", "collector.stores.sqlite", "httpx", "lxml.etree",
+    "collector.pipeline.app", "collector.pipeline.daemon", "collector.stores.sqlite", "httpx",
+    "lxml.etree",
     "collector.sources.fritzbox.parse", "collector.sources.thinknx.parse",
     "collector.sources.overkiz.parse",
 )
@@ -52,7 +55,7 @@ COLLECTING = (
 
 def _bad(modules: list[str]) -> list[str]:
     """The modules matching a prefix: the module, its submodules and, for the collector's
-    own, its sibling modules (collector.export covers collector.export_read)."""
+    own, its sibling modules (collector.outputs.export covers collector.outputs.export_shape)."""
     return [m for m in modules
             if any(m == p or m.startswith(p + ".")
                    or (p.startswith("collector.") and m.startswith(p + "_"))
@@ -60,13 +63,14 @@ def _bad(modules: list[str]) -> list[str]:
 
 
 def test_the_rule_finds_what_it_forbids() -> None:
-    assert _bad(["collector.export_read", "collector.export", "plotly.io", "trio", "rich",
-                 "collector.bench_soak", "collector.simulators._http"]) == [
-        "collector.export_read", "collector.export", "plotly.io", "trio", "rich",
-        "collector.bench_soak", "collector.simulators._http"]
-    assert _bad(["collector.app", "httpx", "collector.report_data", "collector.reporter",
-                 "richer", "trio_websocket", "collector.sources.fritzbox.parse"]) == [
-        "collector.report_data"]
+    assert _bad(["collector.outputs.export_shape", "collector.outputs.export", "plotly.io",
+                 "trio", "rich", "collector.bench.soak", "collector.simulators._http"]) == [
+        "collector.outputs.export_shape", "collector.outputs.export", "plotly.io", "trio", "rich",
+        "collector.bench.soak", "collector.simulators._http"]
+    assert _bad(["collector.pipeline.app", "httpx", "collector.outputs.report_data",
+                 "collector.reporter", "richer", "trio_websocket",
+                 "collector.sources.fritzbox.parse"]) == [
+        "collector.outputs.report_data"]
 
 
 def _sources_stored(store: Path) -> set[str]:

@@ -17,7 +17,7 @@ import httpx
 
 from collector.config import InfluxConfig
 from collector.errors import CollectorError, StoreError, StoreUnavailable
-from collector.export_read import safe_said, store_name, tls_for
+from collector.stores.read import safe_said, store_name, tls_for
 from collector.stores.rollups import (
     ROLLUP_RP,
     Rollup,

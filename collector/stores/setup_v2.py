@@ -17,7 +17,7 @@ from typing import Any
 
 from collector.config import InfluxConfig
 from collector.errors import CollectorError, StoreUnavailable
-from collector.export_read import safe_said, store_name
+from collector.stores.read import safe_said, store_name
 from collector.stores.rollups import ROLLUP_RP, rollups, task_flux
 from collector.stores.setup_v1 import SetupReport, StoreSetupError, shown_duration
 

@@ -1,0 +1,1 @@
+"""The benchmarks: ``python -m collector.bench`` prints every figure."""

@@ -1,0 +1,1 @@
+"""What users read: export, analysis, the report and the Grafana dashboards."""
