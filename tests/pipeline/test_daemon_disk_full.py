@@ -212,9 +212,10 @@ timezone = "Europe/Berlin"
     if filled_by == "tmpfs":
         filler = _fill(spool_dir)
         full_at = time.monotonic()
-    _wait("the spool error", lambda: daemon.first(r"ERROR collector\.spool: spool .* cannot be "
+    _wait("the spool error", lambda: daemon.first(r"ERROR collector\.pipeline\.spool: spool .* "
+                                                  r"cannot be "
                                                   r"written"))
-    said = daemon.first(r"ERROR collector\.spool: spool .* cannot be written")
+    said = daemon.first(r"ERROR collector\.pipeline\.spool: spool .* cannot be written")
     assert said is not None
     logged_at, error = said
     assert error.endswith(f"spool {spool} cannot be written: database or disk is full "
@@ -262,7 +263,8 @@ timezone = "Europe/Berlin"
     assert code == 0, log[-3000:]
 
     # once: the spool's error and the job's failure; never APScheduler's skipped runs
-    assert len(re.findall(r"ERROR collector\.spool: spool .* cannot be written", log)) == 1, log
+    written = r"ERROR collector\.pipeline\.spool: spool .* cannot be written"
+    assert len(re.findall(written, log)) == 1, log
     assert len(re.findall(r"fritzbox:home:poll failed: SpoolUnwritable", log)) == 1, log
     assert "maximum number of running instances" not in log
     assert "Traceback" not in log
