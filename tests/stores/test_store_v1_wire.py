@@ -255,15 +255,27 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(serve: Any, notic
     # (the server's FIN) and opens a new one instead
     server = serve(lambda r: Reply(close=True))
 
-    async def scenario() -> None:
+    async def scenario() -> int:
         store = InfluxV1Store(server.url, "e", gzip=False)
         await write(store, LINES[:1], close=False)
         if notice:
             await asyncio.sleep(0.1)  # the event loop reads the server's FIN meanwhile
-        await write(store, LINES[1:])
+            await write(store, LINES[1:])
+            return 0
+        # Sent at once, the request races the server's close: httpx either sees the FIN
+        # first and opens a new connection, or finds the connection reset under the
+        # request, which is then an outage (the lines stay in the spool and go out again).
+        try:
+            await write(store, LINES[1:])
+        except StoreUnavailable as err:
+            assert "Connection reset by peer" in str(err) or "disconnected" in str(err)
+            await write(store, LINES[1:])
+            return 1
+        return 0
 
-    run(scenario())
-    assert server.accepted == 2
+    outages = run(scenario())
+    assert outages in (0, 1)
+    assert server.accepted == 2  # the first connection, then one new one
     assert stored(server) == LINES
 
 
