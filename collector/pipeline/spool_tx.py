@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from collector.pipeline.spool import Spool
+
+class Spool(Protocol):
+    """What a transaction needs of its spool (collector/pipeline/spool.py's ``Spool``): the
+    connection, the pending count it restores on a rollback, and the check at its start."""
+
+    _db: sqlite3.Connection
+    _pending: int
+
+    def _begun(self) -> None: ...
 
 
 class Transaction:
