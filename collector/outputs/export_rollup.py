@@ -32,12 +32,12 @@ from collector.schema import BY_NAME, Kind
 from collector.stores.read import (
     Row,
     Selection,
-    influxql_conditions,
     quote_measurement,
     read,
     series_key,
     tls_for,
     v1_chunks,
+    v1_where,
 )
 from collector.stores.rollups import ROLLUP_RP, rollups
 
@@ -113,15 +113,6 @@ def _split(config: Config, measurement: str, sel: Selection, step: int, tz: tzin
     return lo, hi
 
 
-def _where(sel: Selection) -> str:
-    where = influxql_conditions(sel)
-    if sel.start is not None:
-        where.append(f"time >= {sel.start}")
-    if sel.end is not None:
-        where.append(f"time < {sel.end}")
-    return f" WHERE {' AND '.join(where)}" if where else ""
-
-
 def _source(measurement: str, rollup: bool) -> str:
     name = quote_measurement(measurement)
     return f"{quote_measurement(ROLLUP_RP)}.{name}" if rollup else name
@@ -132,7 +123,7 @@ def _first_time(ic: InfluxConfig, measurement: str, sel: Selection, *, rollup: b
     """The time of the first point in ``sel`` (raw or rollup), or None."""
     field = "count" if rollup and BY_NAME[measurement].kind is Kind.GAUGE else "value"
     q = (f"SELECT {quote_measurement(field)} FROM {_source(measurement, rollup)}"  # noqa: S608
-         f"{_where(sel)} LIMIT 1")
+         f"{v1_where(sel)} LIMIT 1")
     firsts = [int(s["values"][0][0]) for chunk in v1_chunks(ic, q, chunk=1000,
                                                             verify=tls_for(ic))
               for s in chunk if s.get("values")]
@@ -186,7 +177,7 @@ def _rollup_rows(ic: InfluxConfig, measurement: str, sel: Selection
                  ) -> Iterator[tuple[int, dict[str, str], float, float, str | None]]:
     """(time, tags, sum or value, count, label) of the rollup, in time order."""
     gauge = BY_NAME[measurement].kind is Kind.GAUGE
-    q = f"SELECT * FROM {_source(measurement, True)}{_where(sel)}"  # noqa: S608
+    q = f"SELECT * FROM {_source(measurement, True)}{v1_where(sel)}"  # noqa: S608
     known: dict[tuple[Any, ...], dict[str, str]] = {}
     a_name, b_name = ("sum", "count") if gauge else ("value", "")
     for chunk in v1_chunks(ic, q, chunk=10_000, verify=tls_for(ic)):
