@@ -3,7 +3,8 @@ server allows once a day per session (spec: "Per-session rate-limit ... (bulk-lo
 ``collector once``, ``collector backfill`` and a restarted daemon reuse the copy loaded last.
 
 The file is private (0600), written whole (never torn), and names the API it came from: the
-setup of another server or gateway is never taken for this one.
+setup of another server or gateway is never taken for this one. The value of a password
+state (data type 9) is not written.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class SetupCache:
         return raw.get("setup"), fetched_at
 
     def write(self, doc: object, fetched_at: float) -> None:
+        _withhold_passwords(doc)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -54,3 +56,13 @@ class SetupCache:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+
+def _withhold_passwords(doc: object) -> None:
+    """Drop the values of password states (data type 9) from a setup answer, in place."""
+    devices = doc.get("devices") if isinstance(doc, dict) else doc
+    for device in devices if isinstance(devices, list) else []:
+        states = device.get("states") if isinstance(device, dict) else None
+        for state in states if isinstance(states, list) else []:
+            if isinstance(state, dict) and state.get("type") == 9:
+                state.pop("value", None)

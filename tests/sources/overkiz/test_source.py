@@ -234,3 +234,22 @@ def test_jobs_starting_together_load_the_setup_once(tmp_path: Path) -> None:
     assert cloud.calls.count("/login") == 2
     assert [(p.measurement, p.value) for p in events] == [("energy_wh", 728250.0)]
     assert ("energy_wh", 9.0) in [(p.measurement, p.value) for p in states]
+
+
+def test_the_setup_cache_keeps_no_password_state(tmp_path: Path) -> None:
+    from collector.sources.overkiz.setup_cache import SetupCache
+
+    cache = SetupCache(tmp_path / "setup.json", "https://cloud")
+    doc = {"devices": [{"deviceURL": "io://1/1#1", "states": [
+        {"name": "io:ServiceAccessCodeState", "type": 9, "value": "s3cr3t-code"},
+        {"name": "core:TemperatureState", "type": 2, "value": 20.5}]}]}
+    cache.write(doc, 1_000.0)
+    text = (tmp_path / "setup.json").read_text(encoding="utf-8")
+    assert "s3cr3t-code" not in text
+    got = cache.read(1_001.0)
+    assert got is not None
+    kept, fetched_at = got
+    assert fetched_at == 1_000.0
+    assert kept == {"devices": [{"deviceURL": "io://1/1#1", "states": [
+        {"name": "io:ServiceAccessCodeState", "type": 9},
+        {"name": "core:TemperatureState", "type": 2, "value": 20.5}]}]}
